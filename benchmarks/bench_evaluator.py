@@ -1,0 +1,90 @@
+"""Side-by-side speed of our PartPQ evaluator vs the official panoptic_parts one, on the same files.
+
+    python benchmarks/bench_evaluator.py --num-images 10 --size 1024x2048 --spec cityscapes
+
+Writes random Cityscapes-sized GT/prediction pairs in the official formats, times the official
+single-process loop and ours (1 process, then --nproc processes), checks that every per-class number
+is identical (<= 1e-9), and prints the times and the speed-up ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+
+import numpy as np
+
+from tapps_mm.evaluation import PartPQEvaluator, PPSStats, evaluate_pps, pair_files, read_gt, read_pred
+from tapps_mm.specs import load_spec
+from tapps_mm.testing.official import class_stats_of, official_class_stats
+from tapps_mm.testing.pps_cases import prediction_from_gt, random_gt, write_case_folder
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--num-images', type=int, default=10, help='at least 5 (official evaluator limit)')
+    p.add_argument('--size', default='1024x2048', help='HxW')
+    p.add_argument('--spec', default='cityscapes')
+    p.add_argument('--objects', type=int, default=30, help='thing instances per image')
+    p.add_argument('--nproc', type=int, default=2)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--out', help='write the measurements as JSON')
+    return p.parse_args()
+
+
+def main():
+    args = parse_args()
+    if args.num_images < 5:
+        raise SystemExit('--num-images must be >= 5: the official evaluator crashes below that')
+    h, w = map(int, args.size.lower().split('x'))
+    spec = load_spec(args.spec)
+    rng = np.random.default_rng(args.seed)
+    with tempfile.TemporaryDirectory() as root:
+        gts = [random_gt(spec, rng, h, w, num_things=args.objects) for _ in range(args.num_images)]
+        preds = [prediction_from_gt(spec, g, rng) for g in gts]
+        gt_dir, pred_dir, images_json = write_case_folder(root, gts, preds)
+        del gts, preds
+        pairs = pair_files(gt_dir, pred_dir, images_json)
+
+        t0 = time.perf_counter()
+        official, _ = official_class_stats(spec, [(g, p) for _, g, p in pairs])
+        t_official = time.perf_counter() - t0
+
+        evaluator = PartPQEvaluator(spec)
+        t0 = time.perf_counter()
+        total = PPSStats.zeros(spec.num_classes, spec.num_parts)
+        for _, g, p in pairs:  # includes reading the files, like the official loop
+            total += evaluator.image_stats(read_gt(g), read_pred(p), g, p)
+        t_ours = time.perf_counter() - t0
+        ours = class_stats_of(total, spec)
+
+        t0 = time.perf_counter()
+        evaluate_pps(gt_dir, pred_dir, images_json, spec, nproc=args.nproc, progress=False)
+        t_ours_mp = time.perf_counter() - t0
+
+    max_diff = max(abs(official[s]['iou'] - ours[s]['iou']) for s in official)
+    counts_equal = all((official[s]['tp'], official[s]['fp'], official[s]['fn'])
+                       == (ours[s]['tp'], ours[s]['fp'], ours[s]['fn']) for s in official)
+    n = args.num_images
+    res = {
+        'images': n, 'size': args.size, 'spec': args.spec,
+        'official_s_per_image': t_official / n,
+        'ours_s_per_image_1proc': t_ours / n,
+        f'ours_s_per_image_{args.nproc}proc': t_ours_mp / n,
+        'speedup_1proc': t_official / t_ours,
+        f'speedup_{args.nproc}proc': t_official / t_ours_mp,
+        'identical': bool(counts_equal and max_diff <= 1e-9),
+        'max_abs_iou_sum_diff': max_diff,
+        'tp_total': sum(v['tp'] for v in ours.values()),
+    }
+    print(json.dumps(res, indent=2))
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(res, f, indent=2)
+    if not res['identical']:
+        raise SystemExit('MISMATCH between our evaluator and the official one')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,57 @@
+"""Every work-around for a known incompatibility of the pinned stack lives here, each with a test.
+
+(a) panoptic-parts 2.0rc6 does not import on Python >= 3.10: ``specs/dataset_spec.py`` compares
+    ``float(platform.python_version()[:3])`` ('3.1' for 3.10+) against 3.6 and raises.
+(b) mmengine 0.10.7 loads checkpoints with a bare ``torch.load``; torch >= 2.6 defaults to
+    ``weights_only=True``, which rejects the pickled message hub of a full (resumable) checkpoint.
+(c) mmengine 0.10.7 imports ``pkg_resources``, which setuptools >= 81 no longer ships.
+"""
+from __future__ import annotations
+
+import importlib
+import platform
+import sys
+import warnings
+from unittest import mock
+
+_PP_PATCHED_VERSION = '3.9.0'
+
+
+def import_panoptic_parts():
+    """Import ``panoptic_parts`` (fix (a)): its version check only runs at import time."""
+    if 'panoptic_parts.specs.dataset_spec' not in sys.modules:
+        with mock.patch.object(platform, 'python_version', return_value=_PP_PATCHED_VERSION):
+            importlib.import_module('panoptic_parts.specs.dataset_spec')
+    return importlib.import_module('panoptic_parts')
+
+
+def ensure_pkg_resources() -> None:
+    """Fix (c): fail with an actionable message instead of a bare ImportError deep in mmengine."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+        try:
+            importlib.import_module('pkg_resources')
+        except ImportError as e:  # setuptools >= 81 removed it
+            raise ImportError(
+                'mmengine 0.10.7 needs `pkg_resources`, which setuptools >= 81 removed. '
+                "Install a compatible setuptools: pip install 'setuptools>=77,<81'") from e
+
+
+def _load_local_checkpoint(filename: str, map_location=None):
+    """Fix (b): mmengine's local loader with ``weights_only=False`` (full checkpoints are trusted
+    files written by our own runs; they hold the message hub and optimizer state, not only weights)."""
+    import os.path as osp
+
+    import torch
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return torch.load(filename, map_location=map_location, weights_only=False)
+
+
+def patch_mmengine() -> None:
+    """Apply (b) and (c). Idempotent; called by ``tapps_mm.registry`` before mmengine is used."""
+    ensure_pkg_resources()
+    from mmengine.runner.checkpoint import CheckpointLoader
+    if CheckpointLoader._schemes.get('') is not _load_local_checkpoint:
+        CheckpointLoader.register_scheme(prefixes='', force=True)(_load_local_checkpoint)

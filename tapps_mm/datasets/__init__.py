@@ -1,0 +1,1 @@
+"""Dataset classes and transforms (see the datasets issue)."""

@@ -1,0 +1,9 @@
+"""PartPQ / PartSQ / PQ / mIoU evaluation: numpy core, file-level API and the mmengine metric.
+
+The metric (``tapps_mm.evaluation.metrics``) needs mmengine; this package itself does not.
+"""
+from tapps_mm.evaluation.evaluate import evaluate_pps, pair_files, read_gt, read_pred, write_json_atomic
+from tapps_mm.evaluation.partpq import PartPQEvaluator, PPSStats
+
+__all__ = ['PPSStats', 'PartPQEvaluator', 'evaluate_pps', 'pair_files', 'read_gt', 'read_pred',
+           'write_json_atomic']

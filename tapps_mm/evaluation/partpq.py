@@ -1,0 +1,343 @@
+"""PartPQ core: per-image statistics and their summary, numpy only (no torch).
+
+Exactly the official ``panoptic_parts`` 2.0rc6 evaluator (``utils/evaluation_PartPQ.py``), quirks
+included, but computed from a small table instead of per-segment full-image masks:
+
+1. the GT uid map and the 3-channel prediction are run-length encoded along rows, and the runs are
+   reduced to a table of distinct (GT uid, prediction triple) pairs with pixel counts;
+2. every quantity of the official algorithm (segment areas, intersections, void/crowd overlaps, the
+   part confusion matrices over the whole image) is a sum over that table.
+
+Semantics reproduced from the official code (see DESIGN.md):
+- GT: pids are mapped through the dataset spec's countable groupings and ``dataset_sid_pid2eval_sid_pid``;
+  sids are used as eval sids; sids outside the eval set are void; thing pixels without instance id
+  (uid = sid) are crowd; a segment of a parts class without any part label becomes crowd.
+- The first GT segment of a class lying fully in that class's crowd is dropped (the official ``break``).
+- Greedy matching in (GT iid, prediction instance id) order with IoU > 0.5, void removed from the union.
+- Part IoU of a TP of a parts class: mean IoU over the labels present in a confusion matrix over the
+  whole image minus void, same-class crowd and the GT segment's unlabelled part pixels; label 0 is
+  'background'; the prediction's 255 ('unknown') label is dropped from the mean.
+- An unmatched prediction is an FP unless more than half of it lies in void or same-class crowd.
+
+Defined where the official code crashes: a class group with no counted class (no parts class, say)
+averages to 0.0 with its count ``n_* = 0`` (the official code divides by zero).
+
+Stricter than the official code (it crashes or silently mis-reads these): predictions must be uint8
+H x W x 3 of the GT's size with class ids in the eval spec or 255; GT uids must follow the official
+encoding with sids of the dataset spec.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from tapps_mm.compat import import_panoptic_parts
+from tapps_mm.specs import PPSSpec
+
+NO_CLASS = 255  # prediction channel 0/2 value for 'no class' / 'unknown part'
+
+
+@dataclass
+class PPSStats:
+    """Additive statistics of one or many images; arrays indexed by label (``spec.classes`` order)."""
+
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+    part_iou: np.ndarray   # sum over TPs of the PartPQ IoU (part mean IoU, or object IoU for no-parts)
+    obj_iou: np.ndarray    # sum over TPs of the object IoU (standard PQ)
+    sem_inter: np.ndarray  # instance-agnostic semantic segmentation, pixels
+    sem_gt: np.ndarray
+    sem_pred: np.ndarray
+    part_inter: np.ndarray  # part-level semantic segmentation, indexed by flat part id (0 = none)
+    part_gt: np.ndarray
+    part_pred: np.ndarray
+    num_images: int = 0
+
+    @classmethod
+    def zeros(cls, num_classes: int, num_parts: int) -> 'PPSStats':
+        c = lambda dtype: np.zeros(num_classes, dtype)  # noqa: E731
+        p = lambda: np.zeros(num_parts + 1, np.int64)  # noqa: E731
+        return cls(c(np.int64), c(np.int64), c(np.int64), c(np.float64), c(np.float64),
+                   c(np.int64), c(np.int64), c(np.int64), p(), p(), p())
+
+    def __iadd__(self, other: 'PPSStats') -> 'PPSStats':
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+    def __add__(self, other: 'PPSStats') -> 'PPSStats':
+        out = PPSStats(**{f.name: np.copy(getattr(self, f.name)) if f.name != 'num_images'
+                          else self.num_images for f in fields(self)})
+        out += other
+        return out
+
+
+def _run_table(gt: np.ndarray, pred: np.ndarray):
+    """Distinct (GT uid, prediction sid/iid/pid) pairs of an image with their pixel counts."""
+    gt = gt.reshape(-1)
+    pk = ((pred[..., 0].astype(np.int32) << 16) | (pred[..., 1].astype(np.int32) << 8)
+          | pred[..., 2]).reshape(-1)
+    change = np.empty(gt.size, dtype=bool)
+    change[0] = True
+    np.not_equal(gt[1:], gt[:-1], out=change[1:])
+    change[1:] |= pk[1:] != pk[:-1]
+    starts = np.flatnonzero(change)
+    lengths = np.diff(np.append(starts, gt.size))
+    keys = (gt[starts].astype(np.int64) << 24) | pk[starts]
+    keys, inverse = np.unique(keys, return_inverse=True)
+    counts = np.bincount(inverse, weights=lengths).astype(np.int64)
+    return (keys >> 24).astype(np.int32), (keys >> 16) & 255, (keys >> 8) & 255, keys & 255, counts
+
+
+class PartPQEvaluator:
+    """Per-image PartPQ/PQ/mIoU statistics for one spec, and their summary."""
+
+    def __init__(self, spec: PPSSpec):
+        import_panoptic_parts()
+        self.spec = spec
+        off = spec.official
+        self._dspec = off._dspec
+        self.num_dataset_sids = len(self._dspec.l)
+        self.sid2label = np.full(256, -1, np.int64)
+        self.sid2label[list(spec.classes)] = np.arange(spec.num_classes)
+        self.things = np.array(sorted(off.eval_sid_things), np.int64)
+        self.label_has_parts = spec.label_has_parts
+        self.label_is_thing = np.isin(np.array(spec.classes), self.things)
+        # GT pid remapping, applied by the official code only if the mapping is not the identity
+        # (official ``parse_dataset_sid_pid2eval_sid_pid`` semantics: missing or IGNORED keys map to
+        # themselves; built here because the official helper's sanity check is quadratic, ~6 s)
+        self.dsp2esp = None
+        mapping = off.dataset_sid_pid2eval_sid_pid
+        if any(k != v for k, v in mapping.items() if v != 'IGNORED'):
+            self.dsp2esp = np.arange(10000, dtype=np.int64)
+            for k, v in mapping.items():
+                if isinstance(k, int) and 0 <= k < 10000 and v != 'IGNORED':
+                    self.dsp2esp[k] = v
+        # (sid, pid) -> flat part id, for GT (eval pids) and predictions (any uint8 pair)
+        self.flat = np.zeros((256, 256), np.int64)
+        for sid_pid, flat in spec.sid_pid2flat.items():
+            self.flat[sid_pid // 100, sid_pid % 100] = flat
+        self.pred_part_void = None if spec.ignore_label == NO_CLASS else spec.ignore_label
+        self.valid_pred_sids = np.zeros(256, bool)
+        self.valid_pred_sids[list(spec.classes) + [NO_CLASS]] = True
+
+    # ----------------------------------------------------------------------------- GT decoding
+    def _decode_gt_uids(self, uids: np.ndarray, gt_name: str):
+        """Decode distinct GT uids like the official ``annotation_parsing``: (sid, iid, eval pid, sid_iid)."""
+        from panoptic_parts.utils.format import decode_uids
+        bad = (uids < 0) | (uids > 99_999_99) | ((uids >= 100) & (uids <= 999))
+        if bad.any():
+            raise ValueError(f'{gt_name}: uids outside the panoptic-parts encoding: {uids[bad][:10].tolist()}')
+        sids = np.where(uids <= 99, uids, np.where(uids <= 99_999, uids // 1000, uids // 100_000))
+        unknown = sids >= self.num_dataset_sids
+        if unknown.any():
+            raise ValueError(f'{gt_name}: sids {sorted(set(sids[unknown].tolist()))} are not in the dataset '
+                             f'spec {self._dspec.dataset_name!r} ({self.num_dataset_sids} classes)')
+        try:
+            sids, iids, pids, sids_iids, sids_pids = decode_uids(
+                uids.astype(np.int32), return_sids_iids=True, return_sids_pids=True,
+                experimental_noinfo_id=0, experimental_dataset_spec=self._dspec)
+        except AssertionError as e:  # the official check of countable part groupings
+            raise ValueError(f'{gt_name}: part ids not defined by the dataset spec '
+                             f'{self._dspec.dataset_name!r} (uids {uids.tolist()[:20]}...)') from e
+        if self.dsp2esp is not None:
+            sids_pids = self.dsp2esp[sids_pids]
+            pids = np.where(sids_pids >= 100, sids_pids % 100, 0)
+        return (sids.astype(np.int64), iids.astype(np.int64), np.asarray(pids, np.int64),
+                np.asarray(sids_iids, np.int64))
+
+    # ----------------------------------------------------------------------------- one image
+    def image_stats(self, gt_uids: np.ndarray, pred: np.ndarray, gt_name: str = 'ground truth',
+                    pred_name: str = 'prediction') -> PPSStats:
+        """Statistics of one image: ``gt_uids`` int H x W uid map, ``pred`` uint8 H x W x 3."""
+        self._check_inputs(gt_uids, pred, gt_name, pred_name)
+        g_uid, p_sid, p_iid, p_pid, n = _run_table(gt_uids.astype(np.int32, copy=False), pred)
+        bad = ~self.valid_pred_sids[p_sid]
+        if bad.any():
+            raise ValueError(f'{pred_name}: class ids {sorted(set(p_sid[bad].tolist()))} are neither eval sids '
+                             f'of spec {self.spec.name!r} nor {NO_CLASS} (no class)')
+        uniq, inv = np.unique(g_uid, return_inverse=True)
+        sid, iid, pid, sid_iid = (a[inv] for a in self._decode_gt_uids(uniq, gt_name))
+        if self.pred_part_void is not None:
+            p_pid = np.where(p_pid == self.pred_part_void, NO_CLASS, p_pid)
+        return self._table_stats(sid, iid, pid, sid_iid, p_sid, p_iid, p_pid, n)
+
+    def _check_inputs(self, gt, pred, gt_name, pred_name):
+        if gt.ndim != 2 or not np.issubdtype(gt.dtype, np.integer):
+            raise ValueError(f'{gt_name}: expected a 2-D integer uid map, got {gt.dtype} {gt.shape}')
+        if pred.dtype != np.uint8 or pred.ndim != 3 or pred.shape[2] != 3:
+            raise ValueError(f'{pred_name}: expected a uint8 H x W x 3 PPS prediction '
+                             f'[class, instance, part], got {pred.dtype} {pred.shape}')
+        if pred.shape[:2] != gt.shape:
+            raise ValueError(f'{pred_name}: size {pred.shape[:2]} differs from {gt_name} {gt.shape}')
+
+    def _table_stats(self, sid, iid, pid, sid_iid, p_sid, p_iid, p_pid, n) -> PPSStats:
+        spec = self.spec
+        st = PPSStats.zeros(spec.num_classes, spec.num_parts)
+        st.num_images = 1
+        total = int(n.sum())
+        glabel = self.sid2label[sid]
+        void = glabel < 0
+        plabel = self.sid2label[p_sid]  # -1 for 255
+
+        # GT segments (label, iid), sorted like the official per-class np.unique over iids
+        seg_key = np.where(void, -1, glabel * 1000 + iid)
+        seg_keys, seg = np.unique(seg_key, return_inverse=True)
+        if seg_keys[0] == -1:
+            seg = seg - 1
+            seg_keys = seg_keys[1:]
+        seg_label = seg_keys // 1000
+        crowd = ~void & (sid_iid < 1000) & np.isin(sid, self.things)
+        # segments of parts classes without any part label are deleted and become crowd
+        in_seg = seg >= 0
+        has_part = np.bincount(seg[in_seg], weights=(pid[in_seg] != 0), minlength=len(seg_keys)) > 0
+        deleted = self.label_has_parts[seg_label] & ~has_part
+        crowd |= in_seg & deleted[np.maximum(seg, 0)]
+        # the first remaining segment of each class that lies fully in crowd is dropped
+        noncrowd_area = np.bincount(seg[in_seg], weights=n[in_seg] * ~crowd[in_seg], minlength=len(seg_keys))
+        dropped = deleted.copy()
+        fully_crowd = ~deleted & (noncrowd_area == 0)
+        for label in np.unique(seg_label[fully_crowd]):
+            dropped[np.flatnonzero(fully_crowd & (seg_label == label))[0]] = True
+        # g: pixels of a kept segment that are not crowd
+        g = np.where(in_seg & ~crowd, seg, -1)
+        g[(g >= 0) & dropped[np.maximum(g, 0)]] = -1
+
+        pseg_key = np.where(plabel < 0, -1, plabel * 256 + p_iid)
+        pseg_keys, pseg = np.unique(pseg_key, return_inverse=True)
+        if pseg_keys[0] == -1:
+            pseg = pseg - 1
+            pseg_keys = pseg_keys[1:]
+        pseg_label = pseg_keys // 256
+        in_p = pseg >= 0
+        ps = np.maximum(pseg, 0)
+        p_area = np.bincount(ps, weights=n * in_p, minlength=len(pseg_keys))
+        p_void = np.bincount(ps, weights=n * (in_p & void), minlength=len(pseg_keys))
+        p_crowd = np.bincount(ps, weights=n * (in_p & crowd & (glabel == plabel)), minlength=len(pseg_keys))
+        gs = np.maximum(g, 0)
+        g_area = np.bincount(gs, weights=n * (g >= 0), minlength=len(seg_keys))
+        void_total = int(n[void].sum())
+
+        for label in np.union1d(seg_label[~dropped], pseg_label):
+            g_ids = np.flatnonzero((seg_label == label) & ~dropped)
+            p_ids = np.flatnonzero(pseg_label == label)
+            both = (g >= 0) & in_p & (seg_label[gs] == label) & (pseg_label[ps] == label)
+            inter = np.zeros((len(seg_keys), len(pseg_keys)))
+            np.add.at(inter, (g[both], pseg[both]), n[both])
+            unmatched = list(p_ids)
+            tp = 0
+            for gi in g_ids:
+                for pj in unmatched:
+                    union = g_area[gi] + p_area[pj] - inter[gi, pj] - p_void[pj]
+                    iou = inter[gi, pj] / union if union > 0 else float('nan')
+                    if iou > 0.5:
+                        unmatched.remove(pj)
+                        tp += 1
+                        st.obj_iou[label] += iou
+                        st.part_iou[label] += (self._part_iou(gi, pj, label, g, pseg, pid, p_pid, crowd,
+                                                              glabel, n, total, void_total)
+                                               if self.label_has_parts[label] else iou)
+                        break
+            st.tp[label] = tp
+            st.fn[label] = len(g_ids) - tp
+            st.fp[label] = sum((p_void[pj] + p_crowd[pj]) / p_area[pj] <= 0.5 for pj in unmatched)
+
+        # instance-agnostic semantic segmentation (void GT pixels excluded)
+        valid = ~void
+        st.sem_gt += np.bincount(glabel[valid], weights=n[valid], minlength=spec.num_classes).astype(np.int64)
+        pv = valid & (plabel >= 0)
+        st.sem_pred += np.bincount(plabel[pv], weights=n[pv], minlength=spec.num_classes).astype(np.int64)
+        hit = valid & (glabel == plabel)
+        st.sem_inter += np.bincount(glabel[hit], weights=n[hit], minlength=spec.num_classes).astype(np.int64)
+        # part-level semantic segmentation over the parts of parts classes (the whole-object 'parts' of
+        # no-parts classes are left out); pixels of a parts class without part label are ignored
+        g_parts = valid & self.label_has_parts[np.maximum(glabel, 0)]
+        gflat = np.where(g_parts, self.flat[sid, pid], 0)
+        pvalid = valid & ~(g_parts & (pid == 0))
+        pflat = np.where((plabel >= 0) & self.label_has_parts[np.maximum(plabel, 0)], self.flat[p_sid, p_pid], 0)
+        m = spec.num_parts + 1
+        st.part_gt += np.bincount(gflat[pvalid], weights=n[pvalid], minlength=m).astype(np.int64)
+        st.part_pred += np.bincount(pflat[pvalid], weights=n[pvalid], minlength=m).astype(np.int64)
+        hit = pvalid & (gflat == pflat)
+        st.part_inter += np.bincount(gflat[hit], weights=n[hit], minlength=m).astype(np.int64)
+        return st
+
+    @staticmethod
+    def _part_iou(gi, pj, label, g, pseg, pid, p_pid, crowd, glabel, n, total, void_total) -> float:
+        """Official multi-class part IoU of a matched pair, from the table (see module docstring)."""
+        in_g = g == gi
+        in_p = pseg == pj
+        crowd_c = crowd & (glabel == label)
+        a = in_g & (pid != 0)                       # GT part pixels: (gt pid, pred pid or 0)
+        b = in_p & ~in_g & (glabel >= 0) & ~crowd_c  # rest of the prediction: (0, pred pid)
+        gt_lbl = np.concatenate([pid[a], np.zeros(b.sum(), np.int64)])
+        pr_lbl = np.concatenate([np.where(in_p[a], p_pid[a], 0), p_pid[b]])
+        cm = np.bincount(gt_lbl * 256 + pr_lbl, weights=np.concatenate([n[a], n[b]]),
+                         minlength=256 * 256).astype(np.int64).reshape(256, 256)
+        evaluated = total - void_total - int(n[crowd_c].sum()) - int(n[in_g & (pid == 0)].sum())
+        cm[0, 0] += evaluated - cm.sum()
+        present = np.flatnonzero(cm.sum(0) + cm.sum(1) > 0)
+        cm = cm[np.ix_(present, present)]
+        inter = np.diagonal(cm)
+        union = np.sum(cm, 0) + np.sum(cm, 1) - inter
+        ious = inter / np.where(union > 0, union, np.ones_like(union))
+        if present[-1] == NO_CLASS:  # 'unknown' predictions are not counted as false positives
+            ious = ious[:-1]
+        return float(np.mean(ious))
+
+    # ----------------------------------------------------------------------------- summary
+    def summarize(self, st: PPSStats) -> dict:
+        """Official averages (PartPQ, _parts, _noparts), standard PQ and mIoU, and per-class values."""
+        spec = self.spec
+        per_class = {}
+        groups = {k: [] for k in ('all', 'parts', 'noparts', 'th', 'st')}
+        for label, sid in enumerate(spec.classes):
+            tp, fp, fn = int(st.tp[label]), int(st.fp[label]), int(st.fn[label])
+            entry = {'name': spec.class_names.get(sid, str(sid)), 'TP': tp, 'FP': fp, 'FN': fn,
+                     'PartPQ': 0.0, 'PartSQ': 0.0, 'PartRQ': 0.0, 'PQ': 0.0, 'SQ': 0.0, 'RQ': 0.0}
+            if tp + fp + fn > 0:
+                denom = tp + 0.5 * fp + 0.5 * fn
+                entry.update(PartPQ=st.part_iou[label] / denom, PartSQ=st.part_iou[label] / tp if tp else 0,
+                             PartRQ=tp / denom, PQ=st.obj_iou[label] / denom,
+                             SQ=st.obj_iou[label] / tp if tp else 0, RQ=tp / denom)
+                entry = {k: float(v) if isinstance(v, (float, np.floating)) else v for k, v in entry.items()}
+                groups['all'].append(entry)
+                groups['parts' if self.label_has_parts[label] else 'noparts'].append(entry)
+                groups['th' if self.label_is_thing[label] else 'st'].append(entry)
+            per_class[str(sid)] = entry
+
+        def mean(group, key):
+            return float(sum(e[key] for e in group) / len(group)) if group else 0.0
+
+        res = {}
+        for suffix, group in (('', 'all'), ('_parts', 'parts'), ('_noparts', 'noparts')):
+            for key in ('PartPQ', 'PartSQ', 'PartRQ'):
+                res[key + suffix] = mean(groups[group], key)
+        res.update(n=len(groups['all']), n_p=len(groups['parts']), n_np=len(groups['noparts']))
+        for suffix, group in (('', 'all'), ('_th', 'th'), ('_st', 'st')):
+            for key in ('PQ', 'SQ', 'RQ'):
+                res[key + suffix] = mean(groups[group], key)
+        res.update(self._miou(st.sem_inter, st.sem_gt, st.sem_pred))
+        part_iou = _ious(st.part_inter[1:], st.part_gt[1:], st.part_pred[1:])
+        res['mIoU_parts'] = float(np.nanmean(part_iou)) if np.isfinite(part_iou).any() else 0.0
+        res['num_images'] = int(st.num_images)
+        res['per_class'] = per_class
+        return res
+
+    def _miou(self, inter, gt, pred) -> dict:
+        ious = _ious(inter, gt, pred)
+        out = {}
+        for key, sel in (('mIoU', np.ones_like(self.label_is_thing)), ('mIoU_th', self.label_is_thing),
+                         ('mIoU_st', ~self.label_is_thing)):
+            vals = ious[sel]
+            out[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else 0.0
+        return out
+
+
+def _ious(inter: np.ndarray, gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Per-class IoU, NaN for classes absent from both GT and prediction (left out of the means)."""
+    union = gt + pred - inter
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(union > 0, inter / np.maximum(union, 1), np.nan)

@@ -1,0 +1,1 @@
+"""Detectors, heads and PPS fusion."""

@@ -1,0 +1,40 @@
+"""Registries of scope ``tapps_mm``, children of mmdet's, so that a config with
+``default_scope='tapps_mm'`` names our modules and mmdet's / mmengine's alike.
+
+mmengine imports this module by name (``<scope>.registry``) when it switches to our scope; the
+``locations`` make it import the modules that register into each registry.
+"""
+from tapps_mm.compat import patch_mmengine
+
+patch_mmengine()
+
+from mmdet import registry as mmdet_registry  # noqa: E402
+from mmengine.registry import Registry  # noqa: E402
+
+_SCOPE = 'tapps_mm'
+
+
+def _child(name: str, parent: Registry, locations: list[str] | None = None) -> Registry:
+    return Registry(name, parent=parent, scope=_SCOPE, locations=locations or [])
+
+
+RUNNERS = _child('runner', mmdet_registry.RUNNERS)
+RUNNER_CONSTRUCTORS = _child('runner constructor', mmdet_registry.RUNNER_CONSTRUCTORS)
+LOOPS = _child('loop', mmdet_registry.LOOPS)
+HOOKS = _child('hook', mmdet_registry.HOOKS, ['tapps_mm.engine'])
+DATASETS = _child('dataset', mmdet_registry.DATASETS, ['tapps_mm.datasets'])
+DATA_SAMPLERS = _child('data sampler', mmdet_registry.DATA_SAMPLERS)
+TRANSFORMS = _child('transform', mmdet_registry.TRANSFORMS, ['tapps_mm.datasets'])
+MODELS = _child('model', mmdet_registry.MODELS, ['tapps_mm.models'])
+MODEL_WRAPPERS = _child('model_wrapper', mmdet_registry.MODEL_WRAPPERS)
+WEIGHT_INITIALIZERS = _child('weight initializer', mmdet_registry.WEIGHT_INITIALIZERS)
+OPTIMIZERS = _child('optimizer', mmdet_registry.OPTIMIZERS)
+OPTIM_WRAPPERS = _child('optim_wrapper', mmdet_registry.OPTIM_WRAPPERS)
+OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
+                                    mmdet_registry.OPTIM_WRAPPER_CONSTRUCTORS)
+PARAM_SCHEDULERS = _child('parameter scheduler', mmdet_registry.PARAM_SCHEDULERS)
+METRICS = _child('metric', mmdet_registry.METRICS, ['tapps_mm.evaluation.metrics'])
+TASK_UTILS = _child('task util', mmdet_registry.TASK_UTILS, ['tapps_mm.models'])
+VISUALIZERS = _child('visualizer', mmdet_registry.VISUALIZERS, ['tapps_mm.visualization'])
+VISBACKENDS = _child('vis_backend', mmdet_registry.VISBACKENDS)
+LOG_PROCESSORS = _child('log_processor', mmdet_registry.LOG_PROCESSORS)

@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks: random PPS cases and the official evaluator as oracle."""

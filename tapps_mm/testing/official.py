@@ -1,0 +1,47 @@
+"""Run the official panoptic_parts PartPQ evaluator in-process (the test oracle and benchmark baseline).
+
+``evaluate_single_core`` is the official per-process loop; we call it directly because the official
+multi-core entry point asks on stdin, prints, and crashes on fewer than 5 images per process.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+
+from tapps_mm.compat import import_panoptic_parts
+from tapps_mm.specs import PPSSpec
+
+
+def official_class_stats(spec: PPSSpec, pairs: list[tuple[str, str]]) -> dict[int, dict]:
+    """Official per-class sums {eval sid: {iou, tp, fp, fn}} over (gt .tif, pred .png) pairs.
+
+    Needs at least 5 pairs (the official progress print divides by ``len(pairs) // 5``).
+    """
+    import_panoptic_parts()
+    from panoptic_parts.evaluation.eval_PartPQ import pred_reader_fn
+    from panoptic_parts.utils.evaluation_PartPQ import evaluate_single_core
+    with contextlib.redirect_stdout(io.StringIO()):
+        stat = evaluate_single_core(0, pairs, pred_reader_fn, spec.official)
+    out = {}
+    for cat_id, sid in enumerate(spec.official.eval_sid_total):
+        s = stat.pq_per_cat[cat_id]
+        out[int(sid)] = {'iou': float(s.iou), 'tp': int(s.tp), 'fp': int(s.fp), 'fn': int(s.fn)}
+    return out, stat
+
+
+def official_summary(spec: PPSSpec, stat) -> dict:
+    """The official ``pq_average`` (raises ZeroDivisionError where the official code does)."""
+    avg, per_class = stat.pq_average(spec.official.cat_definition)
+    res = {}
+    for d in avg:
+        res.update({k: v for k, v in d.items()})
+    return res
+
+
+def class_stats_of(stats, spec: PPSSpec) -> dict[int, dict]:
+    """Our ``PPSStats`` in the same shape as ``official_class_stats``."""
+    return {int(sid): {'iou': float(stats.part_iou[i]), 'tp': int(stats.tp[i]), 'fp': int(stats.fp[i]),
+                       'fn': int(stats.fn[i])} for i, sid in enumerate(spec.classes)}
+
+
+__all__ = ['official_class_stats', 'official_summary', 'class_stats_of']

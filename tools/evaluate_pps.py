@@ -1,0 +1,35 @@
+"""Score PPS predictions with PartPQ / PartSQ / PQ / mIoU (the official panoptic_parts numbers, fast).
+
+    python tools/evaluate_pps.py GT_DIR PRED_DIR IMAGES_JSON --spec cityscapes --out RESULTS.json --nproc 2
+"""
+import argparse
+import json
+
+from tapps_mm.evaluation import evaluate_pps, write_json_atomic
+from tapps_mm.specs import NAMED_SPECS
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('gt_dir', help='folder with the ground-truth uid .tif files')
+    parser.add_argument('pred_dir', help='folder with the 3-channel prediction PNGs')
+    parser.add_argument('images_json', help='official images.json with the image ids to evaluate')
+    parser.add_argument('--spec', default='cityscapes',
+                        help=f'spec name ({", ".join(NAMED_SPECS)}) or an eval-spec YAML (default: cityscapes)')
+    parser.add_argument('--out', help='write all results (incl. per class) to this JSON file')
+    parser.add_argument('--nproc', type=int, default=1, help='worker processes (default: 1)')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    results = evaluate_pps(args.gt_dir, args.pred_dir, args.images_json, args.spec, nproc=args.nproc)
+    summary = {k: v for k, v in results.items() if k != 'per_class'}
+    print(json.dumps(summary, indent=2))
+    if args.out:
+        write_json_atomic(results, args.out)
+        print(f'Results written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
