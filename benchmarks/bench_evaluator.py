@@ -4,12 +4,15 @@
 
 Writes random Cityscapes-sized GT/prediction pairs in the official formats, times the official
 single-process loop and ours (1 process, then --nproc processes), checks that every per-class number
-is identical (<= 1e-9), and prints the times and the speed-up ratios.
+is identical (<= 1e-9), and prints the times and the speed-up ratio; then times ours with 1 process
+and with --nproc processes on the images repeated --repeat times (process start-up needs more than a
+few images to pay off).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os.path as osp
 import tempfile
 import time
 
@@ -28,6 +31,8 @@ def parse_args():
     p.add_argument('--spec', default='cityscapes')
     p.add_argument('--objects', type=int, default=30, help='thing instances per image')
     p.add_argument('--nproc', type=int, default=2)
+    p.add_argument('--repeat', type=int, default=4,
+                   help='the 1-process vs --nproc comparison runs on the images repeated this often')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', help='write the measurements as JSON')
     return p.parse_args()
@@ -43,7 +48,8 @@ def main():
     with tempfile.TemporaryDirectory() as root:
         gts = [random_gt(spec, rng, h, w, num_things=args.objects) for _ in range(args.num_images)]
         preds = [prediction_from_gt(spec, g, rng) for g in gts]
-        gt_dir, pred_dir, images_json = write_case_folder(root, gts, preds)
+        gt_dir, pred_dir, images_json = write_case_folder(osp.join(root, 'a'), gts, preds)
+        scaling_case = write_case_folder(osp.join(root, 'b'), gts * args.repeat, preds * args.repeat)
         del gts, preds
         pairs = pair_files(gt_dir, pred_dir, images_json)
 
@@ -59,9 +65,11 @@ def main():
         t_ours = time.perf_counter() - t0
         ours = class_stats_of(total, spec)
 
-        t0 = time.perf_counter()
-        evaluate_pps(gt_dir, pred_dir, images_json, spec, nproc=args.nproc, progress=False)
-        t_ours_mp = time.perf_counter() - t0
+        scaling = {}
+        for nproc in (1, args.nproc):
+            t0 = time.perf_counter()
+            evaluate_pps(*scaling_case, spec, nproc=nproc, progress=False)
+            scaling[nproc] = (time.perf_counter() - t0) / (args.num_images * args.repeat)
 
     max_diff = max(abs(official[s]['iou'] - ours[s]['iou']) for s in official)
     counts_equal = all((official[s]['tp'], official[s]['fp'], official[s]['fn'])
@@ -70,10 +78,12 @@ def main():
     res = {
         'images': n, 'size': args.size, 'spec': args.spec,
         'official_s_per_image': t_official / n,
-        'ours_s_per_image_1proc': t_ours / n,
-        f'ours_s_per_image_{args.nproc}proc': t_ours_mp / n,
-        'speedup_1proc': t_official / t_ours,
-        f'speedup_{args.nproc}proc': t_official / t_ours_mp,
+        'ours_s_per_image': t_ours / n,
+        'speedup_vs_official': t_official / t_ours,
+        'scaling_images': n * args.repeat,
+        'scaling_s_per_image_1proc': scaling[1],
+        f'scaling_s_per_image_{args.nproc}proc': scaling[args.nproc],
+        f'scaling_speedup_{args.nproc}proc_vs_1proc': scaling[1] / scaling[args.nproc],
         'identical': bool(counts_equal and max_diff <= 1e-9),
         'max_abs_iou_sum_diff': max_diff,
         'tp_total': sum(v['tp'] for v in ours.values()),

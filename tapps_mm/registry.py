@@ -15,7 +15,9 @@ _SCOPE = 'tapps_mm'
 
 
 def _child(name: str, parent: Registry, locations: list[str] | None = None) -> Registry:
-    return Registry(name, parent=parent, scope=_SCOPE, locations=locations or [])
+    # mmengine imports only the current scope's locations; adding mmdet's makes its modules
+    # (ResNet, Mask2Former, RandomFlip, ...) resolvable from scope 'tapps_mm' without manual imports.
+    return Registry(name, parent=parent, scope=_SCOPE, locations=(locations or []) + list(parent._locations))
 
 
 RUNNERS = _child('runner', mmdet_registry.RUNNERS)
