@@ -37,6 +37,9 @@ def test_cityscapes_definitions():
     assert grouped.parts_of(24) == grouped.parts_of(25) == (0, 1, 2, 3)
     assert grouped.parts_of(26) == grouped.parts_of(27) == grouped.parts_of(28) == (4, 5, 6, 7, 8)
     assert spec.part_index_to_pid(26) == {8: 1, 9: 2, 10: 3, 11: 4, 12: 5}
+    assert spec.dataset_sid2eval_sid[24] == 24 and spec.dataset_sid2eval_sid[0] is None
+    assert spec.dataset_sid_pid2eval_sid_pid[2401] == 2401 and spec.dataset_sid_pid2eval_sid_pid[24] is None
+    assert load_spec('pascal').dataset_sid_pid2eval_sid_pid[102] == 104  # grouped Pascal parts
 
 
 def test_pascal_whole_object_parts_are_no_parts_classes():

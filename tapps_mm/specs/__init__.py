@@ -166,9 +166,23 @@ class PPSSpec:
     def label_has_parts(self) -> np.ndarray:
         return np.array([sid in self.parts_sids for sid in self.classes])
 
+    @functools.cached_property
+    def dataset_sid2eval_sid(self) -> dict[int, int | None]:
+        """Dataset sid -> eval sid (None = ignored), as given by the spec (``DEFAULT`` dropped)."""
+        return _clean_mapping(self.official.dataset_sid2eval_sid)
+
+    @functools.cached_property
+    def dataset_sid_pid2eval_sid_pid(self) -> dict[int, int | None]:
+        """Dataset sid_pid -> eval sid_pid (None = ignored), as given by the spec."""
+        return _clean_mapping(self.official.dataset_sid_pid2eval_sid_pid)
+
     def part_index_to_pid(self, sid: int) -> dict[int, int]:
         """Flat part index -> per-class eval pid, for one parts class (for the PPS output)."""
         return {self.sid_pid2flat[sid * 100 + pid] - 1: pid for pid in self.pids_of(sid)}
+
+
+def _clean_mapping(mapping) -> dict[int, int | None]:
+    return {int(k): (None if v == 'IGNORED' else int(v)) for k, v in mapping.items() if k != 'DEFAULT'}
 
 
 @functools.lru_cache(maxsize=None)
