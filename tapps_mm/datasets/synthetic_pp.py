@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from tapps_mm.fileio import atomic_path, write_text_atomic
+
 STUFF = ('sky', 'grass', 'road')
 PARTS = {'robot': ('head', 'torso', 'arm', 'leg'), 'cart': ('body', 'window', 'wheel'), 'ball': ()}
 CLASSES = STUFF + tuple(PARTS)                    # dataset sid = position + 1 (0 = UNLABELED / void)
@@ -190,8 +192,8 @@ def write_synthetic_pp(out: str, num_train: int = 200, num_val: int = 50, size: 
     """Write the dataset; every file is written to a temporary name and renamed when complete."""
     h, w = size
     os.makedirs(out, exist_ok=True)
-    _write_text(osp.join(out, 'datasetspec.yaml'), dataset_spec_yaml())
-    _write_text(osp.join(out, 'evalspec.yaml'), eval_spec_yaml())
+    write_text_atomic(dataset_spec_yaml(), osp.join(out, 'datasetspec.yaml'))
+    write_text_atomic(eval_spec_yaml(), osp.join(out, 'evalspec.yaml'))
     for split, num in (('train', num_train), ('val', num_val)):
         img_dir, lbl_dir = osp.join(out, 'images', split), osp.join(out, 'labels', split)
         os.makedirs(img_dir, exist_ok=True)
@@ -205,25 +207,13 @@ def write_synthetic_pp(out: str, num_train: int = 200, num_val: int = 50, size: 
         for i in range(num):
             image_id = f'{split}_{i:06d}'  # fixed width: no id is a substring of another
             image, uids = generate_sample(sample_rng(seed, split, i), h, w)
-            _save_atomic(Image.fromarray(image), osp.join(img_dir, f'{image_id}.png'))
-            _save_atomic(Image.fromarray(uids), osp.join(lbl_dir, f'{image_id}.tif'))
+            with atomic_path(osp.join(img_dir, f'{image_id}.png')) as tmp:
+                Image.fromarray(image).save(tmp)
+            with atomic_path(osp.join(lbl_dir, f'{image_id}.tif')) as tmp:
+                Image.fromarray(uids).save(tmp)
             images.append({'id': image_id, 'file_name': f'{image_id}.png', 'height': h, 'width': w})
             if bar:
                 bar.update()
         if bar:
             print()
-        _write_text(osp.join(out, f'images_{split}.json'), json.dumps({'images': images}, indent=1))
-
-
-def _save_atomic(image: Image.Image, path: str) -> None:
-    stem, ext = osp.splitext(path)
-    tmp = f'{stem}.tmp{ext}'
-    image.save(tmp)
-    os.replace(tmp, path)
-
-
-def _write_text(path: str, text: str) -> None:
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)
+        write_text_atomic(json.dumps({'images': images}, indent=1), osp.join(out, f'images_{split}.json'))

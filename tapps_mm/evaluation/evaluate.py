@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from tapps_mm.evaluation.partpq import PartPQEvaluator, PPSStats
+from tapps_mm.fileio import write_json_atomic  # noqa: F401  (re-exported)
 from tapps_mm.specs import PPSSpec, load_spec
 
 
@@ -120,12 +121,3 @@ def evaluate_pps(gt_dir: str, pred_dir: str, images_json: str, spec: str | PPSSp
             for st in _progress(pool.imap(_stats_of_pair, pairs, chunksize=chunk), len(pairs), progress):
                 total += st
     return evaluator.summarize(total)
-
-
-def write_json_atomic(obj, path: str) -> None:
-    """Write JSON via a temporary file + rename, so a killed run never leaves a partial result."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)

@@ -13,8 +13,9 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from PIL import Image
 
-from tapps_mm.evaluation.evaluate import read_gt, write_json_atomic
+from tapps_mm.evaluation.evaluate import read_gt
 from tapps_mm.evaluation.partpq import PartPQEvaluator, PPSStats
+from tapps_mm.fileio import atomic_path, write_json_atomic
 from tapps_mm.registry import METRICS
 from tapps_mm.specs import load_spec
 
@@ -72,10 +73,8 @@ class PartPQMetric(BaseMetric):
     def _write_png(self, image_id: str, pred: np.ndarray) -> None:
         folder = osp.join(self.outfile_prefix, 'predictions')
         os.makedirs(folder, exist_ok=True)
-        final = osp.join(folder, f'{image_id}.png')
-        tmp = osp.join(folder, f'.{image_id}.tmp{os.getpid()}.png')
-        Image.fromarray(pred).save(tmp)
-        os.replace(tmp, final)
+        with atomic_path(osp.join(folder, f'{image_id}.png')) as tmp:
+            Image.fromarray(pred).save(tmp)
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
