@@ -33,9 +33,8 @@ COLOURS = {'sky': (120, 170, 230), 'grass': (70, 150, 60), 'road': (110, 110, 11
            ('robot', 'leg'): (50, 50, 60), ('robot', None): (240, 240, 240),
            ('cart', 'body'): (200, 120, 30), ('cart', 'window'): (160, 220, 240), ('cart', 'wheel'): (30, 30, 30),
            ('cart', None): (240, 240, 240)}
-# Colours of the dataset spec (visualisation only).
-SCENE_COLOURS = {'sky': (120, 170, 230), 'grass': (70, 150, 60), 'road': (110, 110, 115),
-                 'robot': (60, 90, 200), 'cart': (200, 120, 30), 'ball': (230, 200, 40)}
+# Colours of the dataset spec (visualisation only): a thing class with parts takes its main part's.
+SCENE_COLOURS = {c: COLOURS.get(c) or COLOURS[(c, {'robot': 'torso', 'cart': 'body'}[c])] for c in CLASSES}
 
 
 def dataset_spec_yaml() -> str:
@@ -96,10 +95,6 @@ class _Canvas:
         self.uids[mask] = uid
 
 
-def _grid(h: int, w: int):
-    return np.mgrid[0:h, 0:w]
-
-
 def _ellipse(yy, xx, cy, cx, ry, rx):
     return ((yy - cy) / max(ry, 0.5)) ** 2 + ((xx - cx) / max(rx, 0.5)) ** 2 <= 1.0
 
@@ -149,7 +144,7 @@ def _draw_object(canvas: _Canvas, yy, xx, name: str, cy: float, cx: float, s: fl
 
 def generate_sample(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """One (uint8 H x W x 3 image, int32 H x W uid label) pair."""
-    yy, xx = _grid(h, w)
+    yy, xx = np.mgrid[0:h, 0:w]
     canvas = _Canvas(np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.int32), rng,
                      rng.normal(0, 18, 3).astype(np.float32))
     horizon = rng.uniform(0.25, 0.45) * h + 4 * np.sin(xx / w * rng.uniform(2, 8) + rng.uniform(0, 6))

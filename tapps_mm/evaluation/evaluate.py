@@ -13,7 +13,6 @@ import numpy as np
 from PIL import Image
 
 from tapps_mm.evaluation.partpq import PartPQEvaluator, PPSStats
-from tapps_mm.fileio import write_json_atomic  # noqa: F401  (re-exported)
 from tapps_mm.specs import PPSSpec, load_spec
 
 
