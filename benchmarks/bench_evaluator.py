@@ -57,7 +57,7 @@ def main():
         official, _ = official_class_stats(spec, [(g, p) for _, g, p in pairs])
         t_official = time.perf_counter() - t0
 
-        evaluator = PartPQEvaluator(spec)
+        evaluator = PartPQEvaluator(spec, 'official')
         t0 = time.perf_counter()
         total = PPSStats.zeros(spec.num_classes, spec.num_parts)
         for _, g, p in pairs:  # includes reading the files, like the official loop

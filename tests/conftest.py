@@ -1,6 +1,12 @@
+import os
 import os.path as osp
 
 import pytest
+
+# `make test` runs 2 xdist workers on 2 cores: one intra-op thread each, or their OpenMP threads spin
+# against each other (10-50x slower tensor ops). Set before torch is imported by any test module.
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_REFERENCE = osp.join(osp.dirname(REPO), 'shared', 'reference')

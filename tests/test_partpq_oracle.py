@@ -8,11 +8,14 @@ from tapps_mm.testing.official import class_stats_of, official_class_stats, offi
 from tapps_mm.testing.pps_cases import prediction_from_gt, random_gt, write_case_folder
 
 
-def _ours_and_official(spec, gts, preds, root):
-    gt_dir, pred_dir, images_json = write_case_folder(str(root), gts, preds)
+def _ours_and_official(spec, gts, preds, root, official_gts=None, undefined_pids='official'):
+    """Ours on (gts, preds) and the official evaluator on (official_gts or gts, preds)."""
+    gt_dir, pred_dir, images_json = write_case_folder(str(root / 'ours'), gts, preds)
+    off_dir = write_case_folder(str(root / 'official'), official_gts or gts, preds)
+    official, official_stat = official_class_stats(
+        spec, [(g, p) for _, g, p in pair_files(*off_dir)])
     pairs = pair_files(gt_dir, pred_dir, images_json)
-    official, official_stat = official_class_stats(spec, [(g, p) for _, g, p in pairs])
-    ev = PartPQEvaluator(spec)
+    ev = PartPQEvaluator(spec, undefined_pids)
     total = PPSStats.zeros(spec.num_classes, spec.num_parts)
     for _, g, p in pairs:
         total += ev.image_stats(read_gt(g), read_pred(p))
@@ -53,6 +56,12 @@ def test_cityscapes_undefined_human_pid_5_is_scored_like_official(tmp_path):
     assert any(((g >= 10 ** 6) & (g % 100 == 5) & (g // 10 ** 5 % 100 == 24)).any() for g in gts)
     preds = [prediction_from_gt(spec, g, rng, noise=0.7) for g in gts]
     ours, official, *_ = _ours_and_official(spec, gts, preds, tmp_path)
+    _assert_same(ours, official)
+    # our default treats them as 'no part label' (as training does): the official score of the same
+    # ground truth with those pixels re-encoded without part id
+    relabelled = [np.where((g >= 10 ** 6) & (g % 100 == 5) & np.isin(g // 10 ** 5, [24, 25]), g // 100, g)
+                  for g in gts]
+    ours, official, *_ = _ours_and_official(spec, gts, preds, tmp_path / 'unlabelled', relabelled, 'unlabelled')
     _assert_same(ours, official)
 
 
@@ -97,7 +106,7 @@ def test_crowd_void_and_partless_segments(tmp_path):
     pred[4:8, 6:10] = (24, 9, 1)    # predicted person on the part-less person: not an FP
     pred[9:12, 0:6] = (24, 3, 1)
     pred[0:3, 0:3] = (26, 7, 0)     # a car on void: not an FP
-    ev = PartPQEvaluator(spec)
+    ev = PartPQEvaluator(spec, 'official')
     res = ev.summarize(ev.image_stats(gt, pred))
     assert res['per_class']['26'] == {**res['per_class']['26'], 'TP': 0, 'FP': 0, 'FN': 0}
     person = res['per_class']['24']
@@ -128,3 +137,19 @@ def test_perfect_prediction_scores_one(tmp_path):
     preds = [prediction_from_gt(spec, g, rng, noise=0.0) for g in gts]
     res = evaluate_pps(*write_case_folder(str(tmp_path), gts, preds), spec='pascal', progress=False)
     assert res['PartPQ'] == 1.0 and res['PQ'] == 1.0 and res['mIoU'] == 1.0 and res['mIoU_parts'] == 1.0
+
+
+def test_empty_predictions_and_all_void_ground_truth(tmp_path):
+    """An untrained model predicts nothing: every GT segment is a false negative, as the official code says."""
+    spec = load_spec('cityscapes')
+    rng = np.random.default_rng(11)
+    gts = [random_gt(spec, rng, 30, 40, num_things=4) for _ in range(5)]
+    preds = [prediction_from_gt(spec, g, rng, noise=0.3) for g in gts]
+    preds[0][:] = 255
+    preds[3][:] = 255
+    ours, official, *_ = _ours_and_official(spec, gts, preds, tmp_path)
+    _assert_same(ours, official)
+    # a ground truth with nothing but void: no TP, and predictions lying in void are not false positives
+    ev = PartPQEvaluator(spec)
+    st = ev.image_stats(np.zeros((30, 40), np.int32), preds[1])
+    assert st.tp.sum() == st.fn.sum() == st.fp.sum() == 0

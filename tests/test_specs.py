@@ -74,4 +74,4 @@ def test_own_107_spec_equals_published_reference(shared_reference):
 
 
 def test_named_specs_cover_the_paper():
-    assert set(NAMED_SPECS) == {'cityscapes', 'cityscapes-grouped', 'pascal', 'pascal-107'}
+    assert set(NAMED_SPECS) == {'cityscapes', 'cityscapes-grouped', 'pascal', 'pascal-107', 'synthetic'}

@@ -83,3 +83,18 @@ def test_deterministic_for_a_seed(root, tmp_path):
             assert filecmp.cmp(osp.join(root, rel), str(tmp_path / 'a' / rel), shallow=False)
     assert not filecmp.cmp(osp.join(root, 'labels/val/val_000000.tif'), str(tmp_path / 'b/labels/val/val_000000.tif'),
                            shallow=False)
+
+
+def test_shipped_synthetic_spec_is_the_generated_one():
+    """`load_spec('synthetic')` (used by model configs without data) matches what the generator writes."""
+    import os.path as osp
+
+    from tapps_mm.datasets.synthetic_pp import dataset_spec_yaml, eval_spec_yaml
+    from tapps_mm.specs import NAMED_SPECS, load_spec
+    folder = osp.dirname(NAMED_SPECS['synthetic'])
+    with open(NAMED_SPECS['synthetic']) as f:
+        assert f.read() == eval_spec_yaml('synthetic_pp_datasetspec.yaml')
+    with open(osp.join(folder, 'synthetic_pp_datasetspec.yaml')) as f:
+        assert f.read() == dataset_spec_yaml()
+    spec = load_spec('synthetic')
+    assert spec.num_classes == 6 and spec.num_things == 3 and spec.num_parts == 7

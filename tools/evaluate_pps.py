@@ -6,6 +6,7 @@ import argparse
 import json
 
 from tapps_mm.evaluation import evaluate_pps, write_json_atomic
+from tapps_mm.evaluation.partpq import UNDEFINED_PIDS
 from tapps_mm.specs import NAMED_SPECS
 
 
@@ -18,12 +19,17 @@ def parse_args():
                         help=f'spec name ({", ".join(NAMED_SPECS)}) or an eval-spec YAML (default: cityscapes)')
     parser.add_argument('--out', help='write all results (incl. per class) to this JSON file')
     parser.add_argument('--nproc', type=int, default=1, help='worker processes (default: 1)')
+    parser.add_argument('--undefined-pids', choices=UNDEFINED_PIDS, default='unlabelled',
+                        help="GT pids the dataset spec does not define (Cityscapes-PP person/rider pid 5): "
+                             "'unlabelled' = no part label, as in training (default); 'official' = scored "
+                             'like panoptic_parts 2.0rc6 does')
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
-    results = evaluate_pps(args.gt_dir, args.pred_dir, args.images_json, args.spec, nproc=args.nproc)
+    results = evaluate_pps(args.gt_dir, args.pred_dir, args.images_json, args.spec, nproc=args.nproc,
+                           undefined_pids=args.undefined_pids)
     summary = {k: v for k, v in results.items() if k != 'per_class'}
     print(json.dumps(summary, indent=2))
     if args.out:

@@ -70,9 +70,9 @@ def read_pred(path: str) -> np.ndarray:
 _WORKER: PartPQEvaluator | None = None
 
 
-def _init_worker(spec_path: str) -> None:
+def _init_worker(spec_path: str, undefined_pids: str) -> None:
     global _WORKER
-    _WORKER = PartPQEvaluator(load_spec(spec_path))
+    _WORKER = PartPQEvaluator(load_spec(spec_path), undefined_pids)
 
 
 def _stats_of_pair(pair: tuple[str, str, str]) -> PPSStats:
@@ -93,7 +93,7 @@ def _progress(items: Iterable, total: int, show: bool):
 
 
 def evaluate_pps(gt_dir: str, pred_dir: str, images_json: str, spec: str | PPSSpec = 'cityscapes',
-                 nproc: int = 1, progress: bool = True) -> dict:
+                 nproc: int = 1, progress: bool = True, undefined_pids: str = 'unlabelled') -> dict:
     """PartPQ (+ PQ, mIoU) of a folder of PPS predictions; the official evaluator's numbers.
 
     Args:
@@ -102,10 +102,12 @@ def evaluate_pps(gt_dir: str, pred_dir: str, images_json: str, spec: str | PPSSp
         images_json: official images.json listing the image ids to evaluate.
         spec: spec name ('cityscapes', 'cityscapes-grouped', 'pascal', 'pascal-107') or eval-spec YAML.
         nproc: worker processes.
+        undefined_pids: 'unlabelled' (default; GT pids the dataset spec does not define, like
+            Cityscapes-PP's pid 5, are 'no part label', as in training) or 'official' (the official tool).
     """
     spec = spec if isinstance(spec, PPSSpec) else load_spec(spec)
     pairs = pair_files(gt_dir, pred_dir, images_json)
-    evaluator = PartPQEvaluator(spec)
+    evaluator = PartPQEvaluator(spec, undefined_pids)
     total = PPSStats.zeros(spec.num_classes, spec.num_parts)
     if nproc <= 1 or len(pairs) <= 1:
         global _WORKER
@@ -115,7 +117,7 @@ def evaluate_pps(gt_dir: str, pred_dir: str, images_json: str, spec: str | PPSSp
             total += st
     else:
         ctx = multiprocessing.get_context('fork' if os.name == 'posix' else 'spawn')
-        with ctx.Pool(nproc, initializer=_init_worker, initargs=(spec.path,)) as pool:
+        with ctx.Pool(nproc, initializer=_init_worker, initargs=(spec.path, undefined_pids)) as pool:
             chunk = max(1, min(16, len(pairs) // (4 * nproc)))
             for st in _progress(pool.imap(_stats_of_pair, pairs, chunksize=chunk), len(pairs), progress):
                 total += st

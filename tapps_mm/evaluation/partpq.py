@@ -36,6 +36,10 @@ from tapps_mm.compat import import_panoptic_parts
 from tapps_mm.specs import PPSSpec
 
 NO_CLASS = 255  # prediction channel 0/2 value for 'no class' / 'unknown part'
+#: Handling of GT pids the dataset spec does not define: 'unlabelled' (our default, the same as in
+#: training: such pixels count as object pixels without part label) or 'official' (scored as an extra
+#: part label that no model can predict, as panoptic_parts 2.0rc6 does).
+UNDEFINED_PIDS = ('unlabelled', 'official')
 
 
 @dataclass
@@ -94,12 +98,18 @@ def _run_table(gt: np.ndarray, pred: np.ndarray):
 class PartPQEvaluator:
     """Per-image PartPQ/PQ/mIoU statistics for one spec, and their summary."""
 
-    def __init__(self, spec: PPSSpec):
+    def __init__(self, spec: PPSSpec, undefined_pids: str = 'unlabelled'):
         import_panoptic_parts()
+        if undefined_pids not in UNDEFINED_PIDS:
+            raise ValueError(f'undefined_pids={undefined_pids!r}: expected one of {UNDEFINED_PIDS}')
         self.spec = spec
         off = spec.official
         self._dspec = off._dspec
         self.num_dataset_sids = len(self._dspec.l)
+        # pids beyond a class's dataset-spec parts (Cityscapes-PP person/rider pid 5)
+        self.num_defined_pids = (np.array([len(self._dspec.sid2part_classes[s]) - 1
+                                           for s in range(self.num_dataset_sids)])
+                                 if undefined_pids == 'unlabelled' else None)
         self.sid2label = np.full(256, -1, np.int64)
         self.sid2label[list(spec.classes)] = np.arange(spec.num_classes)
         self.things = np.array(sorted(off.eval_sid_things), np.int64)
@@ -142,6 +152,10 @@ class PartPQEvaluator:
         except AssertionError as e:  # the official check of countable part groupings
             raise ValueError(f'{gt_name}: part ids not defined by the dataset spec '
                              f'{self._dspec.dataset_name!r} (uids {uids.tolist()[:20]}...)') from e
+        if self.num_defined_pids is not None:
+            undefined = pids > self.num_defined_pids[sids]
+            pids = np.where(undefined, 0, pids)
+            sids_pids = np.where(undefined, sids, sids_pids)
         if self.dsp2esp is not None:
             sids_pids = self.dsp2esp[sids_pids]
             pids = np.where(sids_pids >= 100, sids_pids % 100, 0)
@@ -194,7 +208,7 @@ class PartPQEvaluator:
         in_seg = seg >= 0
         has_part = np.bincount(seg[in_seg], weights=(pid[in_seg] != 0), minlength=len(seg_keys)) > 0
         deleted = self.label_has_parts[seg_label] & ~has_part
-        crowd |= in_seg & deleted[np.maximum(seg, 0)]
+        crowd |= in_seg & np.append(deleted, False)[seg]  # seg -1 (void) reads the appended entry
         # the first remaining segment of each class that lies fully in crowd is dropped
         noncrowd_area = np.bincount(seg[in_seg], weights=n[in_seg] * ~crowd[in_seg], minlength=len(seg_keys))
         dropped = deleted.copy()
@@ -203,7 +217,7 @@ class PartPQEvaluator:
             dropped[np.flatnonzero(fully_crowd & (seg_label == label))[0]] = True
         # g: pixels of a kept segment that are not crowd
         g = np.where(in_seg & ~crowd, seg, -1)
-        g[(g >= 0) & dropped[np.maximum(g, 0)]] = -1
+        g[np.append(dropped, False)[g]] = -1
 
         pseg_key = np.where(plabel < 0, -1, plabel * 256 + p_iid)
         pseg_keys, pseg = np.unique(pseg_key, return_inverse=True)
@@ -220,10 +234,12 @@ class PartPQEvaluator:
         g_area = np.bincount(gs, weights=n * (g >= 0), minlength=len(seg_keys))
         void_total = int(n[void].sum())
 
+        g_label = np.append(seg_label, -2)[g]  # per table row; -2 / -3: no GT / no predicted segment
+        p_label = np.append(pseg_label, -3)[pseg]
         for label in np.union1d(seg_label[~dropped], pseg_label):
             g_ids = np.flatnonzero((seg_label == label) & ~dropped)
             p_ids = np.flatnonzero(pseg_label == label)
-            both = (g >= 0) & in_p & (seg_label[gs] == label) & (pseg_label[ps] == label)
+            both = (g_label == label) & (p_label == label)
             inter = np.zeros((len(seg_keys), len(pseg_keys)))
             np.add.at(inter, (g[both], pseg[both]), n[both])
             unmatched = list(p_ids)

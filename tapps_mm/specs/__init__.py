@@ -30,6 +30,8 @@ NAMED_SPECS = {
     'cityscapes-grouped': 'pp:specs/eval_specs/ppq_cpp_19_23_cvpr21_grouped_evalspec.yaml',
     'pascal': 'pp:specs/eval_specs/ppq_ppp_59_57_cvpr21_default_evalspec.yaml',
     'pascal-107': osp.join(_OWN_SPECS, 'ppq_ppp_59_107_cvpr21_default_evalspec.yaml'),
+    # the synthetic dataset (tapps_mm.datasets.synthetic_pp writes the same spec next to its data)
+    'synthetic': osp.join(_OWN_SPECS, 'synthetic_pp_evalspec.yaml'),
 }
 
 

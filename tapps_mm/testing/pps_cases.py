@@ -70,7 +70,7 @@ def prediction_from_gt(spec: PPSSpec, gt: np.ndarray, rng: np.random.Generator,
                        noise: float = 0.5) -> np.ndarray:
     """A plausible but imperfect uint8 [class, instance, part] prediction derived from ``gt``."""
     from tapps_mm.evaluation.partpq import PartPQEvaluator
-    ev = PartPQEvaluator(spec)
+    ev = PartPQEvaluator(spec, 'official')
     uniq, inv = np.unique(gt, return_inverse=True)
     sid, iid, pid, _ = ev._decode_gt_uids(uniq, 'gt')
     h, w = gt.shape

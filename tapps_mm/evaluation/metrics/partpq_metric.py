@@ -56,15 +56,17 @@ class PartPQMetric(BaseMetric):
         format_only / outfile_prefix: like mmdet's metrics; ``outfile_prefix`` writes the prediction
             PNGs + images.json in the official format (re-score with the official tool) and the full
             results (incl. per class) to ``<outfile_prefix>/pps_results.json``.
+        undefined_pids: 'unlabelled' (default, as in training) or 'official'; see
+            :data:`tapps_mm.evaluation.partpq.UNDEFINED_PIDS`.
     """
 
     default_prefix = 'pps'
 
     def __init__(self, spec: str = 'cityscapes', outfile_prefix: str | None = None, format_only: bool = False,
-                 collect_device: str = 'cpu', prefix: str | None = None) -> None:
+                 collect_device: str = 'cpu', prefix: str | None = None, undefined_pids: str = 'unlabelled') -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.spec = load_spec(spec)
-        self.evaluator = PartPQEvaluator(self.spec)
+        self.evaluator = PartPQEvaluator(self.spec, undefined_pids)
         self.outfile_prefix = outfile_prefix
         self.format_only = format_only
         if format_only and not outfile_prefix:

@@ -1,0 +1,32 @@
+# Pascal-PP (paper sec. 4): large-scale jitter 0.1-2.0 + 1024x1024 crop; test shortest side 800 (max 1333).
+dataset_type = 'PascalPPSDataset'
+data_root = 'data/pascal/'
+spec = 'pascal'
+crop_size = (1024, 1024)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadPPSAnnotations'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomResize', scale=crop_size, ratio_range=(0.1, 2.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, crop_type='absolute', allow_negative_crop=True),
+    dict(type='PackPPSInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
+    dict(type='PackPPSInputs'),
+]
+train_dataloader = dict(
+    batch_size=4, num_workers=4, persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='training', spec=spec, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1, num_workers=2, persistent_workers=True, drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, split='validation', spec=spec, test_mode=True,
+                 pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='PartPQMetric', spec=spec)
+test_evaluator = val_evaluator

@@ -1,0 +1,4 @@
+from tapps_mm.datasets.transforms.formatting import PackPPSInputs
+from tapps_mm.datasets.transforms.loading import LoadPPSAnnotations
+
+__all__ = ['LoadPPSAnnotations', 'PackPPSInputs']

@@ -1,0 +1,3 @@
+from tapps_mm.models.data_preprocessors.pps_data_preprocessor import PPSDataPreprocessor
+
+__all__ = ['PPSDataPreprocessor']

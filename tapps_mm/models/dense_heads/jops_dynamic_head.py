@@ -1,0 +1,222 @@
+"""The 'dynamic' part branch of TAPPS Table 7: per object, a set of dynamic part queries that each predict
+a part class (or 'no part') and a mask, matched to the object's parts like Mask2Former's object queries.
+
+Everything else is :class:`JOPSHead`: objects, object matching, the matched parts-class objects that carry
+part labels, their point-sampled targets, the per-layer loop and the PPS inference interface. Only the
+part queries, the part loss and ``part_mask_logits`` change:
+
+- training, per decoder layer and matched object: Hungarian matching (the head's Mask2Former assigner by
+  default: class + point-sampled BCE + dice costs) between its ``num_dynamic`` part queries and the part
+  classes present in the object; cross-entropy on all of its part queries ('no part' weight 0.1), BCE +
+  dice on the point-sampled masks of the matched ones;
+- inference: the score of part class j in an object is ``max_d p_d(j) * sigmoid(mask_d)``, returned as a
+  logit so that ``PPSFusionHead`` compares it to its 'no part' score unchanged.
+
+Dynamic part queries and masks are computed only for those objects (matched ones in training, the
+queries the fusion head asks for at inference).
+"""
+from __future__ import annotations
+
+import logging
+
+import torch
+from mmcv.ops import point_sample
+from mmdet.models.utils import get_uncertain_point_coords_with_randomness
+from mmdet.utils import reduce_mean
+from mmengine.logging import print_log
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from tapps_mm.models.dense_heads.jops_head import PART_BITS, JOPSHead
+from tapps_mm.registry import MODELS, TASK_UTILS
+
+
+@MODELS.register_module()
+class JOPSDynamicPartHead(JOPSHead):
+    """JOPS head whose part queries are dynamic (matched and classified) instead of one per part class.
+
+    Args:
+        num_dynamic: dynamic part queries per object query (should be >= the most parts of a class,
+            otherwise the extra parts of such objects stay unmatched).
+        part_query: adaptation layers of :class:`DynamicPartQueryGenerator` (``num_adapt_layers``, Table 4).
+        part_assigner: Hungarian assigner of dynamic part queries to parts; default: the head's
+            (object-level) assigner from ``train_cfg``.
+        loss_part_cls: part classification loss (``class_weight`` defaults to 1 per part, ``no_part_weight``).
+        no_part_weight: weight of the 'no part' class in ``loss_part_cls``.
+        logit_eps: part scores are clamped to [eps, 1 - eps] before the logit at inference.
+        **kwargs: :class:`JOPSHead` arguments; ``compatible_parts_train`` restricts the part classes an
+            object's dynamic queries may predict to the parts compatible with its (GT / predicted) class.
+    """
+
+    def __init__(self, *args, num_dynamic: int = 10, part_query: dict | None = None,
+                 part_assigner: dict | None = None, loss_part_cls: dict | None = None, no_part_weight: float = 0.1,
+                 logit_eps: float = 1e-6, **kwargs) -> None:
+        super().__init__(*args, part_query=part_query, **kwargs)
+        # JOPSHead built the fixed generator; the dynamic one replaces it (same name, adaptation semantics).
+        gen = {**(part_query or {}), 'type': 'DynamicPartQueryGenerator', 'num_parts': self.num_parts,
+               'num_dynamic': num_dynamic}
+        gen.setdefault('embed_dims', self.transformer_decoder.embed_dims)
+        gen.setdefault('out_dims', self.mask_embed[-1].out_features)
+        self.part_queries = MODELS.build(gen)
+        self.num_dynamic = num_dynamic
+        most_parts = int(self.compatibility.sum(1).max()) if self.num_parts else 0
+        if num_dynamic < most_parts:
+            print_log(f'JOPSDynamicPartHead: num_dynamic={num_dynamic} < {most_parts} parts of a class in spec '
+                      f'{self.spec.name!r}: some parts can never be matched.', logger='current', level=logging.WARNING)
+        self.part_assigner = TASK_UTILS.build(part_assigner) if part_assigner else getattr(self, 'assigner', None)
+        loss_part_cls = dict(loss_part_cls or dict(
+            type='CrossEntropyLoss', use_sigmoid=False, reduction='mean', loss_weight=2.0))
+        loss_part_cls.setdefault('class_weight', [1.0] * self.num_parts + [no_part_weight])
+        self.loss_part_cls = MODELS.build(loss_part_cls)
+        self.register_buffer('part_class_weight', torch.tensor(loss_part_cls['class_weight'], dtype=torch.float),
+                             persistent=False)
+        self.logit_eps = logit_eps
+        self._cls_losses: list | None = None  # per-layer part classification losses of loss_by_feat
+
+    # ----------------------------------------------------------------------------------- shared
+    @staticmethod
+    def _restrict(cls_logits: Tensor, allowed: Tensor) -> Tensor:
+        """Part-class logits [M, D, P + 1] with the parts not ``allowed`` [M, P] set to -inf ('no part' stays)."""
+        keep = torch.cat([allowed, allowed.new_ones(allowed.shape[0], 1)], 1)
+        return cls_logits.masked_fill(~keep[:, None], float('-inf'))
+
+    @staticmethod
+    def _dynamic_masks(part_q: Tensor, imgs: Tensor, mask_features: Tensor) -> Tensor:
+        """Mask logits [M, D, h, w] of dynamic queries [M, D, C] of objects grouped by image ``imgs`` [M]."""
+        return torch.cat([torch.einsum('mdc,chw->mdhw', part_q[imgs == b], mask_features[b])
+                          for b in (imgs.unique().tolist() or [0])])
+
+    # ----------------------------------------------------------------------------------- inference
+    def part_mask_logits(self, queries: Tensor, part_idx: Tensor, mask_features: Tensor) -> Tensor:
+        """Logits [M, h, w] of ``max_d p_d(part_idx[m]) * sigmoid(mask_d)`` over the dynamic queries of
+        ``queries[m]`` [M, C] (one image's features), for PPSFusionHead's comparison with 'no part'.
+
+        Each distinct object query is expanded once. With ``compatible_parts_train`` the class softmax is
+        over the parts of the query's predicted class + 'no part', the domain it was trained on (the
+        predicted class is the one the fusion head uses: argmax of the same class logits)."""
+        objects, inverse = torch.unique(queries, dim=0, return_inverse=True)
+        part_q, cls_logits = self.part_queries(objects)
+        if self.compatible_parts_train:
+            labels = self.cls_embed(objects)[:, :self.num_classes].argmax(-1)
+            cls_logits = self._restrict(cls_logits, self.compatibility[labels])
+        probs = cls_logits.softmax(-1)[inverse, :, part_idx]  # [M, D]
+        masks = torch.einsum('udc,chw->udhw', part_q, mask_features).sigmoid()
+        score = (probs[..., None, None] * masks[inverse]).amax(1)
+        return torch.logit(score, eps=self.logit_eps)
+
+    # ----------------------------------------------------------------------------------- training
+    def loss_by_feat(self, *args, **kwargs) -> dict[str, Tensor]:
+        """JOPSHead's losses + ``loss_part_cls`` of every decoder layer (recorded by :meth:`_part_loss`)."""
+        self._cls_losses = []
+        try:
+            losses = super().loss_by_feat(*args, **kwargs)
+            cls_losses = self._cls_losses
+        finally:
+            self._cls_losses = None
+        for i, loss in enumerate(cls_losses):
+            prefix = '' if i == len(cls_losses) - 1 else f'd{i}.'
+            losses[f'{prefix}loss_part_cls'] = self.lambda_pt * loss
+        return losses
+
+    def _part_code_map(self, gt_instances, part_map: Tensor | None) -> tuple | None:
+        """JOPSHead's code map and annotated flags + which part classes are present in each GT object
+        ([num_gt, num_parts] bool), computed once per batch for all decoder layers."""
+        res = super()._part_code_map(gt_instances, part_map)
+        if res is None:
+            return None
+        codes, annotated = res
+        present = torch.zeros(len(annotated), self.num_parts, dtype=torch.bool, device=codes.device)
+        vals = codes.unique().long()
+        vals = vals[(vals >= PART_BITS) & (vals % PART_BITS > 0)]
+        present[vals // PART_BITS - 1, vals % PART_BITS - 1] = True
+        return codes, annotated, present
+
+    @staticmethod
+    def _codes_at(part_codes: list, imgs: Tensor, coords: Tensor) -> Tensor:
+        """Part codes [K, N] at points ``coords`` [K, N, 2] of the images ``imgs`` [K] (nearest sampling)."""
+        out = coords.new_zeros(coords.shape[:2])
+        for b in imgs.unique().tolist():
+            sel = imgs == b
+            out[sel] = point_sample(part_codes[b][0][None, None], coords[sel].reshape(1, -1, 2),
+                                    mode='nearest').view(int(sel.sum()), -1)
+        return out
+
+    @staticmethod
+    def _code(gts: Tensor, parts: Tensor) -> Tensor:
+        """Code of part ``parts`` of GT object ``gts`` in the map of :meth:`JOPSHead._part_code_map`."""
+        return ((gts + 1) * PART_BITS + parts + 1).float()
+
+    @torch.no_grad()
+    def _match_parts(self, cls_logits: Tensor, mask_logits: Tensor, imgs: Tensor, gts: Tensor, present: Tensor,
+                     part_codes: list) -> Tensor:
+        """Per object, Hungarian matching of its dynamic queries to its present parts (as Mask2Former matches
+        objects: class cost + BCE / dice costs at ``num_points`` uniform random points).
+
+        Returns [M, D]: the matched part index of each dynamic query, -1 if unmatched ('no part')."""
+        num_obj, num_dyn = cls_logits.shape[:2]
+        assigned = torch.full((num_obj, num_dyn), -1, dtype=torch.long, device=cls_logits.device)
+        if not num_obj:
+            return assigned
+        coords = torch.rand(num_obj, self.num_points, 2, device=mask_logits.device)
+        pred_points = point_sample(mask_logits, coords)  # [M, D, N]
+        codes = self._codes_at(part_codes, imgs, coords)
+        for m in range(num_obj):
+            parts = present[m].nonzero(as_tuple=True)[0]
+            if not len(parts):
+                continue
+            gt_points = (codes[m][None] == self._code(gts[m], parts)[:, None]).float()
+            res = self.part_assigner.assign(InstanceData(scores=cls_logits[m], masks=pred_points[m]),
+                                            InstanceData(labels=parts, masks=gt_points))
+            hit = res.gt_inds > 0
+            assigned[m, hit] = parts[res.gt_inds[hit] - 1]
+        return assigned
+
+    def _point_mask_losses(self, logits: Tensor, imgs: Tensor, gts: Tensor, parts: Tensor,
+                           part_codes: list) -> tuple[Tensor, Tensor]:
+        """BCE and dice of the matched part masks [K, h, w] at mmdet's uncertainty-sampled points."""
+        num_masks = max(reduce_mean(logits.new_tensor([float(len(logits))])).item(), 1.0)
+        if not len(logits):
+            return logits.sum(), logits.sum()
+        with torch.no_grad():
+            coords = get_uncertain_point_coords_with_randomness(
+                logits.unsqueeze(1), None, self.num_points, self.oversample_ratio, self.importance_sample_ratio)
+            targets = (self._codes_at(part_codes, imgs, coords) == self._code(gts, parts)[:, None]).float()
+        point_logits = point_sample(logits.unsqueeze(1), coords).squeeze(1)
+        loss_dice = self.loss_part_dice(point_logits, targets, avg_factor=num_masks)
+        loss_mask = self.loss_part_mask(point_logits.reshape(-1), targets.reshape(-1),
+                                        avg_factor=num_masks * self.num_points)
+        return loss_mask, loss_dice
+
+    def _part_loss(self, queries: Tensor, mask_features: Tensor, batch_gt_instances, part_codes, matches):
+        """Mask BCE and dice of the matched dynamic queries; the class loss of all dynamic queries of the
+        supervised objects is recorded for :meth:`loss_by_feat`."""
+        imgs, qs, gts, labels, present = [], [], [], [], []
+        for b, (gt, codes, match) in enumerate(zip(batch_gt_instances, part_codes, matches)):
+            if codes is None:
+                continue
+            pos, gt_idx = match.pos_inds, match.pos_assigned_gt_inds
+            keep = codes[1][gt_idx] & self.label_has_parts[gt.labels[gt_idx]]
+            imgs.append(torch.full_like(pos[keep], b))
+            qs.append(pos[keep])
+            gts.append(gt_idx[keep])
+            labels.append(gt.labels[gt_idx[keep]])
+            present.append(codes[2][gt_idx[keep]])
+        if not imgs:
+            imgs = qs = gts = labels = [queries.new_zeros(0, dtype=torch.long)]
+            present = [self.compatibility[:0]]
+        imgs, qs, gts, labels, present = (torch.cat(t) for t in (imgs, qs, gts, labels, present))
+        allowed = self._select_parts(labels)
+        present = present & allowed  # with compatible_parts_train, incompatible part labels are no targets
+
+        part_q, cls_logits = self.part_queries(queries[imgs, qs])
+        cls_logits = self._restrict(cls_logits, allowed)
+        mask_logits = self._dynamic_masks(part_q, imgs, mask_features)
+        assigned = self._match_parts(cls_logits, mask_logits, imgs, gts, present, part_codes)
+
+        targets = torch.where(assigned >= 0, assigned, self.num_parts)
+        cls_avg = max(reduce_mean(self.part_class_weight[targets].sum()).item(), 1.0)
+        loss_cls = self.loss_part_cls(cls_logits.flatten(0, 1), targets.flatten(), avg_factor=cls_avg)
+        if self._cls_losses is not None:
+            self._cls_losses.append(loss_cls)
+        m, d = (assigned >= 0).nonzero(as_tuple=True)
+        return self._point_mask_losses(mask_logits[m, d], imgs[m], gts[m], assigned[m, d], part_codes)

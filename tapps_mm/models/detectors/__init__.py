@@ -1,0 +1,3 @@
+from tapps_mm.models.detectors.tapps import TAPPS
+
+__all__ = ['TAPPS']
