@@ -14,6 +14,7 @@ from tapps_mm.testing.model_cases import thing_sample, tiny_model, train_losses
 TOY = 'configs/tapps/tapps_r18-toy_1xb4-1600it_synthetic.py'
 SPEC = load_spec('synthetic')  # labels: robot 0, cart 1, ball 2 (things), sky 3, grass 4, road 5
 ROBOT, CART, BALL, SKY = 0, 1, 2, 3
+NO_OBJECT = -1  # the last class logit
 
 
 def _tiny_model(**head):
@@ -97,11 +98,11 @@ def test_inference_obeys_the_pps_definition(compatible_parts_test, monkeypatch):
     model.panoptic_fusion_head.test_cfg.update(object_mask_thr=0.0, iou_thr=0.0)  # keep what the random model has
     predict = model.panoptic_head.predict
 
-    def mixed_classes(*args):  # queries of robots, carts, a ball and sky, whatever the random weights say
+    def mixed_classes(*args):  # robots, carts, a ball, sky and a no-object query, whatever the weights say
         cls, *rest = predict(*args)
         cls = torch.full_like(cls, -10.0)
         cls[:, :, -1] = -20.0
-        for q, label in enumerate([ROBOT, ROBOT, ROBOT, CART, CART, BALL, SKY, SKY]):
+        for q, label in enumerate([ROBOT, ROBOT, ROBOT, CART, CART, BALL, SKY, NO_OBJECT]):
             cls[:, q, label] = 10.0
         return (cls, *rest)
 
