@@ -1,4 +1,5 @@
 from tapps_mm.models.dense_heads.jops_dynamic_head import JOPSDynamicPartHead
 from tapps_mm.models.dense_heads.jops_head import JOPSHead
+from tapps_mm.models.dense_heads.separate_parts_head import SeparatePartQueriesHead
 
-__all__ = ['JOPSHead', 'JOPSDynamicPartHead']
+__all__ = ['JOPSHead', 'JOPSDynamicPartHead', 'SeparatePartQueriesHead']

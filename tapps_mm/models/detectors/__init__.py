@@ -1,3 +1,3 @@
-from tapps_mm.models.detectors.tapps import TAPPS
+from tapps_mm.models.detectors.tapps import TAPPS, SeparatePartsBaseline
 
-__all__ = ['TAPPS']
+__all__ = ['TAPPS', 'SeparatePartsBaseline']

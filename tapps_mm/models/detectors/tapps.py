@@ -36,3 +36,16 @@ class TAPPS(Mask2Former):
             sample.pred_pps = PixelData(data=res['pps'])
             sample.pred_pps_conflicts = res['pps_conflicts']
         return data_samples
+
+
+@MODELS.register_module()
+class SeparatePartsBaseline(TAPPS):
+    """The paper's baseline: ``SeparatePartQueriesHead`` (objects + separate part queries) and
+    ``PartMergeFusionHead`` (official merging rules); the same outputs as :class:`TAPPS`."""
+
+    def predict(self, batch_inputs: Tensor, batch_data_samples, rescale: bool = True):
+        feats = self.extract_feat(batch_inputs)
+        mask_cls, mask_pred, part_cls, part_masks = self.panoptic_head.predict(feats, batch_data_samples)
+        results = self.panoptic_fusion_head.predict(mask_cls, mask_pred, batch_data_samples, rescale=rescale,
+                                                    part_cls_results=part_cls, part_mask_results=part_masks)
+        return self.add_pred_to_datasample(batch_data_samples, results)

@@ -109,3 +109,39 @@ class PPSFusionHead(MaskFormerFusionHead):
             incompatible = (best > 0) & (self.part_pid[label, parts[(best - 1).clamp(min=0)]] == NO_PART)
             conflicts.append(bool(incompatible.any()))
         return out, torch.tensor(conflicts, dtype=torch.bool)
+
+
+@MODELS.register_module()
+class PartMergeFusionHead(PPSFusionHead):
+    """The baseline's inference: objects as in :class:`PPSFusionHead`, parts from a separate part-level
+    semantic segmentation, merged with the official rules (panoptic_parts ``merge_to_pps``): inside an
+    object of a parts class, pixels whose part belongs to that class keep it, the others become 255.
+
+    The part segmentation is Mask2Former's semantic inference over the part queries (sum over queries of
+    class probability x mask probability); a pixel whose best part score is below ``no_part_score``
+    (TAPPS's 'no part' score) is background.
+    """
+
+    def predict(self, mask_cls_results: Tensor, mask_pred_results: Tensor, batch_data_samples,
+                rescale: bool = False, part_cls_results: Tensor | None = None,
+                part_mask_results: Tensor | None = None, **kwargs) -> list[dict]:
+        from tapps_mm.models.utils import merge_objects_and_parts
+        results = []
+        for b, sample in enumerate(batch_data_samples):
+            meta = sample.metainfo
+            mask_pred = self._to_output_size(mask_pred_results[b], meta, rescale)
+            pan = self.panoptic_postprocess(mask_cls_results[b], mask_pred)
+            objects, _ = self.pps_postprocess(mask_cls_results[b], mask_pred, pan.sem_seg[0], None, meta, rescale)
+            part_seg = self.part_semantic(part_cls_results[b],
+                                          self._to_output_size(part_mask_results[b], meta, rescale))
+            pps, conflicts = merge_objects_and_parts(objects[:2].permute(1, 2, 0).cpu().numpy(),
+                                                     part_seg.cpu().numpy(), self.spec)
+            results.append(dict(pan_results=pan, pps=torch.from_numpy(pps).permute(2, 0, 1).contiguous(),
+                                pps_conflicts=torch.from_numpy(conflicts)))
+        return results
+
+    def part_semantic(self, part_cls: Tensor, part_masks: Tensor) -> Tensor:
+        """Flat part id (part index + 1, 0 = background) per pixel."""
+        scores = torch.einsum('qp,qhw->phw', F.softmax(part_cls, -1)[:, :-1], part_masks.sigmoid())
+        best, idx = scores.max(0)
+        return torch.where(best >= self.no_part_score, idx + 1, 0)

@@ -1,0 +1,11 @@
+# Toy scale: the paper's baseline (separate part queries + official merging) with the toy TAPPS settings.
+_base_ = '../tapps/tapps_r18-toy_1xb4-1600it_synthetic.py'
+
+model = dict(
+    type='SeparatePartsBaseline',
+    panoptic_head=dict(
+        type='SeparatePartQueriesHead',
+        num_part_queries=30,  # as many as the toy's object queries (100 and 100 in the paper)
+        part_query=None,  # TAPPS-only options of the inherited head
+        compatible_parts_train=None),
+    panoptic_fusion_head=dict(type='PartMergeFusionHead'))

@@ -1,0 +1,135 @@
+"""The paper's baseline (Fig. 1a, sec. 4): Mask2Former whose decoder also carries a separate set of learnable
+part queries doing part-level semantic segmentation by mask classification, with no link to objects.
+
+The object and part queries go through the same masked-attention decoder (one query set of
+``num_queries + num_part_queries``); each set has its own class and mask-embedding heads. Objects are
+matched and supervised exactly as mmdet's Mask2Former; part queries are matched separately (Hungarian, on
+part class + mask) to the image's part segments (one per part class present) and supervised with
+mmdet's own Mask2Former losses, run on the part set.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from mmdet.models.dense_heads import Mask2FormerHead
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from tapps_mm.registry import MODELS
+from tapps_mm.specs import load_spec
+
+
+@MODELS.register_module()
+class SeparatePartQueriesHead(Mask2FormerHead):
+    """Mask2Former head + ``num_part_queries`` part queries (part classes + 'no part').
+
+    Args:
+        spec: PPS spec name or eval-spec YAML (number of part classes).
+        num_part_queries: learnable part queries (100 in the paper).
+        part_no_object_weight: class weight of 'no part' in the part classification loss.
+        loss_part_cls: part classification loss (default: the object one's, over part classes + 'no part').
+        loss_part_mask / loss_part_dice: part mask losses (default: the object ones).
+        part_query / compatible_parts_train: TAPPS-only options; must be None here (configs that inherit
+            a TAPPS model set them to None, which makes the switch explicit).
+        lambda_obj / lambda_pt: weights of the object and part losses.
+    """
+
+    def __init__(self, *args, spec: str = 'cityscapes', num_queries: int = 100, num_part_queries: int = 100,
+                 part_no_object_weight: float = 0.1, loss_part_cls: dict | None = None,
+                 loss_part_mask: dict | None = None, loss_part_dice: dict | None = None, lambda_obj: float = 1.0,
+                 lambda_pt: float = 1.0, part_query: dict | None = None, compatible_parts_train: bool | None = None,
+                 **kwargs) -> None:
+        for name, value in (('part_query', part_query), ('compatible_parts_train', compatible_parts_train)):
+            if value is not None:
+                raise ValueError(f'SeparatePartQueriesHead: {name} is a TAPPS (JOPSHead) option; set it to None')
+        # the parent builds one embedding table for both sets; num_queries is restored for the object targets
+        super().__init__(*args, num_queries=num_queries + num_part_queries, **kwargs)
+        self.num_queries = num_queries
+        self.num_part_queries = num_part_queries
+        self.spec = load_spec(spec)
+        self.num_parts = self.spec.num_parts
+        feat = self.transformer_decoder.embed_dims
+        self.part_cls_embed = nn.Linear(feat, self.num_parts + 1)
+        self.part_mask_embed = nn.Sequential(
+            nn.Linear(feat, feat), nn.ReLU(inplace=True), nn.Linear(feat, feat), nn.ReLU(inplace=True),
+            nn.Linear(feat, self.mask_embed[-1].out_features))
+        self.part_class_weight = [1.0] * self.num_parts + [part_no_object_weight]
+        self.loss_part_cls = MODELS.build(loss_part_cls or dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0, reduction='mean',
+            class_weight=self.part_class_weight))
+        self.loss_part_mask = MODELS.build(loss_part_mask) if loss_part_mask else self.loss_mask
+        self.loss_part_dice = MODELS.build(loss_part_dice) if loss_part_dice else self.loss_dice
+        self.lambda_obj = lambda_obj
+        self.lambda_pt = lambda_pt
+        self._stash: list | None = None
+
+    # ----------------------------------------------------------------------------------- forward
+    def _forward_head(self, decoder_out: Tensor, mask_feature: Tensor, attn_mask_target_size) -> tuple:
+        """Object predictions as mmdet's; part predictions recorded; attention masks of both sets."""
+        out = self.transformer_decoder.post_norm(decoder_out)
+        obj, part = out[:, :self.num_queries], out[:, self.num_queries:]
+        cls_pred = self.cls_embed(obj)
+        masks = torch.einsum('bqc,bchw->bqhw', torch.cat([self.mask_embed(obj), self.part_mask_embed(part)], 1),
+                             mask_feature)
+        if self._stash is not None:
+            self._stash.append((self.part_cls_embed(part), masks[:, self.num_queries:]))
+        attn_mask = F.interpolate(masks, attn_mask_target_size, mode='bilinear', align_corners=False)
+        attn_mask = attn_mask.flatten(2).unsqueeze(1).repeat((1, self.num_heads, 1, 1)).flatten(0, 1)
+        attn_mask = (attn_mask.sigmoid() < 0.5).detach()
+        return cls_pred, masks[:, :self.num_queries], attn_mask
+
+    def forward(self, x: list[Tensor], batch_data_samples) -> tuple:
+        """Object class / mask logits per layer (mmdet's) + part class / mask logits per layer."""
+        self._stash = []
+        try:
+            cls_list, mask_list = super().forward(x, batch_data_samples)
+            part_cls_list = [c for c, _ in self._stash]
+            part_mask_list = [m for _, m in self._stash]
+        finally:
+            self._stash = None
+        return cls_list, mask_list, part_cls_list, part_mask_list
+
+    # ----------------------------------------------------------------------------------- training
+    @contextlib.contextmanager
+    def _part_set(self):
+        """mmdet's target/loss code reads these attributes; point them at the part set for the part loss."""
+        names = ('num_queries', 'num_classes', 'class_weight', 'loss_cls', 'loss_mask', 'loss_dice')
+        saved = [getattr(self, n) for n in names]
+        for n, v in zip(names, (self.num_part_queries, self.num_parts, self.part_class_weight, self.loss_part_cls,
+                                self.loss_part_mask, self.loss_part_dice)):
+            setattr(self, n, v)  # nn.Module attribute: loss_cls is a registered child, swapped the same way
+        try:
+            yield
+        finally:
+            for n, v in zip(names, saved):
+                setattr(self, n, v)
+
+    @staticmethod
+    def part_segments(part_map: Tensor) -> InstanceData:
+        """One GT segment per part class present (flat part index j: pixels with code j + 1)."""
+        codes = part_map.unique()
+        codes = codes[codes > 0]
+        return InstanceData(labels=(codes - 1).long(), masks=(part_map[None] == codes[:, None, None]).long())
+
+    def loss(self, x: tuple[Tensor], batch_data_samples) -> dict[str, Tensor]:
+        metas = [s.metainfo for s in batch_data_samples]
+        gts = [s.gt_instances for s in batch_data_samples]
+        sems = [s.gt_sem_seg if 'gt_sem_seg' in s else None for s in batch_data_samples]
+        part_gts = [self.part_segments(s.gt_part_seg.sem_seg[0].to(x[0].device)) for s in batch_data_samples]
+        cls_list, mask_list, part_cls_list, part_mask_list = self(x, batch_data_samples)
+        losses = {k: self.lambda_obj * v for k, v in
+                  self.loss_by_feat(cls_list, mask_list, self.preprocess_gt(gts, sems), metas).items()}
+        with self._part_set():
+            part_losses = self.loss_by_feat(part_cls_list, part_mask_list, part_gts, metas)
+        losses.update({k.replace('loss_', 'loss_part_'): self.lambda_pt * v for k, v in part_losses.items()})
+        return losses
+
+    # ----------------------------------------------------------------------------------- inference
+    def predict(self, x: tuple[Tensor], batch_data_samples) -> tuple:
+        """Last-layer object and part logits, masks at the batch input size (as mmdet)."""
+        cls_list, mask_list, part_cls_list, part_mask_list = self(x, batch_data_samples)
+        size = batch_data_samples[0].metainfo['batch_input_shape']
+        up = lambda m: F.interpolate(m, size=size, mode='bilinear', align_corners=False)  # noqa: E731
+        return cls_list[-1], up(mask_list[-1]), part_cls_list[-1], up(part_mask_list[-1])

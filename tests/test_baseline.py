@@ -1,0 +1,89 @@
+"""The separate-query baseline: part queries matched and supervised apart from objects, official merging."""
+import numpy as np
+import pytest
+import torch
+
+import tapps_mm.registry  # noqa: F401
+from tapps_mm.models.dense_heads import SeparatePartQueriesHead
+from tapps_mm.specs import load_spec
+from tapps_mm.testing.model_cases import thing_sample, tiny_model, train_losses
+
+BASELINE = 'configs/baseline/baseline_r18-toy_1xb4-1600it_synthetic.py'
+SPEC = load_spec('synthetic')
+ROBOT, CART, BALL, SKY = 0, 1, 2, 3
+
+
+def test_config_switches_to_the_baseline_only_in_the_config():
+    model = tiny_model(BASELINE)
+    assert type(model).__name__ == 'SeparatePartsBaseline'
+    head = model.panoptic_head
+    assert isinstance(head, SeparatePartQueriesHead) and not hasattr(head, 'part_queries')
+    assert head.query_feat.num_embeddings == head.num_queries + head.num_part_queries == 8 + 30
+    with pytest.raises(ValueError, match='TAPPS'):
+        tiny_model(BASELINE, compatible_parts_train=True)
+
+
+def test_part_segments_one_per_part_class_present():
+    part_map = torch.zeros(8, 8, dtype=torch.uint8)
+    part_map[:2] = 1
+    part_map[4:, :4] = 6
+    part_map[6:, 6:] = 1  # same part class in another object: one semantic segment
+    seg = SeparatePartQueriesHead.part_segments(part_map)
+    assert seg.labels.tolist() == [0, 5]
+    assert seg.masks.sum((1, 2)).tolist() == [16 + 4, 16]
+
+
+def test_losses_on_every_layer_and_gradients_reach_the_part_queries():
+    model = tiny_model(BASELINE)
+    losses = train_losses(model, [thing_sample([(ROBOT, 2, 30, 2, 20, [0, 1]), (CART, 34, 60, 2, 60, [5, 4])]),
+                                  thing_sample([(BALL, 4, 30, 4, 30, [])])])
+    for prefix in ('', 'd0.', 'd1.'):
+        for key in ('loss_cls', 'loss_mask', 'loss_dice', 'loss_part_cls', 'loss_part_mask', 'loss_part_dice'):
+            assert torch.isfinite(losses[prefix + key]), prefix + key
+    sum(losses.values()).backward()
+    head = model.panoptic_head
+    assert head.part_cls_embed.weight.grad.abs().sum() > 0 and head.part_mask_embed[0].weight.grad.abs().sum() > 0
+    # the part queries' rows of the shared embedding table get gradients from the part loss
+    assert head.query_feat.weight.grad[head.num_queries:].abs().sum() > 0
+
+
+def test_loss_is_finite_without_objects_or_parts():
+    empty = thing_sample([])
+    empty.gt_sem_seg.sem_seg[:] = 255
+    losses = train_losses(tiny_model(BASELINE), [empty])
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_inference_merges_with_the_official_rules_and_flags_conflicts(monkeypatch):
+    """Every part query says 'robot-head' everywhere: robots get head pixels, carts get 255 and a conflict."""
+    model = tiny_model(BASELINE)
+    model.panoptic_fusion_head.test_cfg.update(object_mask_thr=0.0, iou_thr=0.0)
+    model.eval()
+    predict = model.panoptic_head.predict
+
+    def forced(*args):
+        cls, masks, part_cls, part_masks = predict(*args)
+        cls = torch.full_like(cls, -10.0)
+        labels = [ROBOT, ROBOT, CART, CART, BALL, SKY, SKY, -1]
+        for q, label in enumerate(labels):
+            cls[:, q, label] = 10.0
+        masks = torch.full_like(masks, -5.0)  # queries own vertical stripes of the image
+        w = masks.shape[-1] // len(labels)
+        for q in range(len(labels)):
+            masks[:, q, :, q * w:(q + 1) * w] = 5.0
+        part_cls = torch.full_like(part_cls, -10.0)
+        part_cls[..., 0] = 10.0  # robot-head
+        return cls, masks, part_cls, torch.full_like(part_masks, 5.0)
+
+    monkeypatch.setattr(model.panoptic_head, 'predict', forced)
+    with torch.no_grad():
+        data = model.data_preprocessor(dict(inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)],
+                                            data_samples=[thing_sample([])]), False)
+        out = model(**data, mode='predict')[0]
+    sid, iid, pid = out.pred_pps.data.numpy().astype(int)
+    robot, cart = SPEC.classes[ROBOT], SPEC.classes[CART]
+    head_pid = SPEC.part_index_to_pid(robot)[0]
+    assert (pid[sid == robot] == head_pid).all() and (pid[sid == cart] == 255).all()
+    assert len(np.unique(iid[sid == robot])) == 2 and len(np.unique(iid[sid == cart])) == 2
+    # one flag per object of a parts class, in (sid, iid) order: 2 robots without, 2 carts with conflicts
+    assert out.pred_pps_conflicts.tolist() == [False, False, True, True]
