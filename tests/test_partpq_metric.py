@@ -85,6 +85,7 @@ def _dist_worker(rank, world, case, port, out_file):
     if rank == 0:
         with open(out_file, 'w') as f:
             json.dump(res, f)
+    dist.barrier()  # both ranks leave together: a rank exiting while gloo still talks to it aborts
     dist.destroy_process_group()
 
 
