@@ -6,7 +6,7 @@ import torch
 import tapps_mm.registry  # noqa: F401
 from tapps_mm.models.dense_heads import SeparatePartQueriesHead
 from tapps_mm.specs import load_spec
-from tapps_mm.testing.model_cases import thing_sample, tiny_model, train_losses
+from tapps_mm.testing.model_cases import predict_on_noise, thing_sample, tiny_model, train_losses
 
 BASELINE = 'configs/baseline/baseline_r18-toy_1xb4-1600it_synthetic.py'
 SPEC = load_spec('synthetic')
@@ -76,10 +76,7 @@ def test_inference_merges_with_the_official_rules_and_flags_conflicts(monkeypatc
         return cls, masks, part_cls, torch.full_like(part_masks, 5.0)
 
     monkeypatch.setattr(model.panoptic_head, 'predict', forced)
-    with torch.no_grad():
-        data = model.data_preprocessor(dict(inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)],
-                                            data_samples=[thing_sample([])]), False)
-        out = model(**data, mode='predict')[0]
+    out = predict_on_noise(model, 1)[0]
     sid, iid, pid = out.pred_pps.data.numpy().astype(int)
     robot, cart = SPEC.classes[ROBOT], SPEC.classes[CART]
     head_pid = SPEC.part_index_to_pid(robot)[0]

@@ -9,7 +9,7 @@ from mmengine.structures import PixelData
 import tapps_mm.registry  # noqa: F401
 from tapps_mm.registry import MODELS
 from tapps_mm.specs import load_spec
-from tapps_mm.testing.model_cases import thing_sample, tiny_model, train_losses
+from tapps_mm.testing.model_cases import predict_on_noise, thing_sample, tiny_model, train_losses
 
 TOY = 'configs/tapps/tapps_r18-toy_1xb4-1600it_synthetic.py'
 SPEC = load_spec('synthetic')  # labels: robot 0, cart 1, ball 2 (things), sky 3, grass 4, road 5
@@ -108,14 +108,7 @@ def test_inference_obeys_the_pps_definition(compatible_parts_test, monkeypatch):
 
     monkeypatch.setattr(model.panoptic_head, 'predict', mixed_classes)
     model.eval()
-    torch.manual_seed(2)
-    samples = [_sample([]) for _ in range(2)]
-    for s in samples:
-        s.set_metainfo(dict(ori_shape=(50, 70)))  # rescaled to another original size
-    with torch.no_grad():
-        data = model.data_preprocessor(dict(inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)] * 2,
-                                            data_samples=samples), False)
-        out = model(**data, mode='predict')
+    out = predict_on_noise(model, 2, ori_shape=(50, 70))  # rescaled to another original size
     parts_objects = 0
     for s in out:
         pps = s.pred_pps.data.numpy()

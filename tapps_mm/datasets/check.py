@@ -123,13 +123,6 @@ class PairResult:
 
 
 @functools.lru_cache(maxsize=None)
-def _num_defined_pids(spec_path: str) -> np.ndarray:
-    """Per dataset sid, the number of pids its dataset spec defines (as in training and evaluation)."""
-    dspec = load_spec(spec_path).official._dspec
-    return np.array([len(dspec.sid2part_classes[s]) - 1 for s in range(len(dspec.l))])
-
-
-@functools.lru_cache(maxsize=None)
 def _evaluated_sids(spec_path: str) -> np.ndarray:
     """Per dataset sid, whether the spec maps it to an evaluated class (otherwise it is void)."""
     spec = load_spec(spec_path)
@@ -193,7 +186,7 @@ def check_pair(task: tuple[str, str, str, str, str]) -> PairResult:
         return res
     if not _evaluated_sids(spec_path)[sids].any():
         add('warning', 'all_void', f'{label_path}: no pixel of an evaluated class (an empty sample)', label_path)
-    undefined = pids > _num_defined_pids(spec_path)[sids]
+    undefined = pids > load_spec(spec_path).num_dataset_pids[sids]
     if undefined.any():
         per_sid = np.bincount(sids[undefined], weights=counts[undefined])
         res.undefined_pid_pixels = {int(s): int(n) for s, n in enumerate(per_sid) if n}

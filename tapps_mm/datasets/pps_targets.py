@@ -77,7 +77,7 @@ class PPSTargetEncoder:
         self.is_thing[[dspec.sid_from_scene_class(c) for c in dspec.l_things]] = True
         # (dataset sid, dataset pid) -> part code (0 = no part label)
         self.part_code = np.zeros((n, 100), np.int64)
-        self.num_defined_pids = np.array([len(dspec.sid2part_classes[s]) - 1 for s in range(n)])
+        self.num_defined_pids = spec.num_dataset_pids
         # file pid -> dataset pid: Pascal-PP groups countable parts (e.g. car wheels 20-29 -> wheel),
         # as the official decode_uids does; -1 = not defined by the dataset spec
         self.file2pid = np.full((n, 100), -1, np.int64)

@@ -107,9 +107,7 @@ class PartPQEvaluator:
         self._dspec = off._dspec
         self.num_dataset_sids = len(self._dspec.l)
         # pids beyond a class's dataset-spec parts (Cityscapes-PP person/rider pid 5)
-        self.num_defined_pids = (np.array([len(self._dspec.sid2part_classes[s]) - 1
-                                           for s in range(self.num_dataset_sids)])
-                                 if undefined_pids == 'unlabelled' else None)
+        self.num_defined_pids = spec.num_dataset_pids if undefined_pids == 'unlabelled' else None
         self.sid2label = np.full(256, -1, np.int64)
         self.sid2label[list(spec.classes)] = np.arange(spec.num_classes)
         self.things = np.array(sorted(off.eval_sid_things), np.int64)

@@ -178,6 +178,13 @@ class PPSSpec:
         """Dataset sid_pid -> eval sid_pid (None = ignored), as given by the spec."""
         return _clean_mapping(self.official.dataset_sid_pid2eval_sid_pid)
 
+    @functools.cached_property
+    def num_dataset_pids(self) -> np.ndarray:
+        """Per dataset sid, how many pids its dataset spec defines; larger pids in label files (Cityscapes-PP's
+        person / rider pid 5) are undefined."""
+        dspec = self.official._dspec
+        return np.array([len(dspec.sid2part_classes[s]) - 1 for s in range(len(dspec.l))])
+
     def part_index_to_pid(self, sid: int) -> dict[int, int]:
         """Flat part index -> per-class eval pid, for one parts class (for the PPS output)."""
         return {self.sid_pid2flat[sid * 100 + pid] - 1: pid for pid in self.pids_of(sid)}

@@ -60,3 +60,17 @@ def train_losses(model, samples, size: int = 64) -> dict:
         dict(inputs=[torch.randint(0, 255, (3, size, size), dtype=torch.uint8) for _ in samples],
              data_samples=samples), True)
     return model(**data, mode='loss')
+
+
+def predict_on_noise(model, num: int = 2, size: int = 64, ori_shape: tuple[int, int] | None = None) -> list:
+    """``model.predict`` on ``num`` random images (optionally rescaled to another original size)."""
+    samples = [thing_sample([], size) for _ in range(num)]
+    for s in samples:
+        if ori_shape is not None:
+            s.set_metainfo(dict(ori_shape=ori_shape))
+    torch.manual_seed(2)
+    with torch.no_grad():
+        data = model.data_preprocessor(
+            dict(inputs=[torch.randint(0, 255, (3, size, size), dtype=torch.uint8)] * num, data_samples=samples),
+            False)
+        return model(**data, mode='predict')

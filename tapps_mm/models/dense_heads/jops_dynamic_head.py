@@ -21,7 +21,6 @@ import logging
 
 import torch
 from mmcv.ops import point_sample
-from mmdet.models.utils import get_uncertain_point_coords_with_randomness
 from mmdet.utils import reduce_mean
 from mmengine.logging import print_log
 from mmengine.structures import InstanceData
@@ -131,21 +130,6 @@ class JOPSDynamicPartHead(JOPSHead):
         present[vals // PART_BITS - 1, vals % PART_BITS - 1] = True
         return codes, annotated, present
 
-    @staticmethod
-    def _codes_at(part_codes: list, imgs: Tensor, coords: Tensor) -> Tensor:
-        """Part codes [K, N] at points ``coords`` [K, N, 2] of the images ``imgs`` [K] (nearest sampling)."""
-        out = coords.new_zeros(coords.shape[:2])
-        for b in imgs.unique().tolist():
-            sel = imgs == b
-            out[sel] = point_sample(part_codes[b][0][None, None], coords[sel].reshape(1, -1, 2),
-                                    mode='nearest').view(int(sel.sum()), -1)
-        return out
-
-    @staticmethod
-    def _code(gts: Tensor, parts: Tensor) -> Tensor:
-        """Code of part ``parts`` of GT object ``gts`` in the map of :meth:`JOPSHead._part_code_map`."""
-        return ((gts + 1) * PART_BITS + parts + 1).float()
-
     @torch.no_grad()
     def _match_parts(self, cls_logits: Tensor, mask_logits: Tensor, imgs: Tensor, gts: Tensor, present: Tensor,
                      part_codes: list) -> Tensor:
@@ -170,22 +154,6 @@ class JOPSDynamicPartHead(JOPSHead):
             hit = res.gt_inds > 0
             assigned[m, hit] = parts[res.gt_inds[hit] - 1]
         return assigned
-
-    def _point_mask_losses(self, logits: Tensor, imgs: Tensor, gts: Tensor, parts: Tensor,
-                           part_codes: list) -> tuple[Tensor, Tensor]:
-        """BCE and dice of the matched part masks [K, h, w] at mmdet's uncertainty-sampled points."""
-        num_masks = max(reduce_mean(logits.new_tensor([float(len(logits))])).item(), 1.0)
-        if not len(logits):
-            return logits.sum(), logits.sum()
-        with torch.no_grad():
-            coords = get_uncertain_point_coords_with_randomness(
-                logits.unsqueeze(1), None, self.num_points, self.oversample_ratio, self.importance_sample_ratio)
-            targets = (self._codes_at(part_codes, imgs, coords) == self._code(gts, parts)[:, None]).float()
-        point_logits = point_sample(logits.unsqueeze(1), coords).squeeze(1)
-        loss_dice = self.loss_part_dice(point_logits, targets, avg_factor=num_masks)
-        loss_mask = self.loss_part_mask(point_logits.reshape(-1), targets.reshape(-1),
-                                        avg_factor=num_masks * self.num_points)
-        return loss_mask, loss_dice
 
     def _part_loss(self, queries: Tensor, mask_features: Tensor, batch_gt_instances, part_codes, matches):
         """Mask BCE and dice of the matched dynamic queries; the class loss of all dynamic queries of the

@@ -167,19 +167,34 @@ class JOPSHead(Mask2FormerHead):
         # pairs are grouped by image: one product with that image's mask features per image
         logits = torch.cat([torch.einsum('mc,chw->mhw', part_q[imgs == b], mask_features[b])
                             for b in (imgs.unique().tolist() or [0])])
-        num_masks = max(reduce_mean(logits.new_tensor([float(len(imgs))])).item(), 1.0)
-        if not len(imgs):
+        return self._point_mask_losses(logits, imgs, gts, parts, part_codes)
+
+    @staticmethod
+    def _codes_at(part_codes: list, imgs: Tensor, coords: Tensor) -> Tensor:
+        """Part codes [K, N] at points ``coords`` [K, N, 2] of the images ``imgs`` [K] (nearest sampling)."""
+        out = coords.new_zeros(coords.shape[:2])
+        for b in imgs.unique().tolist():
+            sel = imgs == b
+            out[sel] = point_sample(part_codes[b][0][None, None], coords[sel].reshape(1, -1, 2),
+                                    mode='nearest').view(int(sel.sum()), -1)
+        return out
+
+    @staticmethod
+    def _code(gts: Tensor, parts: Tensor) -> Tensor:
+        """Code of part ``parts`` of GT object ``gts`` in the map of :meth:`_part_code_map`."""
+        return ((gts + 1) * PART_BITS + parts + 1).float()
+
+    def _point_mask_losses(self, logits: Tensor, imgs: Tensor, gts: Tensor, parts: Tensor,
+                           part_codes: list) -> tuple[Tensor, Tensor]:
+        """BCE and dice of part masks [K, h, w] (part ``parts`` of GT object ``gts`` of image ``imgs``) at
+        mmdet's uncertainty-sampled points."""
+        num_masks = max(reduce_mean(logits.new_tensor([float(len(logits))])).item(), 1.0)
+        if not len(logits):
             return logits.sum(), logits.sum()
         with torch.no_grad():
             coords = get_uncertain_point_coords_with_randomness(
                 logits.unsqueeze(1), None, self.num_points, self.oversample_ratio, self.importance_sample_ratio)
-            targets = torch.empty(coords.shape[:2], device=logits.device)
-            for b in imgs.unique().tolist():
-                sel = imgs == b
-                code = point_sample(part_codes[b][0][None, None], coords[sel].reshape(1, -1, 2),
-                                    mode='nearest').view(int(sel.sum()), -1).long()
-                targets[sel] = ((code // PART_BITS == gts[sel, None] + 1)
-                                & (code % PART_BITS == parts[sel, None] + 1)).float()
+            targets = (self._codes_at(part_codes, imgs, coords) == self._code(gts, parts)[:, None]).float()
         point_logits = point_sample(logits.unsqueeze(1), coords).squeeze(1)
         loss_dice = self.loss_part_dice(point_logits, targets, avg_factor=num_masks)
         loss_mask = self.loss_part_mask(point_logits.reshape(-1), targets.reshape(-1),

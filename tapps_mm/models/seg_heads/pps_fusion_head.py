@@ -104,10 +104,9 @@ class PPSFusionHead(MaskFormerFusionHead):
             ys, xs = region.nonzero(as_tuple=True)
             probs = self._part_probs(part_logits(kept[k].repeat(len(parts)), parts), meta, rescale)[:, ys, xs]
             best = torch.cat([probs.new_full((1, probs.shape[1]), self.no_part_score), probs]).argmax(0)
-            pid = torch.where(best > 0, self.part_pid[label, parts[(best - 1).clamp(min=0)]], NO_PART)
-            out[2, ys, xs] = pid.to(torch.uint8)
-            incompatible = (best > 0) & (self.part_pid[label, parts[(best - 1).clamp(min=0)]] == NO_PART)
-            conflicts.append(bool(incompatible.any()))
+            chosen = self.part_pid[label, parts[(best - 1).clamp(min=0)]]  # NO_PART if incompatible
+            out[2, ys, xs] = torch.where(best > 0, chosen, NO_PART).to(torch.uint8)
+            conflicts.append(bool(((best > 0) & (chosen == NO_PART)).any()))
         return out, torch.tensor(conflicts, dtype=torch.bool)
 
 
