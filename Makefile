@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tapps_mm_installed
 PYTEST_ARGS ?=
 
-.PHONY: install test lint clean-venv bench-eval bench-model reproduce
+.PHONY: install test lint clean-venv bench-eval bench-model reproduce slurm
 
 install: $(STAMP)
 
@@ -21,8 +21,20 @@ $(STAMP): setup.py requirements/build.txt requirements/runtime.txt requirements/
 	$(BIN)/pip install --no-build-isolation --no-deps -e .
 	touch $@
 
-test: $(STAMP)
+test: $(STAMP) slurm
 	$(BIN)/python -m pytest tests -n 2 -q -ra $(PYTEST_ARGS)
+
+# A real single-node Slurm for tests/test_launch.py (started there on localhost; no service is set up).
+# Installed only when missing, as root, with apt-get; elsewhere that test is skipped and says why.
+SLURM_PKGS := slurmctld slurmd slurm-client munge
+SLURM_BINS := slurmctld slurmd munged srun sbatch scontrol sinfo
+slurm:
+	@missing=""; for b in $(SLURM_BINS); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	if [ -z "$$missing" ]; then echo "slurm: installed ($$(slurmctld -V))"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "slurm: not installed, not root (missing:$$missing; as root: apt-get install $(SLURM_PKGS))"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then echo "slurm: not installed, no apt-get (missing:$$missing)"; \
+	else echo "slurm: installing $(SLURM_PKGS) (missing:$$missing)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SLURM_PKGS); fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check tapps_mm tools benchmarks tests configs

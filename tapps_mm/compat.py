@@ -5,9 +5,14 @@
 (b) mmengine 0.10.7 loads checkpoints with a bare ``torch.load``; torch >= 2.6 defaults to
     ``weights_only=True``, which rejects the pickled message hub of a full (resumable) checkpoint.
 (c) mmengine 0.10.7 imports ``pkg_resources``, which setuptools >= 81 no longer ships.
+(d) mmengine 0.10.7's distributed set-up assumes GPUs: ``init_dist`` calls ``torch.cuda.set_device`` and
+    the runner wraps the model in DDP with ``device_ids=[LOCAL_RANK]``; both fail on a CPU machine, so
+    ``tools/dist_train.sh`` / ``slurm_train.sh`` could not run there. With no CUDA, the fix skips
+    ``set_device``, replaces the NCCL backend by gloo and leaves ``device_ids`` unset (CPU DDP).
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import platform
 import sys
@@ -49,9 +54,49 @@ def _load_local_checkpoint(filename: str, map_location=None):
     return torch.load(filename, map_location=map_location, weights_only=False)
 
 
+def cpu_safe_init_dist(init_dist):
+    """Fix (d) for ``init_dist``: unchanged with CUDA; without, gloo instead of NCCL and no ``set_device``."""
+    if getattr(init_dist, 'cpu_safe', False):
+        return init_dist
+
+    @functools.wraps(init_dist)
+    def wrapper(launcher: str, backend: str = 'nccl', **kwargs):
+        import torch
+        if torch.cuda.is_available():
+            return init_dist(launcher, backend=backend, **kwargs)
+        if backend == 'nccl':
+            from mmengine.logging import print_log
+            print_log('No CUDA device: distributed backend nccl -> gloo', logger='current')
+            backend = 'gloo'
+        with mock.patch.object(torch.cuda, 'set_device', lambda *_: None):
+            return init_dist(launcher, backend=backend, **kwargs)
+
+    wrapper.cpu_safe = True
+    return wrapper
+
+
+def _cpu_safe_ddp_init(ddp_init):
+    """Fix (d) for the DDP wrapper: ``device_ids`` only for a module on a GPU (CPU DDP needs None)."""
+    if getattr(ddp_init, 'cpu_safe', False):
+        return ddp_init
+
+    @functools.wraps(ddp_init)
+    def wrapper(self, module, *args, **kwargs):
+        if kwargs.get('device_ids') and not any(p.is_cuda for p in module.parameters()):
+            kwargs['device_ids'] = None
+        ddp_init(self, module, *args, **kwargs)
+
+    wrapper.cpu_safe = True
+    return wrapper
+
+
 def patch_mmengine() -> None:
-    """Apply (b) and (c). Idempotent; called by ``tapps_mm.registry`` before mmengine is used."""
+    """Apply (b), (c) and (d). Idempotent; called by ``tapps_mm.registry`` before mmengine is used."""
     ensure_pkg_resources()
     from mmengine.runner.checkpoint import CheckpointLoader
     if CheckpointLoader._schemes.get('') is not _load_local_checkpoint:
         CheckpointLoader.register_scheme(prefixes='', force=True)(_load_local_checkpoint)
+    import mmengine.runner.runner as runner_module
+    from mmengine.model import MMDistributedDataParallel
+    runner_module.init_dist = cpu_safe_init_dist(runner_module.init_dist)
+    MMDistributedDataParallel.__init__ = _cpu_safe_ddp_init(MMDistributedDataParallel.__init__)

@@ -66,3 +66,38 @@ def test_mmengine_package_utils_work():
     import tapps_mm.registry  # noqa: F401
     assert is_installed('mmdet')
     assert get_installed_path('mmdet')
+
+
+_INIT_DIST = '''
+import os, sys
+os.environ.update(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1', MASTER_PORT=sys.argv[1])
+import torch, torch.distributed as dist
+from mmengine.dist import init_dist
+if sys.argv[2] == 'fixed':
+    from tapps_mm.compat import cpu_safe_init_dist
+    init_dist = cpu_safe_init_dist(init_dist)
+    from tapps_mm.compat import patch_mmengine
+    patch_mmengine()
+init_dist('pytorch', backend='nccl')
+from mmengine.model import MMDistributedDataParallel
+model = MMDistributedDataParallel(module=torch.nn.Linear(2, 2), device_ids=[0])
+model(torch.ones(1, 2)).sum().backward()
+print(dist.get_backend(), dist.get_world_size())
+dist.destroy_process_group()
+'''
+
+
+@pytest.mark.parametrize('variant', ['unfixed', 'fixed'])
+def test_distributed_setup_on_cpu_needs_fix(variant):
+    import torch
+
+    from tapps_mm.testing.launch import free_port
+    if torch.cuda.is_available():
+        pytest.skip('the bug only shows without CUDA')
+    proc = subprocess.run([sys.executable, '-c', _INIT_DIST, str(free_port()), variant], capture_output=True,
+                          text=True, timeout=120)
+    if variant == 'unfixed':
+        assert proc.returncode != 0 and '_cuda_setDevice' in proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split()[-2:] == ['gloo', '1']

@@ -36,7 +36,7 @@ def _cfg(data_root, work_dir, iters=3):
     cfg.val_evaluator.spec = data_root + 'evalspec.yaml'
     cfg.test_evaluator = cfg.val_evaluator
     cfg.train_cfg.update(max_iters=iters, val_interval=iters)
-    cfg.param_scheduler[0].end = iters
+    cfg.param_scheduler.end = iters
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint.interval = iters
     cfg.default_hooks.pop('visualization')

@@ -40,10 +40,9 @@ model = dict(
     test_cfg=dict(object_mask_thr=0.5))
 
 max_iters = 1600
-optim_wrapper = dict(optimizer=dict(lr=0.0004), paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1.0)}),
-                     clip_grad=dict(max_norm=1.0))
-param_scheduler = [dict(type='PolyLR', eta_min=0, power=0.9, begin=0, end=max_iters, by_epoch=False)]
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr=0.0004),  # fp32: AMP needs a GPU
+                     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1.0)}), clip_grad=dict(max_norm=1.0))
+param_scheduler = dict(end=max_iters)
 train_cfg = dict(max_iters=max_iters, val_interval=800)
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=800, max_keep_ckpts=2))
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=False)

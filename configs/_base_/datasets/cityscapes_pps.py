@@ -1,7 +1,8 @@
-# Cityscapes-PP (paper sec. 4): random flip, resize 0.5-2.0, crop 512x1024; test at 1024x2048.
+# Cityscapes-PP (paper sec. 4, official config): random flip, resize 0.5-2.0, crop 512x1024, SSD colour
+# augmentation; test at 1024x2048.
 dataset_type = 'CityscapesPPSDataset'
 data_root = 'data/cityscapes/'
-spec = 'cityscapes'
+spec = 'cityscapes-grouped'  # the official TAPPS's eval spec (9 part classes)
 crop_size = (512, 1024)
 
 train_pipeline = [
@@ -10,6 +11,7 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, crop_type='absolute', allow_negative_crop=True),
+    dict(type='PhotoMetricDistortion'),
     dict(type='PackPPSInputs'),
 ]
 test_pipeline = [

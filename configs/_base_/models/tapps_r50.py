@@ -1,6 +1,6 @@
 # TAPPS (CVPR 2024): Mask2Former R-50 with the JOPS head (2-layer MLP part-query adaptation, compatible
-# parts at training and test), the official hyper-parameters (../shared facts in the README / DESIGN).
-# Class counts are set per dataset; JOPSHead checks them against the spec.
+# parts at training and test), the official hyper-parameters. Class counts and spec are Cityscapes-PP's
+# (grouped parts, as the official TAPPS); other datasets set theirs; JOPSHead checks them against the spec.
 num_things_classes = 8
 num_stuff_classes = 11
 num_classes = num_things_classes + num_stuff_classes
@@ -31,7 +31,7 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     panoptic_head=dict(
         type='JOPSHead',
-        spec='cityscapes',
+        spec='cityscapes-grouped',
         in_channels=[256, 512, 1024, 2048],
         strides=[4, 8, 16, 32],
         feat_channels=256,
@@ -78,7 +78,7 @@ model = dict(
                             eps=1.0, loss_weight=5.0)),
     panoptic_fusion_head=dict(
         type='PPSFusionHead',
-        spec='cityscapes',
+        spec='cityscapes-grouped',
         num_things_classes=num_things_classes,
         num_stuff_classes=num_stuff_classes,
         compatible_parts_test=True,

@@ -1,0 +1,6 @@
+# TAPPS, R-50, COCO-panoptic init, Pascal-PP-107 (Table 6; official tapps_pascal107_r50_cocoinit).
+_base_ = './tapps_r50_4xb4-60k_pascal-pp107.py'
+load_from = 'https://download.openmmlab.com/mmdetection/v3.0/mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic/mask2former_r50_8xb2-lsj-50e_coco-panoptic_20230118_125535-54df384a.pth'  # noqa: E501
+model = dict(backbone=dict(init_cfg=None))
+train_cfg = dict(max_iters=10000, val_interval=10000)
+param_scheduler = dict(end=10000)

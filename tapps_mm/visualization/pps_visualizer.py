@@ -1,0 +1,46 @@
+"""The visualiser of scope ``tapps_mm``: mmdet's DetVisualizationHook calls it (``tools/test.py
+--show-dir``) to draw each prediction as objects + parts panels with a legend."""
+from __future__ import annotations
+
+from mmengine.visualization import Visualizer
+
+from tapps_mm.registry import VISUALIZERS
+
+
+@VISUALIZERS.register_module()
+class PPSLocalVisualizer(Visualizer):
+    """Draws ``pred_pps`` of a data sample with :func:`~tapps_mm.visualization.draw_pps_prediction`.
+
+    Args:
+        spec: the spec the predictions follow (name or eval-spec YAML); ``tools/test.py`` takes the
+            test evaluator's when it is not set.
+    """
+
+    def __init__(self, name: str = 'visualizer', spec: str | None = None, **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.spec = spec
+        self._loaded_spec = None
+
+    def add_datasample(self, name: str, image, data_sample=None, draw_gt: bool = True,
+                       draw_pred: bool = True, show: bool = False, wait_time: float = 0,
+                       out_file: str | None = None, pred_score_thr: float = 0.3, step: int = 0) -> None:
+        """mmdet's signature; only the prediction is drawn (``draw_gt``, ``pred_score_thr`` are unused:
+        the PPS map is already thresholded by the fusion head)."""
+        import mmcv
+
+        from tapps_mm.evaluation.metrics.partpq_metric import pps_prediction_array
+        from tapps_mm.visualization.pps_drawing import draw_pps_prediction
+        if data_sample is None or 'pred_pps' not in data_sample or not draw_pred:
+            return
+        if self.spec is None:
+            raise ValueError('PPSLocalVisualizer: set `visualizer.spec` (the spec of the predictions)')
+        if self._loaded_spec is None:
+            from tapps_mm.specs import load_spec
+            self._loaded_spec = load_spec(self.spec)
+        drawing = draw_pps_prediction(image, pps_prediction_array(data_sample.pred_pps), self._loaded_spec, title=name)
+        if show:
+            self.show(drawing, win_name=name, wait_time=wait_time)
+        if out_file is not None:
+            mmcv.imwrite(drawing[..., ::-1], out_file)
+        else:
+            self.add_image(name, drawing, step)

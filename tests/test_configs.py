@@ -1,0 +1,166 @@
+"""Every config builds and runs: names, inheritance depth, what each ablation changes, and for each one
+the datasets with their real pipelines, the evaluator and one loss + predict pass of the model on small
+copies of the datasets in their real formats (the evaluator then scores those predictions)."""
+from __future__ import annotations
+
+import ast
+import math
+import os.path as osp
+import re
+from glob import glob
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.evaluator import Evaluator
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import init_default_scope
+
+import tapps_mm.registry  # noqa: F401
+from tapps_mm.registry import DATASETS, MODELS
+from tapps_mm.testing.fake_datasets import write_fake_cityscapes_pp, write_fake_pascal_pp, write_fake_synthetic_pp
+
+CONFIGS = sorted(glob('configs/tapps/*.py') + glob('configs/baseline/*.py'))
+NAME = re.compile(r'^(?P<method>tapps|baseline)_(?P<backbone>[a-z0-9-]+)_(?P<gpus>\d+)xb(?P<batch>\d+)'
+                  r'-(?P<schedule>\d+k|\d+it)_(?P<dataset>[a-z0-9-]+)\.py$')
+FAKE_ROOT_OF = {'CityscapesPPSDataset': 'cityscapes', 'PascalPPSDataset': 'pascal', 'PascalPP107Dataset': 'pascal',
+                'SyntheticPPSDataset': 'synthetic'}
+SMALL_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadPPSAnnotations'),
+                  dict(type='Resize', scale=(128, 64), keep_ratio=True), dict(type='PackPPSInputs')]
+
+COCO = {'load_from', 'model.backbone.init_cfg'}
+PASCAL_COCO = COCO | {'train_cfg.max_iters', 'train_cfg.val_interval', 'param_scheduler.end'}
+BASELINE = {'model.type', 'model.panoptic_head.type', 'model.panoptic_head.num_part_queries',
+            'model.panoptic_head.part_query', 'model.panoptic_head.compatible_parts_train',
+            'model.panoptic_fusion_head.type'}
+T = 'configs/tapps/'
+# (config, the config it must equal, the keys it may change): what each row of a table varies
+VARIANTS = [
+    (T + 'tapps_r50-cocopan_4xb4-90k_cityscapes-pp.py', T + 'tapps_r50_4xb4-90k_cityscapes-pp.py', COCO),
+    (T + 'tapps_r50-cocopan_4xb4-10k_pascal-pp.py', T + 'tapps_r50_4xb4-60k_pascal-pp.py', PASCAL_COCO),
+    (T + 'tapps_r50-cocopan_4xb4-10k_pascal-pp107.py', T + 'tapps_r50_4xb4-60k_pascal-pp107.py', PASCAL_COCO),
+    (T + 'tapps_r50_4xb4-60k_pascal-pp107.py', T + 'tapps_r50_4xb4-60k_pascal-pp.py',
+     {'model.panoptic_head.spec', 'model.panoptic_fusion_head.spec', 'dataset_type', 'spec',
+      'train_dataloader.dataset.type', 'train_dataloader.dataset.spec', 'val_dataloader.dataset.type',
+      'val_dataloader.dataset.spec', 'test_dataloader.dataset.type', 'test_dataloader.dataset.spec',
+      'val_evaluator.spec', 'test_evaluator.spec'}),
+    (T + 'tapps_r50-nocompat_4xb4-60k_pascal-pp.py', T + 'tapps_r50_4xb4-60k_pascal-pp.py',
+     {'model.panoptic_head.compatible_parts_train', 'model.panoptic_fusion_head.compatible_parts_test'}),
+    (T + 'tapps_r50-nocompat-train_4xb4-60k_pascal-pp.py', T + 'tapps_r50_4xb4-60k_pascal-pp.py',
+     {'model.panoptic_head.compatible_parts_train'}),
+    (T + 'tapps_r50-cocopan-nocompat_4xb4-10k_pascal-pp.py', T + 'tapps_r50-cocopan_4xb4-10k_pascal-pp.py',
+     {'model.panoptic_head.compatible_parts_train', 'model.panoptic_fusion_head.compatible_parts_test'}),
+    (T + 'tapps_r50-cocopan-nocompat-train_4xb4-10k_pascal-pp.py', T + 'tapps_r50-cocopan_4xb4-10k_pascal-pp.py',
+     {'model.panoptic_head.compatible_parts_train'}),
+    *[(T + f'tapps_r50-cocopan-adapt{n}_4xb4-10k_pascal-pp.py', T + 'tapps_r50-cocopan_4xb4-10k_pascal-pp.py',
+       {'model.panoptic_head.part_query.num_adapt_layers'}) for n in (0, 1, 3)],
+    (T + 'tapps_r50-cocopan-dynparts_4xb4-10k_pascal-pp.py', T + 'tapps_r50-cocopan_4xb4-10k_pascal-pp.py',
+     {'model.panoptic_head.type', 'model.panoptic_head.num_dynamic'}),
+    *[(T + f'tapps_swin-b-p4-w12-384-in21k-cocopan_4xb4-{s}_{d}.py', T + f'tapps_r50-cocopan_4xb4-{s}_{d}.py',
+       {'model.backbone', 'model.panoptic_head.in_channels', 'load_from', 'optim_wrapper.paramwise_cfg.custom_keys',
+        'depths', 'backbone_no_decay', 'custom_keys'}) for s, d in (('90k', 'cityscapes-pp'), ('10k', 'pascal-pp'))],
+    *[(f'configs/baseline/baseline_{b}_{s}_{d}.py', T + f'tapps_{b}_{s}_{d}.py', BASELINE)
+      for b, s, d in (('r50', '4xb4-90k', 'cityscapes-pp'), ('r50-cocopan', '4xb4-90k', 'cityscapes-pp'),
+                      ('r50', '4xb4-60k', 'pascal-pp'), ('r50-cocopan', '4xb4-10k', 'pascal-pp'),
+                      ('r50', '4xb4-60k', 'pascal-pp107'), ('r50-cocopan', '4xb4-10k', 'pascal-pp107'),
+                      ('r18-toy', '1xb4-1600it', 'synthetic'))],
+]
+
+
+def _flat(d, prefix=''):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f'{prefix}{k}.'))
+        else:
+            out[f'{prefix}{k}'] = v
+    return out
+
+
+def _depth(path: str) -> int:
+    """Files in the longest ``_base_`` chain from ``path`` (the config itself included)."""
+    tree = ast.parse(open(path).read())
+    bases = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == '_base_' for t in node.targets):
+            value = ast.literal_eval(node.value)
+            bases = [value] if isinstance(value, str) else list(value)
+    return 1 + max((_depth(osp.normpath(osp.join(osp.dirname(path), b))) for b in bases), default=0)
+
+
+def test_configs_cover_the_expected_set():
+    assert len(CONFIGS) == 25, CONFIGS
+    assert {v[0] for v in VARIANTS} <= set(CONFIGS)
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_name_and_inheritance(config):
+    m = NAME.match(osp.basename(config))
+    assert m, f'{config}: not {{method}}_{{backbone}}_{{gpus}}xb{{batch}}-{{schedule}}_{{dataset}}.py'
+    assert m['method'] == osp.basename(osp.dirname(config))
+    assert _depth(config) <= 3, f'{config}: inheritance deeper than base -> method -> variant'
+    cfg = Config.fromfile(config)
+    assert int(m['batch']) == cfg.train_dataloader.batch_size
+    iters = cfg.train_cfg.max_iters
+    assert m['schedule'] == (f'{iters // 1000}k' if iters % 1000 == 0 and iters >= 10000 else f'{iters}it')
+    assert cfg.param_scheduler.end == iters, 'the poly schedule must end with training'
+    assert cfg.model.panoptic_head.spec == cfg.model.panoptic_fusion_head.spec
+    if 'cocopan' in config:
+        assert 'coco-panoptic' in cfg.load_from and cfg.model.backbone.init_cfg is None
+    elif 'toy' not in config:
+        assert cfg.load_from is None and cfg.model.backbone.init_cfg.type == 'Pretrained'
+
+
+@pytest.mark.parametrize('config,reference,allowed', VARIANTS, ids=[osp.basename(v[0]) for v in VARIANTS])
+def test_variant_changes_only_its_switch(config, reference, allowed):
+    a, b = _flat(Config.fromfile(config).to_dict()), _flat(Config.fromfile(reference).to_dict())
+    changed = {k for k in a.keys() | b.keys() if a.get(k, '<unset>') != b.get(k, '<unset>')}
+    changed = {k for k in changed if not any(k == p or k.startswith(p + '.') for p in allowed)}
+    assert not changed, f'{config} differs from {reference} in {sorted(changed)}'
+
+
+@pytest.fixture(scope='module')
+def fake_roots(tmp_path_factory):
+    base = tmp_path_factory.mktemp('fake_data')
+    write_fake_cityscapes_pp(str(base / 'cityscapes'), num_train=1, num_val=2)
+    write_fake_pascal_pp(str(base / 'pascal'), num_train=1, num_val=2)
+    write_fake_synthetic_pp(str(base / 'synthetic'), num_train=1, num_val=2)
+    return {name: str(base / name) + '/' for name in ('cityscapes', 'pascal', 'synthetic')}
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_config_builds_and_runs(config, fake_roots):
+    init_default_scope('tapps_mm')
+    cfg = Config.fromfile(config)
+    root = fake_roots[FAKE_ROOT_OF[cfg.train_dataloader.dataset.type]]
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = root
+    # the real pipelines, one sample each
+    train_item = DATASETS.build(cfg.train_dataloader.dataset)[0]
+    assert train_item['inputs'].shape[0] == 3 and 'gt_part_seg' in train_item['data_samples']
+    val_set = DATASETS.build(cfg.val_dataloader.dataset)
+    assert 'pps_label_path' in val_set[0]['data_samples']
+    evaluator = Evaluator(cfg.val_evaluator)
+    evaluator.dataset_meta = val_set.metainfo
+
+    # the model (random init: init_weights would fetch pretrained weights), as the runner has it
+    torch.manual_seed(0)
+    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    small = DATASETS.build({**cfg.val_dataloader.dataset, 'test_mode': False, 'pipeline': SMALL_PIPELINE})
+    batch = pseudo_collate([small[0], small[1]])
+    model.train()
+    losses = model(**model.data_preprocessor(batch, True), mode='loss')
+    assert any('part' in k for k in losses), sorted(losses)
+    total = sum(float(v.detach().sum()) for k, v in losses.items() if 'loss' in k)
+    assert math.isfinite(total)
+
+    model.eval()
+    with torch.no_grad():
+        preds = model(**model.data_preprocessor(batch, False), mode='predict')
+    for pred, item in zip(preds, (small[0], small[1])):
+        h, w = item['data_samples'].ori_shape
+        assert tuple(pred.pred_pps.data.shape) == (3, h, w)
+    evaluator.process(data_batch=batch, data_samples=[p.to_dict() for p in preds])
+    metrics = evaluator.evaluate(2)
+    assert 0.0 <= metrics['pps/PartPQ'] <= 1.0 and 'pps/PQ' in metrics
