@@ -30,7 +30,7 @@ SMALL_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadPPSAnnotations'
                   dict(type='Resize', scale=(128, 64), keep_ratio=True), dict(type='PackPPSInputs')]
 
 COCO = {'load_from', 'model.backbone.init_cfg'}
-PASCAL_COCO = COCO | {'train_cfg.max_iters', 'train_cfg.val_interval', 'param_scheduler.end'}
+PASCAL_COCO = COCO | {'max_iters', 'train_cfg.max_iters', 'train_cfg.val_interval', 'param_scheduler.end'}
 BASELINE = {'model.type', 'model.panoptic_head.type', 'model.panoptic_head.num_part_queries',
             'model.panoptic_head.part_query', 'model.panoptic_head.compatible_parts_train',
             'model.panoptic_fusion_head.type'}

@@ -7,5 +7,6 @@ model = dict(
     panoptic_head=dict(type='SeparatePartQueriesHead', num_part_queries=100,
                        part_query=None, compatible_parts_train=None),  # TAPPS-only options of the inherited head
     panoptic_fusion_head=dict(type='PartMergeFusionHead'))
-train_cfg = dict(max_iters=10000, val_interval=10000)
-param_scheduler = dict(end=10000)
+max_iters = 10000
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+param_scheduler = dict(end=max_iters)

@@ -2,5 +2,6 @@
 _base_ = './tapps_r50_4xb4-60k_pascal-pp107.py'
 load_from = 'https://download.openmmlab.com/mmdetection/v3.0/mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic/mask2former_r50_8xb2-lsj-50e_coco-panoptic_20230118_125535-54df384a.pth'  # noqa: E501
 model = dict(backbone=dict(init_cfg=None))
-train_cfg = dict(max_iters=10000, val_interval=10000)
-param_scheduler = dict(end=10000)
+max_iters = 10000
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+param_scheduler = dict(end=max_iters)

@@ -1,28 +1,8 @@
 # TAPPS, Swin-B (IN-21k), COCO-panoptic init, Cityscapes-PP (Table 2; official tapps_cityscapes_swinb_cocoinit).
-_base_ = './tapps_r50_4xb4-90k_cityscapes-pp.py'
+_base_ = [
+    '../_base_/models/tapps_swin-b-p4-w12-384.py', '../_base_/datasets/cityscapes_pps.py',
+    '../_base_/schedules/schedule_90k.py', '../_base_/default_runtime.py'
+]
 # mmdet's COCO-panoptic Mask2Former Swin-B (IN-21k, 384, window 12): the official TAPPS's COCO init
 load_from = 'https://download.openmmlab.com/mmdetection/v3.0/mask2former/mask2former_swin-b-p4-w12-384-in21k_8xb2-lsj-50e_coco-panoptic/mask2former_swin-b-p4-w12-384-in21k_8xb2-lsj-50e_coco-panoptic_20220329_230021-05ec7315.pth'  # noqa: E501
-depths = [2, 2, 18, 2]
-model = dict(
-    backbone=dict(
-        _delete_=True, type='SwinTransformer', pretrain_img_size=384, embed_dims=128, depths=depths,
-        num_heads=[4, 8, 16, 32], window_size=12, mlp_ratio=4, qkv_bias=True, qk_scale=None, drop_rate=0.0,
-        attn_drop_rate=0.0, drop_path_rate=0.3, patch_norm=True, out_indices=(0, 1, 2, 3), with_cp=False,
-        frozen_stages=-1, init_cfg=None),
-    panoptic_head=dict(in_channels=[128, 256, 512, 1024]))
-# backbone lr x 0.1; no weight decay on its norms and position embeddings (detectron2's WEIGHT_DECAY_NORM/EMBED)
-backbone_no_decay = dict(lr_mult=0.1, decay_mult=0.0)
-custom_keys = {
-    'backbone': dict(lr_mult=0.1, decay_mult=1.0),
-    'backbone.patch_embed.norm': backbone_no_decay,
-    'backbone.norm': backbone_no_decay,
-    'absolute_pos_embed': backbone_no_decay,
-    'relative_position_bias_table': backbone_no_decay,
-    'query_embed': dict(lr_mult=1.0, decay_mult=0.0),
-    'query_feat': dict(lr_mult=1.0, decay_mult=0.0),
-    'level_embed': dict(lr_mult=1.0, decay_mult=0.0),
-}
-custom_keys.update({f'backbone.stages.{s}.blocks.{b}.norm': backbone_no_decay
-                    for s, n in enumerate(depths) for b in range(n)})
-custom_keys.update({f'backbone.stages.{s}.downsample.norm': backbone_no_decay for s in range(len(depths) - 1)})
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys=custom_keys, norm_decay_mult=0.0))
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.custom_keys}}))

@@ -1,0 +1,1 @@
+"""Paper tables as data, metadata writers and side-by-side speed benchmarks."""

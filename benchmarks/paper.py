@@ -1,0 +1,103 @@
+"""The paper's tables as data, and which config trains each TAPPS / baseline row.
+
+``paper_tables.csv`` holds the numbers as printed in the TAPPS paper (CVPR 2024), one row per table row
+(``table, dataset, backbone, pretraining, method, variant`` + metrics, percentages). ``CONFIG_ROWS``
+is the one place that says which config reproduces which rows; the metafiles, the per-folder READMEs
+and the table reproduction all read it.
+"""
+from __future__ import annotations
+
+import os.path as osp
+from dataclasses import dataclass
+
+import pandas as pd
+
+PAPER_CSV = osp.join(osp.dirname(osp.abspath(__file__)), 'paper_tables.csv')
+KEYS = ['table', 'dataset', 'backbone', 'pretraining', 'method', 'variant']
+METRICS = ['PartPQ_All', 'PartPQ_Pt', 'PartPQ_NoPt', 'PartSQ_Pt', 'PQ_All', 'PQ_Th', 'PQ_St', 'mIoU_Th',
+           'obj_without_conflicts']
+TRAINED_METHODS = ('tapps', 'baseline')  # the rows our configs train (Table 2 also lists other methods)
+
+
+@dataclass(frozen=True)
+class ConfigRows:
+    """The rows of one config: its setting and, per table, the row's ``variant`` text."""
+    dataset: str
+    backbone: str
+    pretraining: str
+    method: str
+    variants: dict[str, str]  # table -> variant ('' for the plain row)
+
+    def keys(self) -> list[tuple[str, ...]]:
+        return [(t, self.dataset, self.backbone, self.pretraining, self.method, v) for t, v in self.variants.items()]
+
+
+_COMPAT = 'compat train yes / test yes'
+CONFIG_ROWS: dict[str, ConfigRows] = {
+    # Cityscapes-PP
+    'tapps_r50_4xb4-90k_cityscapes-pp': ConfigRows('cityscapes-pp', 'R50', 'IN', 'tapps', {'1b': '', '2': '', '5': ''}),
+    'tapps_r50-cocopan_4xb4-90k_cityscapes-pp': ConfigRows('cityscapes-pp', 'R50', 'IN+COCO', 'tapps',
+                                                           {'1b': '', '2': ''}),
+    'tapps_swin-b-p4-w12-384-in21k-cocopan_4xb4-90k_cityscapes-pp': ConfigRows('cityscapes-pp', 'Swin-B', 'IN+COCO',
+                                                                               'tapps', {'2': ''}),
+    'baseline_r50_4xb4-90k_cityscapes-pp': ConfigRows('cityscapes-pp', 'R50', 'IN', 'baseline', {'1b': '', '5': ''}),
+    'baseline_r50-cocopan_4xb4-90k_cityscapes-pp': ConfigRows('cityscapes-pp', 'R50', 'IN+COCO', 'baseline',
+                                                              {'1b': ''}),
+    # Pascal-PP
+    'tapps_r50_4xb4-60k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN', 'tapps',
+                                               {'1a': '', '2': '', '3': _COMPAT, '5': ''}),
+    'tapps_r50-cocopan_4xb4-10k_pascal-pp': ConfigRows(
+        'pascal-pp', 'R50', 'IN+COCO', 'tapps',
+        {'1a': '', '2': '', '3': _COMPAT, '4': 'adaptation 2-layer MLP', '7': 'fixed part queries'}),
+    'tapps_swin-b-p4-w12-384-in21k-cocopan_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'Swin-B', 'IN+COCO', 'tapps',
+                                                                           {'2': ''}),
+    'tapps_r50-nocompat_4xb4-60k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN', 'tapps',
+                                                        {'3': 'compat train no / test no'}),
+    'tapps_r50-nocompat-train_4xb4-60k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN', 'tapps',
+                                                              {'3': 'compat train no / test yes'}),
+    'tapps_r50-cocopan-nocompat_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'tapps',
+                                                                {'3': 'compat train no / test no'}),
+    'tapps_r50-cocopan-nocompat-train_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'tapps',
+                                                                      {'3': 'compat train no / test yes'}),
+    'tapps_r50-cocopan-adapt0_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'tapps',
+                                                              {'4': 'adaptation none'}),
+    'tapps_r50-cocopan-adapt1_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'tapps',
+                                                              {'4': 'adaptation 1xFC'}),
+    'tapps_r50-cocopan-adapt3_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'tapps',
+                                                              {'4': 'adaptation 3-layer MLP'}),
+    'tapps_r50-cocopan-dynparts_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'tapps',
+                                                                {'7': 'dynamic part queries'}),
+    'baseline_r50_4xb4-60k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN', 'baseline', {'1a': '', '3': '', '5': ''}),
+    'baseline_r50-cocopan_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'baseline',
+                                                          {'1a': '', '3': ''}),
+    # Pascal-PP-107
+    'tapps_r50_4xb4-60k_pascal-pp107': ConfigRows('pascal-pp-107', 'R50', 'IN', 'tapps', {'6': ''}),
+    'tapps_r50-cocopan_4xb4-10k_pascal-pp107': ConfigRows('pascal-pp-107', 'R50', 'IN+COCO', 'tapps', {'6': ''}),
+    'baseline_r50_4xb4-60k_pascal-pp107': ConfigRows('pascal-pp-107', 'R50', 'IN', 'baseline', {'6': ''}),
+    'baseline_r50-cocopan_4xb4-10k_pascal-pp107': ConfigRows('pascal-pp-107', 'R50', 'IN+COCO', 'baseline', {'6': ''}),
+}
+
+
+def paper_table() -> pd.DataFrame:
+    """All rows of the paper's tables (missing values NaN, ``variant`` '' when empty)."""
+    return pd.read_csv(PAPER_CSV, dtype={'table': str}).fillna({'variant': ''})
+
+
+def paper_results(config: str, table: pd.DataFrame | None = None) -> dict[str, float]:
+    """The paper's numbers for ``config`` (a config stem), merged over its tables.
+
+    Raises if a row is missing from the paper's data or two tables disagree on a metric."""
+    table = paper_table() if table is None else table
+    merged: dict[str, float] = {}
+    for key in CONFIG_ROWS[config].keys():
+        rows = table[(table[KEYS] == pd.Series(dict(zip(KEYS, key)))).all(axis=1)]
+        if len(rows) != 1:
+            raise KeyError(f'{config}: {len(rows)} rows of the paper match {key}')
+        for metric in METRICS:
+            value = rows.iloc[0][metric]
+            if pd.isna(value):
+                continue
+            if metric in merged and merged[metric] != value:
+                raise ValueError(f'{config}: {metric} is {merged[metric]} in one table and {value} in table {key[0]}')
+            merged[metric] = float(value)
+    return {m: merged[m] for m in METRICS if m in merged}
