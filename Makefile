@@ -34,7 +34,8 @@ slurm:
 	elif [ "$$(id -u)" != 0 ]; then echo "slurm: not installed, not root (missing:$$missing; as root: apt-get install $(SLURM_PKGS))"; \
 	elif ! command -v apt-get >/dev/null 2>&1; then echo "slurm: not installed, no apt-get (missing:$$missing)"; \
 	else echo "slurm: installing $(SLURM_PKGS) (missing:$$missing)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SLURM_PKGS); fi
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SLURM_PKGS); } \
+	  || echo "slurm: install failed; the Slurm launch test will be skipped"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check tapps_mm tools benchmarks tests configs

@@ -84,3 +84,18 @@ def test_inference_merges_with_the_official_rules_and_flags_conflicts(monkeypatc
     assert len(np.unique(iid[sid == robot])) == 2 and len(np.unique(iid[sid == cart])) == 2
     # one flag per object of a parts class, in (sid, iid) order: 2 robots without, 2 carts with conflicts
     assert out.pred_pps_conflicts.tolist() == [False, False, True, True]
+
+
+def test_object_queries_load_from_a_mask2former_checkpoint():
+    from mmengine.runner.checkpoint import load_state_dict
+    tapps = tiny_model('configs/tapps/tapps_r18-toy_1xb4-1600it_synthetic.py')  # object queries only
+    baseline = tiny_model(BASELINE)
+    head = baseline.panoptic_head
+    parts_before = head.query_feat.weight[head.num_queries:].detach().clone()
+    load_state_dict(baseline, tapps.state_dict(), strict=False)
+    for name in ('query_feat', 'query_embed'):
+        ours, theirs = getattr(head, name).weight, getattr(tapps.panoptic_head, name).weight
+        assert ours.shape[0] == head.num_queries + head.num_part_queries
+        assert torch.equal(ours[:head.num_queries], theirs)
+    assert torch.equal(head.query_feat.weight[head.num_queries:], parts_before)
+    assert torch.equal(head.cls_embed.weight, tapps.panoptic_head.cls_embed.weight)  # same classes: loaded too

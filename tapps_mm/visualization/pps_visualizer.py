@@ -37,7 +37,8 @@ class PPSLocalVisualizer(Visualizer):
         if self._loaded_spec is None:
             from tapps_mm.specs import load_spec
             self._loaded_spec = load_spec(self.spec)
-        drawing = draw_pps_prediction(image, pps_prediction_array(data_sample.pred_pps), self._loaded_spec, title=name)
+        title = data_sample.img_path.rsplit('/', 1)[-1] if 'img_path' in data_sample else name  # not 'test_img'
+        drawing = draw_pps_prediction(image, pps_prediction_array(data_sample.pred_pps), self._loaded_spec, title=title)
         if show:
             self.show(drawing, win_name=name, wait_time=wait_time)
         if out_file is not None:

@@ -28,7 +28,9 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=False),
         norm_eval=True,
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+        # torchvision's ImageNet R-50 (the weights of 'torchvision://resnet50' and of the official
+        # R-50.pkl), by URL so that no torchvision install is needed
+        init_cfg=dict(type='Pretrained', checkpoint='https://download.pytorch.org/models/resnet50-0676ba61.pth')),
     panoptic_head=dict(
         type='JOPSHead',
         spec='cityscapes-grouped',

@@ -65,6 +65,16 @@ class SeparatePartQueriesHead(Mask2FormerHead):
         self.lambda_pt = lambda_pt
         self._stash: list | None = None
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """A Mask2Former checkpoint (the COCO-panoptic initialisation) has embeddings for the object queries
+        only: they fill the first ``num_queries`` rows, the part queries keep their initialisation (a shape
+        mismatch would otherwise leave the object queries untrained too)."""
+        for name in ('query_embed.weight', 'query_feat.weight'):
+            loaded, own = state_dict.get(prefix + name), self.state_dict(keep_vars=True)[name]
+            if loaded is not None and loaded.shape[0] == self.num_queries and loaded.shape[1:] == own.shape[1:]:
+                state_dict[prefix + name] = torch.cat([loaded.to(own), own.detach()[self.num_queries:]])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     # ----------------------------------------------------------------------------------- forward
     def _forward_head(self, decoder_out: Tensor, mask_feature: Tensor, attn_mask_target_size) -> tuple:
         """Object predictions as mmdet's; part predictions recorded; attention masks of both sets."""
