@@ -10,7 +10,8 @@ default_hooks = dict(
                     backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
-custom_hooks = [dict(type='RNGStateHook')]  # a resumed run continues with the generator state it stopped at
+# a resumed run continues with the generator state it stopped at: keep it when a config sets custom_hooks
+custom_hooks = [dict(type='RNGStateHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,
