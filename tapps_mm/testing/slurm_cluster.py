@@ -18,7 +18,7 @@ Usage::
 Design notes (learned on Slurm 22.05 / munge 0.5.15, Debian 12):
 
 - ``munged`` refuses a socket whose directory or any ancestor is not executable by all (pytest's
-  ``/tmp/pytest-of-root`` is 0700), and Unix socket paths are limited to 107 bytes (slurmstepd puts
+  ``/tmp/pytest-of-<user>`` is 0700), and Unix socket paths are limited to 107 bytes (slurmstepd puts
   its step sockets in ``SlurmdSpoolDir``). So the munge socket and the slurmd spool live in a short
   0755 directory under ``/tmp`` that is removed on exit; config, state and logs live in ``workdir``.
 - Clients find the munge socket through ``AuthInfo=socket=...`` in the generated ``slurm.conf``, so the
