@@ -27,8 +27,9 @@ PAPER = dict(URL='https://openaccess.thecvf.com/content/CVPR2024/html/de_Geus_Ta
 DATASETS = {'cityscapes-pp': 'Cityscapes-PP', 'pascal-pp': 'Pascal-PP', 'pascal-pp107': 'Pascal-PP-107',
             'synthetic': 'Synthetic-PP (toy)'}
 INIT = {'IN': 'ImageNet', 'IN+COCO': 'COCO panoptic (Mask2Former)'}
-NAME = re.compile(r'^(?P<method>[a-z]+)_(?P<backbone>[a-z0-9-]+)_(?P<gpus>\d+)xb(?P<batch>\d+)-(?P<schedule>\w+)'
-                  r'_(?P<dataset>[a-z0-9-]+)$')
+# config stems: {method}_{backbone}_{gpus}xb{batch}-{schedule}_{dataset} (mmdet's naming)
+NAME = re.compile(r'^(?P<method>tapps|baseline)_(?P<backbone>[a-z0-9-]+)_(?P<gpus>\d+)xb(?P<batch>\d+)'
+                  r'-(?P<schedule>\d+k|\d+it)_(?P<dataset>[a-z0-9-]+)$')
 MARK_START, MARK_END = '<!-- results:start (python -m benchmarks.metafiles) -->', '<!-- results:end -->'
 
 

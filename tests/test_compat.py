@@ -91,10 +91,10 @@ dist.destroy_process_group()
 def test_distributed_setup_on_cpu_needs_fix(variant):
     import torch
 
-    from tapps_mm.testing.launch import free_port
+    from tapps_mm.testing.ports import free_ports
     if torch.cuda.is_available():
         pytest.skip('the bug only shows without CUDA')
-    proc = subprocess.run([sys.executable, '-c', _INIT_DIST, str(free_port()), variant], capture_output=True,
+    proc = subprocess.run([sys.executable, '-c', _INIT_DIST, str(free_ports()[0]), variant], capture_output=True,
                           text=True, timeout=120)
     if variant == 'unfixed':
         assert proc.returncode != 0 and '_cuda_setDevice' in proc.stderr

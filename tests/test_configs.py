@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import math
 import os.path as osp
-import re
 from glob import glob
 
 import pytest
@@ -18,12 +17,11 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
 import tapps_mm.registry  # noqa: F401
+from benchmarks.metafiles import NAME
 from tapps_mm.registry import DATASETS, MODELS
 from tapps_mm.testing.fake_datasets import write_fake_cityscapes_pp, write_fake_pascal_pp, write_fake_synthetic_pp
 
 CONFIGS = sorted(glob('configs/tapps/*.py') + glob('configs/baseline/*.py'))
-NAME = re.compile(r'^(?P<method>tapps|baseline)_(?P<backbone>[a-z0-9-]+)_(?P<gpus>\d+)xb(?P<batch>\d+)'
-                  r'-(?P<schedule>\d+k|\d+it)_(?P<dataset>[a-z0-9-]+)\.py$')
 FAKE_ROOT_OF = {'CityscapesPPSDataset': 'cityscapes', 'PascalPPSDataset': 'pascal', 'PascalPP107Dataset': 'pascal',
                 'SyntheticPPSDataset': 'synthetic'}
 SMALL_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadPPSAnnotations'),
@@ -96,7 +94,7 @@ def test_configs_cover_the_expected_set():
 
 @pytest.mark.parametrize('config', CONFIGS)
 def test_name_and_inheritance(config):
-    m = NAME.match(osp.basename(config))
+    m = NAME.match(osp.splitext(osp.basename(config))[0])
     assert m, f'{config}: not {{method}}_{{backbone}}_{{gpus}}xb{{batch}}-{{schedule}}_{{dataset}}.py'
     assert m['method'] == osp.basename(osp.dirname(config))
     assert _depth(config) <= 3, f'{config}: inheritance deeper than base -> method -> variant'

@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 
 from tapps_mm.testing.fake_datasets import write_fake_synthetic_pp
-from tapps_mm.testing.launch import REPO, evaluation_results, free_port, logged_metrics, write_tiny_toy_config
+from tapps_mm.testing.launch import REPO, evaluation_results, logged_metrics, write_tiny_toy_config
+from tapps_mm.testing.ports import free_ports
 from tapps_mm.testing.slurm_cluster import PARTITION, local_slurm_cluster, slurm_missing_reason
 
 TOOLS = osp.join(REPO, 'tools')
@@ -58,7 +59,7 @@ def test_dist_train_and_dist_test_on_cpu(data_root, tmp_path):
     config = write_tiny_toy_config(str(tmp_path / 'tiny.py'), data_root, iters=4, checkpoint_interval=4)
     work = str(tmp_path / 'work')
     train = _run([osp.join(TOOLS, 'dist_train.sh'), config, '2', '--work-dir', work,
-                  '--cfg-options', *KEEP_PREDICTIONS], tmp_path, _env(PORT=str(free_port())))
+                  '--cfg-options', *KEEP_PREDICTIONS], tmp_path, _env(PORT=str(free_ports()[0])))
     log = train.stdout + train.stderr
     assert 'nccl -> gloo' in log and 'Distributed training: True' in log
     assert osp.isfile(osp.join(work, 'iter_4.pth'))
@@ -68,7 +69,7 @@ def test_dist_train_and_dist_test_on_cpu(data_root, tmp_path):
     checkpoint = osp.join(work, 'iter_4.pth')
     _run([osp.join(TOOLS, 'dist_test.sh'), config, checkpoint, '2', '--work-dir', str(tmp_path / 'dist'),
           '--out', str(tmp_path / 'dist_pred'), '--cfg-options', *KEEP_PREDICTIONS],
-         tmp_path, _env(PORT=str(free_port())))
+         tmp_path, _env(PORT=str(free_ports()[0])))
     _run([sys.executable, osp.join(TOOLS, 'test.py'), config, checkpoint, '--work-dir', str(tmp_path / 'single'),
           '--out', str(tmp_path / 'single_pred'), '--show-dir', 'vis', '--cfg-options', *KEEP_PREDICTIONS],
          tmp_path, _env())
@@ -109,13 +110,13 @@ def test_slurm_train_and_test(data_root, tmp_path):
     config = write_tiny_toy_config(str(tmp_path / 'tiny.py'), data_root, iters=2, checkpoint_interval=2)
     work = str(tmp_path / 'work')
     with local_slurm_cluster(tmp_path / 'slurm', cpus=2) as slurm_env:
-        env = _env(**slurm_env, GPUS='2', GPUS_PER_NODE='2', CPUS_PER_TASK='1', GRES='', PORT=str(free_port()))
+        env = _env(**slurm_env, GPUS='2', GPUS_PER_NODE='2', CPUS_PER_TASK='1', GRES='', PORT=str(free_ports()[0]))
         train = _run([osp.join(TOOLS, 'slurm_train.sh'), PARTITION, 'tapps-train', config, work], tmp_path, env)
         log = train.stdout + train.stderr
         assert 'Distributed training: True' in log and '--launcher=slurm' in log
         (val,) = logged_metrics(work)
         assert val['pps/num_images'] == 2
-        env['PORT'] = str(free_port())
+        env['PORT'] = str(free_ports()[0])
         _run([osp.join(TOOLS, 'slurm_test.sh'), PARTITION, 'tapps-test', config, osp.join(work, 'iter_2.pth'),
               '--work-dir', str(tmp_path / 'test')], tmp_path, env)
     assert _metrics(evaluation_results(str(tmp_path / 'test'))).keys() == {k for k in val if k.startswith('pps/')}

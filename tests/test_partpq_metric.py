@@ -90,12 +90,10 @@ def _dist_worker(rank, world, case, port, out_file):
 
 
 def test_distributed_evaluation_gives_single_process_numbers(case, tmp_path):
-    import socket
-
     import torch.multiprocessing as mp
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+
+    from tapps_mm.testing.ports import free_ports
+    (port,) = free_ports()
     out_file = str(tmp_path / 'dist.json')
     mp.spawn(_dist_worker, args=(2, case, port, out_file), nprocs=2, join=True)
     res = json.loads(open(out_file).read())

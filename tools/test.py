@@ -33,9 +33,12 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def _evaluators(cfg: Config) -> list:
+    return cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+
+
 def _pps_metric(cfg: Config) -> ConfigDict:
-    evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
-    for evaluator in evaluators:
+    for evaluator in _evaluators(cfg):
         if evaluator.get('type') == 'PartPQMetric':
             return evaluator
     raise KeyError('test_evaluator: no PartPQMetric in the config (needed for --out / --show-dir)')
@@ -56,8 +59,7 @@ def build_config(args) -> Config:
             cfg.visualizer.spec = _pps_metric(cfg).spec
     if args.out is not None:
         if args.out.endswith('.pkl'):
-            evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
-            cfg.test_evaluator = [*evaluators, dict(type='DumpResults', out_file_path=args.out)]
+            cfg.test_evaluator = [*_evaluators(cfg), dict(type='DumpResults', out_file_path=args.out)]
         else:
             _pps_metric(cfg).outfile_prefix = args.out
     return cfg

@@ -7,7 +7,6 @@ import json
 import os
 import os.path as osp
 import signal
-import socket
 
 from mmengine.hooks import Hook
 
@@ -60,12 +59,6 @@ custom_hooks = {hooks}
     with open(path, 'w') as f:
         f.write(text)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def logged_metrics(work_dir: str) -> list[dict]:

@@ -50,6 +50,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from tapps_mm.testing.ports import free_ports
+
 #: Name of the (default) partition of the local cluster.
 PARTITION = 'debug'
 
@@ -80,20 +82,6 @@ def slurm_missing_reason() -> str | None:
     except OSError:
         return f'the short hostname {host!r} does not resolve (Slurm and MASTER_ADDR need it; add it to /etc/hosts)'
     return None
-
-
-def _free_ports(count: int) -> list[int]:
-    """Distinct free TCP ports (held open together so that they differ; a small race remains)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(('', 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _write_munge_key(path: Path) -> None:
@@ -254,7 +242,7 @@ def local_slurm_cluster(workdir: Path, cpus: int | None = None) -> Iterator[dict
     (workdir / 'state').mkdir(exist_ok=True)
     host = _short_hostname()
     cpus = cpus or os.cpu_count() or 1
-    ctld_port, slurmd_port = _free_ports(2)
+    ctld_port, slurmd_port = free_ports(2)
 
     conf = workdir / 'slurm.conf'
     client_env = {'SLURM_CONF': str(conf)}

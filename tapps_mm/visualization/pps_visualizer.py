@@ -2,6 +2,8 @@
 --show-dir``) to draw each prediction as objects + parts panels with a legend."""
 from __future__ import annotations
 
+import os.path as osp
+
 from mmengine.visualization import Visualizer
 
 from tapps_mm.registry import VISUALIZERS
@@ -37,7 +39,7 @@ class PPSLocalVisualizer(Visualizer):
         if self._loaded_spec is None:
             from tapps_mm.specs import load_spec
             self._loaded_spec = load_spec(self.spec)
-        title = data_sample.img_path.rsplit('/', 1)[-1] if 'img_path' in data_sample else name  # not 'test_img'
+        title = osp.basename(data_sample.img_path) if 'img_path' in data_sample else name  # not 'test_img'
         drawing = draw_pps_prediction(image, pps_prediction_array(data_sample.pred_pps), self._loaded_spec, title=title)
         if show:
             self.show(drawing, win_name=name, wait_time=wait_time)
