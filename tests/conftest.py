@@ -7,6 +7,12 @@ import pytest
 # against each other (10-50x slower tensor ops). Set before torch is imported by any test module.
 if os.environ.get('PYTEST_XDIST_WORKER'):
     os.environ.setdefault('OMP_NUM_THREADS', '1')
+else:
+    # yapf (imported by mmengine) caches its grammar as a pickle in the user's cache directory on
+    # first import, and renames the file into place before closing it: two xdist workers importing
+    # it at once on a fresh machine can read it empty (EOFError at collection). Build the cache
+    # here, in the controller, before any worker starts.
+    import yapf  # noqa: F401
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_REFERENCE = osp.join(osp.dirname(REPO), 'shared', 'reference')

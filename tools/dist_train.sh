@@ -11,6 +11,9 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 
+# Build yapf's grammar cache (imported by mmengine) once: processes that build it at the same time
+# can read it half-written on a fresh machine.
+"$PYTHON" -c 'import yapf'
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
 "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \

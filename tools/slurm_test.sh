@@ -16,6 +16,9 @@ SRUN_ARGS=${SRUN_ARGS:-""}
 PYTHON=${PYTHON:-python}
 export MASTER_PORT=${PORT:-29500}
 
+# Build yapf's grammar cache (imported by mmengine) once, here (home directories are shared on
+# clusters): tasks that build it at the same time can read it half-written.
+"$PYTHON" -c 'import yapf'
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
 srun -p "${PARTITION}" \
     --job-name="${JOB_NAME}" \
