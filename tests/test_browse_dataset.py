@@ -1,7 +1,6 @@
 """tools/analysis_tools/browse_dataset.py and tapps_mm.visualization: the drawings show what the data holds
 (objects in their colours, parts in their part colours, void hatched), not just that files get written."""
 import glob
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tapps_mm.datasets.synthetic_pp import write_synthetic_pp
+from tapps_mm.testing.repo import REPO, load_module
 from tapps_mm.visualization import (
     distinct_colors,
     draw_pps_prediction,
@@ -22,7 +22,6 @@ from tapps_mm.visualization import (
 )
 from tapps_mm.visualization.pps_drawing import IGNORE_COLOR, OUTLINE_COLOR
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'browse_dataset.py')
 CONFIG = osp.join(REPO, 'configs', '_base_', 'datasets', 'synthetic_pps.py')
 CLASSES = ('robot', 'cart', 'sky')
@@ -42,10 +41,7 @@ def data_root(tmp_path_factory) -> str:
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('browse_dataset', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(TOOL, 'browse_dataset')
 
 
 def hand_made_case():

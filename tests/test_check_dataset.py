@@ -1,6 +1,5 @@
 """check_dataset: clean fake roots in the official layouts pass, the pid-5 artefact is counted exactly
 (as a warning), every injected defect is reported naming its file, and the CLI exits 1 on errors."""
-import importlib.util
 import os
 import os.path as osp
 import shutil
@@ -22,8 +21,8 @@ from tapps_mm.testing.fake_datasets import (
     write_fake_pascal_pp,
     write_fake_synthetic_pp,
 )
+from tapps_mm.testing.repo import REPO, load_module
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SCRIPT = osp.join(REPO, 'tools', 'dataset_converters', 'check_dataset.py')
 WRITERS = {'cityscapes': write_fake_cityscapes_pp, 'pascal': write_fake_pascal_pp, 'pascal-107': write_fake_pascal_pp,
            'synthetic': write_fake_synthetic_pp}
@@ -39,10 +38,7 @@ def clean(tmp_path_factory):
 
 
 def _cli():
-    spec = importlib.util.spec_from_file_location('check_dataset_cli', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(SCRIPT, 'check_dataset_cli')
 
 
 # ------------------------------------------------------------------------------------------ clean roots

@@ -2,7 +2,6 @@
 ``panoptic_parts.merging.merge_to_pps`` rules exactly, checked against the official code itself."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os.path as osp
 
@@ -12,18 +11,13 @@ from PIL import Image
 
 from tapps_mm.compat import import_panoptic_parts
 from tapps_mm.specs import load_spec
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from tapps_mm.testing.repo import load_module
 
 
 def _load_module():
     """Load pps_merging.py by path: ``import tapps_mm.models...`` would run ``tapps_mm/models/__init__.py``,
     which imports torch and mmdet; the merging itself is numpy only."""
-    path = osp.join(REPO, 'tapps_mm', 'models', 'utils', 'pps_merging.py')
-    module_spec = importlib.util.spec_from_file_location('_pps_merging_under_test', path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+    return load_module(osp.join('tapps_mm', 'models', 'utils', 'pps_merging.py'), '_pps_merging_under_test')
 
 
 merge_objects_and_parts = _load_module().merge_objects_and_parts

@@ -1,18 +1,16 @@
 """tools/train.py and tools/test.py turn mmdet's flags into the right config (no run needed)."""
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
 
+from tapps_mm.testing.repo import load_module
+
 PAPER = 'configs/tapps/tapps_r50-cocopan_4xb4-10k_pascal-pp.py'
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join('tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(osp.join('tools', f'{name}.py'), f'tool_{name}')
 
 
 def test_train_defaults_and_amp_fallback(tmp_path):

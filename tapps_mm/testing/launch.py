@@ -11,8 +11,8 @@ import signal
 from mmengine.hooks import Hook
 
 from tapps_mm.registry import HOOKS
+from tapps_mm.testing.repo import REPO
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOY = osp.join(REPO, 'configs', 'tapps', 'tapps_r18-toy_1xb4-1600it_synthetic.py')
 
 
