@@ -27,5 +27,6 @@ def write_text_atomic(text: str, path: str) -> None:
 
 
 def write_json_atomic(obj, path: str) -> None:
+    """Valid JSON only: a NaN or infinity raises instead of being written as the non-JSON ``NaN``."""
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    write_text_atomic(json.dumps(obj, indent=2), path)
+    write_text_atomic(json.dumps(obj, indent=2, allow_nan=False), path)

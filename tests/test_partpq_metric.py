@@ -55,6 +55,17 @@ def test_metric_equals_evaluate_pps(case, tmp_path):
     assert full['per_class'] == ref['per_class']
 
 
+def test_no_predicted_parts_object_gives_null_not_nan(case, tmp_path):
+    """No object of a parts class predicted: the conflict rate is undefined, reported as JSON null."""
+    metric = _build(outfile_prefix=str(tmp_path / 'out'))
+    samples = [{**s, 'pred_pps_conflicts': torch.zeros(0, dtype=torch.bool)} for s in _samples(case)]
+    metric.process({}, samples)
+    res = metric.evaluate(len(samples))
+    assert res['pps/obj_without_conflicts'] is None and res['pps/obj_without_conflicts_n'] == 0
+    text = (tmp_path / 'out' / 'pps_results.json').read_text()
+    assert 'NaN' not in text and json.loads(text)['obj_without_conflicts'] is None
+
+
 def test_written_predictions_rescore_with_official_tool(case, tmp_path):
     out = tmp_path / 'out'
     metric = _build(outfile_prefix=str(out), format_only=True)

@@ -6,6 +6,8 @@
 ``--out DIR`` writes the predictions in the official format (one 3-channel PNG per image, for
 panoptic_parts' own evaluator) plus ``pps_results.json``; ``--out FILE.pkl`` dumps the raw data samples.
 The metrics are also written to ``<work-dir>/<timestamp>/<timestamp>.json`` by the runner.
+The checkpoint must match the model exactly (every tensor by name and shape); ``--non-strict`` evaluates
+it anyway and lists what did not load.
 """
 import argparse
 import os.path as osp
@@ -29,6 +31,9 @@ def parse_args(argv=None):
     parser.add_argument('--show', action='store_true', help='show the drawn predictions')
     parser.add_argument('--show-dir', help='save the drawn predictions here (relative to the run dir, like mmdet)')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds each shown image stays')
+    parser.add_argument('--non-strict', action='store_true',
+                        help='evaluate even if the checkpoint does not match the model (missing, unexpected or '
+                             'reshaped tensors are listed); by default that is an error')
     add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -49,6 +54,9 @@ def build_config(args) -> Config:
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
+    # a checkpoint that does not fit the model would silently score a randomly initialised one
+    hooks = [h for h in cfg.get('custom_hooks', []) if h.get('type') != 'CheckpointMatchHook']
+    cfg.custom_hooks = hooks + [dict(type='CheckpointMatchHook', strict=not args.non_strict)]
     if args.show or args.show_dir:
         vis = cfg.default_hooks.visualization
         vis.draw = True

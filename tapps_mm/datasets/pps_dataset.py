@@ -52,9 +52,14 @@ class PPSDataset(BaseDataset):
     """
 
     default_spec: str = 'cityscapes'
+    #: what to do when ``data_root`` does not exist (``{root}`` is filled in)
+    missing_root_hint: str = 'see the layouts in the README ("Datasets")'
 
     def __init__(self, data_root: str = '', split: str = 'train', spec: str | None = None,
                  check_files: bool = True, **kwargs) -> None:
+        if data_root and not osp.isdir(data_root):
+            raise FileNotFoundError(f'{type(self).__name__}: data_root {data_root!r} does not exist '
+                                    f'(dataset config key data_root); {self.missing_root_hint.format(root=data_root)}')
         self.split = split
         spec = spec or self.default_spec
         candidate = osp.join(data_root, spec)
@@ -89,6 +94,7 @@ class SyntheticPPSDataset(PPSDataset):
     """The synthetic dataset of ``tools/dataset_converters/make_synthetic_pp.py``."""
 
     default_spec = 'evalspec.yaml'
+    missing_root_hint = 'create it with: python tools/dataset_converters/make_synthetic_pp.py --out {root}'
 
     def list_pairs(self):
         ann = osp.join(self.data_root, f'images_{self.split}.json')
@@ -110,6 +116,9 @@ class CityscapesPPSDataset(PPSDataset):
     """Cityscapes-PP: leftImg8bit + gtFinePanopticParts, listed from the label folder."""
 
     default_spec = 'cityscapes'
+    missing_root_hint = ('link the official Cityscapes-PP download there (leftImg8bit/, gtFinePanopticParts/; README '
+                         '"Datasets") and check it with: python tools/dataset_converters/check_dataset.py {root} '
+                         '--dataset cityscapes')
     label_suffix = '_gtFinePanopticParts.tif'
 
     def list_pairs(self):
@@ -129,6 +138,8 @@ class PascalPPSDataset(PPSDataset):
     """Pascal-PP (57 part classes): VOC2010 JPEGImages + Pascal-PP labels, listed from the labels."""
 
     default_spec = 'pascal'
+    missing_root_hint = ('link VOC2010 JPEGImages/ and the Pascal-PP labels/ there (README "Datasets") and check it '
+                         'with: python tools/dataset_converters/check_dataset.py {root} --dataset pascal')
 
     def __init__(self, data_root: str = '', split: str = 'training', **kwargs) -> None:
         super().__init__(data_root=data_root, split=split, **kwargs)

@@ -1,5 +1,5 @@
-"""Runtime pieces for MMEngine runners: kill-safe checkpoints and exact resume."""
+"""Runtime pieces for MMEngine runners: kill-safe checkpoints, exact resume, checked checkpoint loading."""
 from tapps_mm.engine.checkpoint import AtomicLocalBackend, find_resume_checkpoint
-from tapps_mm.engine.hooks import RNGStateHook
+from tapps_mm.engine.hooks import CheckpointMatchHook, RNGStateHook
 
-__all__ = ['AtomicLocalBackend', 'RNGStateHook', 'find_resume_checkpoint']
+__all__ = ['AtomicLocalBackend', 'CheckpointMatchHook', 'RNGStateHook', 'find_resume_checkpoint']

@@ -19,6 +19,9 @@ Semantics reproduced from the official code (see DESIGN.md):
   'background'; the prediction's 255 ('unknown') label is dropped from the mean.
 - An unmatched prediction is an FP unless more than half of it lies in void or same-class crowd.
 
+The PQ / SQ / RQ keys are standard panoptic quality (panopticapi's rules, as detectron2 and the paper
+report them), not PartPQ's matching: see :meth:`PartPQEvaluator._standard_pq`.
+
 Defined where the official code crashes: a class group with no counted class (no parts class, say)
 averages to 0.0 with its count ``n_* = 0`` (the official code divides by zero).
 
@@ -50,7 +53,10 @@ class PPSStats:
     fp: np.ndarray
     fn: np.ndarray
     part_iou: np.ndarray   # sum over TPs of the PartPQ IoU (part mean IoU, or object IoU for no-parts)
-    obj_iou: np.ndarray    # sum over TPs of the object IoU (standard PQ)
+    pq_tp: np.ndarray      # standard PQ (panopticapi's rules, see :meth:`PartPQEvaluator._standard_pq`)
+    pq_fp: np.ndarray
+    pq_fn: np.ndarray
+    pq_iou: np.ndarray     # sum over standard-PQ TPs of the object IoU
     sem_inter: np.ndarray  # instance-agnostic semantic segmentation, pixels
     sem_gt: np.ndarray
     sem_pred: np.ndarray
@@ -63,7 +69,8 @@ class PPSStats:
     def zeros(cls, num_classes: int, num_parts: int) -> 'PPSStats':
         c = lambda dtype: np.zeros(num_classes, dtype)  # noqa: E731
         p = lambda: np.zeros(num_parts + 1, np.int64)  # noqa: E731
-        return cls(c(np.int64), c(np.int64), c(np.int64), c(np.float64), c(np.float64),
+        return cls(c(np.int64), c(np.int64), c(np.int64), c(np.float64),
+                   c(np.int64), c(np.int64), c(np.int64), c(np.float64),
                    c(np.int64), c(np.int64), c(np.int64), p(), p(), p())
 
     def __iadd__(self, other: 'PPSStats') -> 'PPSStats':
@@ -249,7 +256,6 @@ class PartPQEvaluator:
                     if iou > 0.5:
                         unmatched.remove(pj)
                         tp += 1
-                        st.obj_iou[label] += iou
                         st.part_iou[label] += (self._part_iou(gi, pj, label, g, pseg, pid, p_pid, crowd,
                                                               glabel, n, total, void_total)
                                                if self.label_has_parts[label] else iou)
@@ -257,6 +263,8 @@ class PartPQEvaluator:
             st.tp[label] = tp
             st.fn[label] = len(g_ids) - tp
             st.fp[label] = sum((p_void[pj] + p_crowd[pj]) / p_area[pj] <= 0.5 for pj in unmatched)
+
+        self._standard_pq(st, seg, seg_keys, seg_label, pseg, pseg_label, glabel, plabel, n, p_area, p_void)
 
         # instance-agnostic semantic segmentation (void GT pixels excluded)
         valid = ~void
@@ -277,6 +285,39 @@ class PartPQEvaluator:
         hit = pvalid & (gflat == pflat)
         st.part_inter += np.bincount(gflat[hit], weights=n[hit], minlength=m).astype(np.int64)
         return st
+
+    def _standard_pq(self, st, seg, seg_keys, seg_label, pseg, pseg_label, glabel, plabel, n, p_area, p_void):
+        """Standard PQ statistics with panopticapi's rules (what detectron2 / the paper's PQ report).
+
+        Unlike PartPQ, every GT segment counts as it is (a parts-class object without part labels too);
+        crowd is only the thing pixels without instance id, one region per class; matching is IoU > 0.5
+        within a class with void removed from the union; an unmatched prediction is ignored, not an FP,
+        when more than half of it lies in void or in the crowd region of its class.
+        """
+        in_seg, in_p = seg >= 0, pseg >= 0
+        crowd_seg = self.label_is_thing[seg_label] & (seg_keys % 1000 == 0)  # a thing segment without iid
+        crowd_px = in_seg & np.append(crowd_seg, False)[seg]
+        g_area = np.bincount(seg[in_seg], weights=n[in_seg], minlength=len(seg_keys))
+        same = in_seg & in_p & (glabel == plabel)
+        p_crowd = np.bincount(pseg[same & crowd_px], weights=n[same & crowd_px], minlength=len(pseg_label))
+        both = same & ~crowd_px
+        stride = max(len(pseg_label), 1)
+        pairs, inv = np.unique(seg[both].astype(np.int64) * stride + pseg[both], return_inverse=True)
+        inter = np.bincount(inv, weights=n[both], minlength=len(pairs))
+        gi, pj = pairs // stride, pairs % stride
+        iou = inter / (g_area[gi] + p_area[pj] - inter - p_void[pj])  # > 0: inter lies in both, off void
+        match = iou > 0.5  # unique: two segments cannot both overlap one segment by more than half
+        gi, pj, iou = gi[match], pj[match], iou[match]
+        c = self.spec.num_classes
+        st.pq_tp += np.bincount(seg_label[gi], minlength=c)
+        st.pq_iou += np.bincount(seg_label[gi], weights=iou, minlength=c)
+        missed = ~crowd_seg
+        missed[gi] = False
+        st.pq_fn += np.bincount(seg_label[missed], minlength=c)
+        unmatched = np.ones(len(pseg_label), bool)
+        unmatched[pj] = False
+        unmatched &= (p_void + p_crowd) / np.maximum(p_area, 1) <= 0.5
+        st.pq_fp += np.bincount(pseg_label[unmatched], minlength=c)
 
     @staticmethod
     def _part_iou(gi, pj, label, g, pseg, pid, p_pid, crowd, glabel, n, total, void_total) -> float:
@@ -303,23 +344,23 @@ class PartPQEvaluator:
 
     # ----------------------------------------------------------------------------- summary
     def summarize(self, st: PPSStats) -> dict:
-        """Official averages (PartPQ, _parts, _noparts), standard PQ and mIoU, and per-class values."""
+        """Official PartPQ averages (all, _parts, _noparts), standard PQ (all, _th, _st), mIoU, per class.
+
+        A class enters a PartPQ mean when it has PartPQ TP + FP + FN > 0 and a PQ mean when it has
+        standard-PQ TP + FP + FN > 0 (the two rules count segments differently, so the sets may differ).
+        """
         spec = self.spec
         per_class = {}
         groups = {k: [] for k in ('all', 'parts', 'noparts', 'th', 'st')}
         for label, sid in enumerate(spec.classes):
+            entry = {'name': spec.class_names.get(sid, str(sid))}
             tp, fp, fn = int(st.tp[label]), int(st.fp[label]), int(st.fn[label])
-            entry = {'name': spec.class_names.get(sid, str(sid)), 'TP': tp, 'FP': fp, 'FN': fn,
-                     'PartPQ': 0.0, 'PartSQ': 0.0, 'PartRQ': 0.0, 'PQ': 0.0, 'SQ': 0.0, 'RQ': 0.0}
+            entry.update(_quality('Part', tp, fp, fn, st.part_iou[label]), TP=tp, FP=fp, FN=fn)
             if tp + fp + fn > 0:
-                denom = tp + 0.5 * fp + 0.5 * fn
-                entry.update(PartPQ=st.part_iou[label] / denom, PartSQ=st.part_iou[label] / tp if tp else 0,
-                             PartRQ=tp / denom, PQ=st.obj_iou[label] / denom,
-                             SQ=st.obj_iou[label] / tp if tp else 0, RQ=tp / denom)
-                entry = {k: float(v) if isinstance(v, (float, np.floating)) else v for k, v in entry.items()}
                 groups['all'].append(entry)
                 groups['parts' if self.label_has_parts[label] else 'noparts'].append(entry)
-                groups['th' if self.label_is_thing[label] else 'st'].append(entry)
+            tp, fp, fn = int(st.pq_tp[label]), int(st.pq_fp[label]), int(st.pq_fn[label])
+            entry.update(_quality('', tp, fp, fn, st.pq_iou[label]), PQ_TP=tp, PQ_FP=fp, PQ_FN=fn)
             per_class[str(sid)] = entry
 
         def mean(group, key):
@@ -330,9 +371,12 @@ class PartPQEvaluator:
             for key in ('PartPQ', 'PartSQ', 'PartRQ'):
                 res[key + suffix] = mean(groups[group], key)
         res.update(n=len(groups['all']), n_p=len(groups['parts']), n_np=len(groups['noparts']))
-        for suffix, group in (('', 'all'), ('_th', 'th'), ('_st', 'st')):
+        counted = (st.pq_tp + st.pq_fp + st.pq_fn) > 0
+        for suffix, sel in (('', counted), ('_th', counted & self.label_is_thing),
+                            ('_st', counted & ~self.label_is_thing)):
+            group = [per_class[str(spec.classes[c])] for c in np.flatnonzero(sel)]
             for key in ('PQ', 'SQ', 'RQ'):
-                res[key + suffix] = mean(groups[group], key)
+                res[key + suffix] = mean(group, key)
         res.update(self._miou(st.sem_inter, st.sem_gt, st.sem_pred))
         part_iou = _ious(st.part_inter[1:], st.part_gt[1:], st.part_pred[1:])
         res['mIoU_parts'] = float(np.nanmean(part_iou)) if np.isfinite(part_iou).any() else 0.0
@@ -348,6 +392,14 @@ class PartPQEvaluator:
             vals = ious[sel]
             out[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else 0.0
         return out
+
+
+def _quality(prefix: str, tp: int, fp: int, fn: int, iou_sum: float) -> dict[str, float]:
+    """``{prefix}PQ / SQ / RQ`` of one class from its counts (0.0 where undefined)."""
+    denom = tp + 0.5 * fp + 0.5 * fn
+    return {f'{prefix}PQ': float(iou_sum / denom) if denom else 0.0,
+            f'{prefix}SQ': float(iou_sum / tp) if tp else 0.0,
+            f'{prefix}RQ': float(tp / denom) if denom else 0.0}
 
 
 def _ious(inter: np.ndarray, gt: np.ndarray, pred: np.ndarray) -> np.ndarray:

@@ -1,3 +1,4 @@
+from tapps_mm.engine.hooks.checkpoint_match_hook import CheckpointMatchHook, StateDictMatch, match_state_dict
 from tapps_mm.engine.hooks.rng_state_hook import RNGStateHook
 
-__all__ = ['RNGStateHook']
+__all__ = ['CheckpointMatchHook', 'RNGStateHook', 'StateDictMatch', 'match_state_dict']

@@ -49,7 +49,8 @@ class PartPQMetric(BaseMetric):
     resolution) and ``pred_pps`` (the 3-channel prediction [eval sid or 255, instance id, pid or 255]
     at that resolution). Optional: ``pps_image_id`` (default: the label file's stem) and
     ``pred_pps_conflicts`` (one bool per predicted object of a parts class, True where the part
-    predictions conflicted with the object; gives 'obj_without_conflicts', the paper's Table 3).
+    predictions conflicted with the object; gives 'obj_without_conflicts', the paper's Table 3, over
+    'obj_without_conflicts_n' objects; None when that count is 0).
 
     Args:
         spec: spec name or eval-spec YAML; it defines the classes and parts.
@@ -96,7 +97,7 @@ class PartPQMetric(BaseMetric):
             self.results.append({'image_id': image_id, 'stats': stats,
                                  'num_objects': int(conflicts.size), 'num_conflicts': int(conflicts.sum())})
 
-    def compute_metrics(self, results: list) -> dict[str, float]:
+    def compute_metrics(self, results: list) -> dict[str, float | int | None]:
         logger = MMLogger.get_current_instance()
         if self.outfile_prefix:
             images = [{'id': r['image_id'], 'file_name': f'{r["image_id"]}.png'} for r in results]
@@ -108,9 +109,12 @@ class PartPQMetric(BaseMetric):
         for r in results:
             total += r['stats']
         res = self.evaluator.summarize(total)
+        # over the predicted objects of parts classes; None (JSON null) when there are none, with the count
+        # beside it, so every results file stays valid JSON and a table can leave the cell empty
         num_objects = sum(r['num_objects'] for r in results)
         res['obj_without_conflicts'] = (
-            1.0 - sum(r['num_conflicts'] for r in results) / num_objects if num_objects else float('nan'))
+            1.0 - sum(r['num_conflicts'] for r in results) / num_objects if num_objects else None)
+        res['obj_without_conflicts_n'] = num_objects
         if self.outfile_prefix:
             write_json_atomic(res, osp.join(self.outfile_prefix, 'pps_results.json'))
         logger.info('PPS results:\n' + json.dumps({k: v for k, v in res.items() if k != 'per_class'}, indent=1))

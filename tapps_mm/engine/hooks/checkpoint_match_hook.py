@@ -1,0 +1,95 @@
+"""Say how much of a checkpoint reached the model, and refuse to evaluate one that did not load.
+
+mmengine loads checkpoints tolerantly: a state dict that matches none of the model's parameters only
+logs a warning, and a test run then scores a randomly initialised model as if it were the checkpoint.
+This hook runs before the weights are copied (``after_load_checkpoint``): it compares the checkpoint's
+tensors with the model's by name and shape, logs a one-line summary, and with ``strict=True`` (what
+``tools/test.py`` uses unless ``--non-strict``) raises an error naming what did not match.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from tapps_mm.registry import HOOKS
+
+
+@dataclass
+class StateDictMatch:
+    """How a checkpoint's state dict lines up with a model's (buffers included)."""
+
+    loaded: list[str]
+    missing: list[str]      # in the model, not in the checkpoint
+    unexpected: list[str]   # in the checkpoint, not in the model
+    mismatched: list[tuple[str, tuple, tuple]]  # (name, checkpoint shape, model shape)
+
+    @property
+    def exact(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def summary(self) -> str:
+        total = len(self.loaded) + len(self.missing) + len(self.mismatched)
+        return (f'{len(self.loaded)}/{total} model tensors loaded ({len(self.missing)} missing, '
+                f'{len(self.mismatched)} of another shape, {len(self.unexpected)} checkpoint tensors unused)')
+
+    def details(self, limit: int = 20) -> str:
+        def listing(title, items):
+            shown = ', '.join(map(str, items[:limit])) + (f', ... ({len(items) - limit} more)' if len(items) > limit
+                                                          else '')
+            return [f'  {title} ({len(items)}): {shown}'] if items else []
+        shapes = [f'{k} {tuple(c)} vs model {tuple(m)}' for k, c, m in self.mismatched]
+        return '\n'.join(listing('missing in the checkpoint', self.missing)
+                         + listing('not in the model', self.unexpected)
+                         + listing('shape mismatch', shapes))
+
+
+def match_state_dict(model_state: dict, checkpoint_state: dict, revise_keys=((r'^module\.', ''),)) -> StateDictMatch:
+    """Compare by name and shape, after mmengine's default key revision (``module.`` prefix removed).
+
+    BatchNorm's ``num_batches_tracked`` counters are ignored when missing, as mmengine does."""
+    state = dict(checkpoint_state)
+    for pattern, repl in revise_keys:
+        state = {re.sub(pattern, repl, k): v for k, v in state.items()}
+    loaded, missing, mismatched = [], [], []
+    for name, tensor in model_state.items():
+        if name not in state:
+            if not name.endswith('num_batches_tracked'):
+                missing.append(name)
+        elif tuple(state[name].shape) != tuple(tensor.shape):
+            mismatched.append((name, tuple(state[name].shape), tuple(tensor.shape)))
+        else:
+            loaded.append(name)
+    unexpected = [k for k in state if k not in model_state]
+    return StateDictMatch(loaded, missing, unexpected, mismatched)
+
+
+@HOOKS.register_module()
+class CheckpointMatchHook(Hook):
+    """Log how much of each loaded checkpoint fits the model; ``strict`` makes any mismatch an error.
+
+    Args:
+        strict: raise when a tensor is missing, unexpected or of another shape. Training keeps it off:
+            ``load_from`` of a COCO Mask2Former checkpoint is meant to drop its class head.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, strict: bool = False) -> None:
+        self.strict = strict
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        state = checkpoint.get('state_dict', checkpoint)
+        match = match_state_dict(model.state_dict(), state)
+        source = getattr(runner, '_load_from', None) or 'checkpoint'
+        if self.strict and not match.exact:
+            raise RuntimeError(f'{source} does not match the model of this config: {match.summary()}\n'
+                               f'{match.details()}\n(pass --non-strict to tools/test.py to evaluate it anyway)')
+        print_log(f'{source}: {match.summary()}', logger='current')
+        if not match.exact:
+            print_log(f'not loaded from {source}:\n{match.details()}', logger='current', level=logging.WARNING)
