@@ -98,3 +98,23 @@ def test_shipped_synthetic_spec_is_the_generated_one():
         assert f.read() == dataset_spec_yaml()
     spec = load_spec('synthetic')
     assert spec.num_classes == 6 and spec.num_things == 3 and spec.num_parts == 7
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_every_class_in_a_small_split(seed, tmp_path):
+    """A split of a few images holds every class, so none silently drops out of its evaluation."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # the generator warns when a split lacks a class
+        write_synthetic_pp(str(tmp_path), num_train=0, num_val=5, size=(64, 64), seed=seed, progress=False)
+    ev = load_spec(osp.join(str(tmp_path), 'evalspec.yaml'))
+    found = set()
+    for name in sorted(os.listdir(tmp_path / 'labels' / 'val')):
+        u = np.unique(read_gt(str(tmp_path / 'labels' / 'val' / name)))
+        found |= set(np.where(u <= 99, u, np.where(u <= 99_999, u // 1000, u // 100_000)).tolist())
+    assert set(ev.classes) <= found
+
+
+def test_a_split_without_some_class_warns(tmp_path):
+    with pytest.warns(UserWarning, match=r"split 'val' \(1 images\) has no pixel of \[.*'ball'"):
+        write_synthetic_pp(str(tmp_path), num_train=0, num_val=1, size=(64, 64), seed=0, progress=False)

@@ -3,15 +3,19 @@ default_scope = 'tapps_mm'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
+    # log_metric_by_epoch=False: evaluations are logged with the iteration as their step in scalars.json
+    # (mmengine's default is the epoch, always 0 in our iteration-based loops); benchmarks/runs.py reads it
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # atomic_local: checkpoints are written to a temporary file and renamed when complete (kill-safe)
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000, max_keep_ckpts=3,
                     backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
-# a resumed run continues with the generator state it stopped at: keep it when a config sets custom_hooks
-custom_hooks = [dict(type='RNGStateHook')]
+# keep both when a config sets custom_hooks: a resumed run continues with the generator state it stopped
+# at (RNGStateHook); every loaded checkpoint logs how many tensors reached the model (CheckpointMatchHook;
+# tools/test.py makes it strict)
+custom_hooks = [dict(type='RNGStateHook'), dict(type='CheckpointMatchHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

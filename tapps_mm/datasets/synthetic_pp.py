@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import os.path as osp
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,8 @@ from tapps_mm.fileio import atomic_path, write_text_atomic
 
 STUFF = ('sky', 'grass', 'road')
 PARTS = {'robot': ('head', 'torso', 'arm', 'leg'), 'cart': ('body', 'window', 'wheel'), 'ball': ()}
-CLASSES = STUFF + tuple(PARTS)                    # dataset sid = position + 1 (0 = UNLABELED / void)
+THINGS = tuple(PARTS)
+CLASSES = STUFF + THINGS                          # dataset sid = position + 1 (0 = UNLABELED / void)
 SID = {name: i + 1 for i, name in enumerate(CLASSES)}
 # Mean colours; every image jitters them and adds texture, so colour alone is not the answer.
 COLOURS = {'sky': (120, 170, 230), 'grass': (70, 150, 60), 'road': (110, 110, 115), 'ball': (230, 200, 40),
@@ -33,6 +35,10 @@ COLOURS = {'sky': (120, 170, 230), 'grass': (70, 150, 60), 'road': (110, 110, 11
            ('robot', 'leg'): (50, 50, 60), ('robot', None): (240, 240, 240),
            ('cart', 'body'): (200, 120, 30), ('cart', 'window'): (160, 220, 240), ('cart', 'wheel'): (30, 30, 30),
            ('cart', None): (240, 240, 240)}
+# ``twin_parts``: each cart part has the colour of a robot part, so a part's class can only be told from
+# the object it belongs to (the part-object alignment that TAPPS' joint queries provide).
+TWIN_PARTS = {('cart', 'body'): ('robot', 'torso'), ('cart', 'window'): ('robot', 'head'),
+              ('cart', 'wheel'): ('robot', 'leg')}
 # Colours of the dataset spec (visualisation only): a thing class with parts takes its main part's.
 SCENE_COLOURS = {c: COLOURS.get(c) or COLOURS[(c, {'robot': 'torso', 'cart': 'body'}[c])] for c in CLASSES}
 
@@ -87,8 +93,11 @@ class _Canvas:
     uids: np.ndarray    # int32 H x W
     rng: np.random.Generator
     jitter: np.ndarray  # per-image colour jitter
+    twin_parts: bool = False
 
     def paint(self, mask: np.ndarray, colour_key, uid: int, texture: float = 12.0) -> None:
+        if self.twin_parts:
+            colour_key = TWIN_PARTS.get(colour_key, colour_key)
         colour = np.asarray(COLOURS[colour_key], np.float32) + self.jitter
         noise = self.rng.normal(0.0, texture, size=(int(mask.sum()), 3)).astype(np.float32)
         self.image[mask] = colour + noise
@@ -142,22 +151,30 @@ def _draw_object(canvas: _Canvas, yy, xx, name: str, cy: float, cx: float, s: fl
         canvas.paint(mask, (name, PARTS[name][pid - 1] if pid else None), uid)
 
 
-def generate_sample(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """One (uint8 H x W x 3 image, int32 H x W uid label) pair."""
+def generate_sample(rng: np.random.Generator, h: int, w: int, first_class: str | None = None,
+                    object_scale: float = 1.0, twin_parts: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """One (uint8 H x W x 3 image, int32 H x W uid label) pair.
+
+    ``first_class`` sets the class of the first object group (the random draws stay the same, so other
+    samples do not change); ``object_scale`` multiplies the objects' size relative to the image (larger
+    objects in a smaller image: cheaper training with the same part detail); ``twin_parts`` paints cart
+    parts in the robot parts' colours (see ``TWIN_PARTS``)."""
     yy, xx = np.mgrid[0:h, 0:w]
     canvas = _Canvas(np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.int32), rng,
-                     rng.normal(0, 18, 3).astype(np.float32))
+                     rng.normal(0, 18, 3).astype(np.float32), twin_parts)
     horizon = rng.uniform(0.25, 0.45) * h + 4 * np.sin(xx / w * rng.uniform(2, 8) + rng.uniform(0, 6))
     canvas.paint(yy < horizon, 'sky', SID['sky'], texture=6)
     ground = yy >= horizon
     road_edge = rng.uniform(0.2, 0.8) * w + (yy - horizon) * rng.uniform(-1.0, 1.0)
     canvas.paint(ground & (xx < road_edge), 'grass', SID['grass'], texture=20)
     canvas.paint(ground & (xx >= road_edge), 'road', SID['road'], texture=8)
-    scale = min(h, w) / 32.0
+    scale = min(h, w) / 32.0 * object_scale
     next_iid = {name: 0 for name in PARTS}
     # groups of same-class objects that touch or occlude each other
-    for _ in range(rng.integers(2, 4)):
+    for group in range(rng.integers(2, 4)):
         name = rng.choice(list(PARTS), p=[0.45, 0.35, 0.2])
+        if group == 0 and first_class is not None:
+            name = first_class
         s = scale * rng.uniform(0.7, 1.3)
         cy, cx = rng.uniform(0.45, 0.8) * h, rng.uniform(0.15, 0.85) * w
         step = {'robot': 3.2, 'cart': 5.0, 'ball': 2.6}[name] * s
@@ -183,8 +200,12 @@ def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
 
 
 def write_synthetic_pp(out: str, num_train: int = 200, num_val: int = 50, size: tuple[int, int] = (128, 128),
-                       seed: int = 0, progress: bool = True) -> None:
-    """Write the dataset; every file is written to a temporary name and renamed when complete."""
+                       seed: int = 0, progress: bool = True, object_scale: float = 1.0,
+                       twin_parts: bool = False) -> None:
+    """Write the dataset; every file is written to a temporary name and renamed when complete.
+
+    ``generator.json`` records the arguments (written last), so a tool can tell whether an existing
+    folder is the dataset it asks for."""
     h, w = size
     os.makedirs(out, exist_ok=True)
     write_text_atomic(dataset_spec_yaml(), osp.join(out, 'datasetspec.yaml'))
@@ -199,9 +220,14 @@ def write_synthetic_pp(out: str, num_train: int = 200, num_val: int = 50, size: 
             from mmengine.utils import ProgressBar
             print(f'{split}:')
             bar = ProgressBar(num)
+        present = set()
         for i in range(num):
             image_id = f'{split}_{i:06d}'  # fixed width: no id is a substring of another
-            image, uids = generate_sample(sample_rng(seed, split, i), h, w)
+            # the first images of a split start with one thing class each, so a small split (a handful of
+            # val images) still holds every thing class and none drops out of the evaluation
+            first = THINGS[i] if i < len(THINGS) else None
+            image, uids = generate_sample(sample_rng(seed, split, i), h, w, first, object_scale, twin_parts)
+            present.update(_sids(uids))
             with atomic_path(osp.join(img_dir, f'{image_id}.png')) as tmp:
                 Image.fromarray(image).save(tmp)
             with atomic_path(osp.join(lbl_dir, f'{image_id}.tif')) as tmp:
@@ -212,3 +238,22 @@ def write_synthetic_pp(out: str, num_train: int = 200, num_val: int = 50, size: 
         if bar:
             print()
         write_text_atomic(json.dumps({'images': images}, indent=1), osp.join(out, f'images_{split}.json'))
+        absent = [c for c in CLASSES if SID[c] not in present]
+        if num and absent:
+            warnings.warn(f'synthetic split {split!r} ({num} images) has no pixel of {absent}: '
+                          f'these classes drop out of its evaluation; use more images')
+    write_text_atomic(json.dumps(generator_args(num_train, num_val, size, seed, object_scale, twin_parts)),
+                      osp.join(out, 'generator.json'))
+
+
+def generator_args(num_train: int = 200, num_val: int = 50, size: tuple[int, int] = (128, 128), seed: int = 0,
+                   object_scale: float = 1.0, twin_parts: bool = False) -> dict:
+    """What ``generator.json`` of a dataset written with these arguments holds."""
+    return dict(num_train=num_train, num_val=num_val, size=list(size), seed=seed, object_scale=object_scale,
+                twin_parts=twin_parts)
+
+
+def _sids(uids: np.ndarray) -> set[int]:
+    """Dataset sids present in a uid map (official encoding)."""
+    u = np.unique(uids)
+    return set(np.where(u <= 99, u, np.where(u <= 99_999, u // 1000, u // 100_000)).tolist())

@@ -26,8 +26,13 @@ def main():
     parser.add_argument('--num-val', type=int, default=50)
     parser.add_argument('--size', type=parse_size, default=(128, 128), help='HxW (default 128x128)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--object-scale', type=float, default=1.0,
+                        help='object size relative to the image (2: objects twice as large)')
+    parser.add_argument('--twin-parts', action='store_true',
+                        help="paint cart parts in the robot parts' colours (a part's class then depends on its object)")
     args = parser.parse_args()
-    write_synthetic_pp(args.out, args.num_train, args.num_val, args.size, args.seed)
+    write_synthetic_pp(args.out, args.num_train, args.num_val, args.size, args.seed,
+                       object_scale=args.object_scale, twin_parts=args.twin_parts)
     print(f'Synthetic Panoptic Parts written to {args.out}')
 
 
