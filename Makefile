@@ -47,12 +47,15 @@ clean-venv:
 bench-eval: $(STAMP)
 	$(BIN)/python benchmarks/bench_evaluator.py --num-images 10 --size 1024x2048 --nproc 2
 
-# Side-by-side: TAPPS vs mmdet's plain Mask2Former (same size), training step time, peak memory, inference.
+# Side-by-side: mmdet's plain Mask2Former vs TAPPS vs the baseline (same size), at toy scale and at the
+# paper's Cityscapes-PP crop (CPU, interleaved repeats, about 10 min on 2 cores): training step, peak memory,
+# inference, ratios with their spread. The GPU counterpart: benchmarks/gpu_check.sh (see its header).
 bench-model: $(STAMP)
-	$(BIN)/python benchmarks/bench_model_cost.py --size 128x128 --batch 4 --iters 20
+	$(BIN)/python benchmarks/bench_model_cost.py --out benchmarks/results/model_cost.json
 
-# The CPU reproduction (toy scale): the synthetic dataset, then TAPPS trained and evaluated on it.
-SYNTHETIC := data/synthetic_pp
+# The CPU reproduction (toy scale): the synthetic dataset if missing, the toy TAPPS and baseline runs with
+# their seeds (benchmarks/toy.py), tables, plots and the paired comparison (tools/reproduce_tables.py).
+# Idempotent: complete runs are skipped, killed ones resumed. REPRODUCE_ARGS=--quick: the smoke version.
+REPRODUCE_ARGS ?=
 reproduce: $(STAMP)
-	test -f $(SYNTHETIC)/images_val.json || $(BIN)/python tools/dataset_converters/make_synthetic_pp.py --out $(SYNTHETIC)
-	$(BIN)/python tools/train.py configs/tapps/tapps_r18-toy_1xb4-1600it_synthetic.py --work-dir work_dirs/tapps_r18-toy_1xb4-1600it_synthetic
+	$(BIN)/python tools/reproduce_tables.py $(REPRODUCE_ARGS)

@@ -24,3 +24,15 @@ def shared_reference() -> str:
     if not osp.isdir(SHARED_REFERENCE):
         pytest.skip('../shared/reference is not present next to the repository')
     return SHARED_REFERENCE
+
+
+@pytest.fixture(scope='session')
+def slurm_env(tmp_path_factory):
+    """A real single-node Slurm on localhost for the whole session (``tapps_mm.testing.slurm_cluster``):
+    the client environment (``SLURM_CONF``) to merge into ``srun`` / ``sbatch`` calls; skips without Slurm."""
+    from tapps_mm.testing.slurm_cluster import local_slurm_cluster, slurm_missing_reason
+    reason = slurm_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with local_slurm_cluster(tmp_path_factory.mktemp('slurm'), cpus=2) as env:
+        yield env

@@ -1,0 +1,371 @@
+"""Work dirs -> run records: read what mmengine itself wrote in each run's work dir (nothing is re-logged).
+
+A work dir of ``tools/train.py`` / ``dist_train.sh`` / ``slurm_train.sh`` holds the config the run used
+(dumped as ``<work_dir>/<config name>.py``, and per start as ``<ts>/vis_data/config.py``) and one
+``<ts>/`` folder per start (a resumed run opens a new one): ``<ts>/vis_data/scalars.json`` (JSON lines:
+training lines with ``iter`` and the losses, evaluation lines with the metric keys, prefixed ``pps/``)
+and ``<ts>/<ts>.log`` (text, with the seed and the world size). A ``tools/test.py`` work dir has
+``<ts>/<ts>.json`` (one JSON object) instead, and ``--out DIR`` inside it adds ``pps_results.json``.
+
+The record of a run: its config stem (from the dumped config, not the folder name), seed
+(``randomness.seed``, else the seed in the log), status (``complete`` only when the evaluation at
+``max_iters`` exists, else ``incomplete k/N``), the metrics of that final evaluation (fractions, as the
+metric reports them, without the prefix), world size x batch, wall time and the versions in the log.
+Bad input raises :class:`RunError` naming the file.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import os.path as osp
+import re
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from benchmarks.paper import METRIC_KEYS
+
+PREFIX = 'pps/'  # PartPQMetric's default_prefix
+#: may be absent from scalars.json: None when no object of a parts class was predicted (mmengine logs
+#: only scalars, so a None metric is left out of scalars.json; test results keep it as null)
+OPTIONAL_KEYS = frozenset({'obj_without_conflicts'})
+REQUIRED_KEYS = tuple(k for k in METRIC_KEYS.values() if k not in OPTIONAL_KEYS)
+_TS = re.compile(r'^\d{8}_\d{6}$')
+_LOG_TIME = re.compile(r'^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) - ', re.M)
+_VERSIONS = ('Python', 'PyTorch', 'TorchVision', 'OpenCV', 'MMEngine', 'MMCV', 'MMDetection')
+LAUNCH_FILE = 'reproduce_launch.json'  # written by benchmarks.reproduce when it launches a run (commit, machine)
+RECORD_COLUMNS = ['config', 'seed', 'status', 'iters', 'max_iters', 'work_dir']
+_PROVENANCE = ['source', 'world_size_x_batch', 'wall_s', 'timestamps', 'last_start', 'commit', 'versions', 'machine']
+
+
+class RunError(ValueError):
+    """A work dir that cannot be read as a run; the message names the file."""
+
+
+@dataclass
+class Run:
+    """One run, as read from its work dir."""
+    config: str
+    seed: int | None
+    status: str
+    iters: int | None
+    max_iters: int | None
+    work_dir: str
+    source: str  # 'train' (final validation of a training run) or 'test' (tools/test.py)
+    metrics: dict[str, float | None] = field(default_factory=dict)  # final evaluation, fractions; {} if none
+    world_size: int | None = None
+    batch_size: int | None = None
+    wall_s: float | None = None
+    commit: str = ''
+    versions: str = ''
+    machine: str = ''
+    timestamps: int = 0
+    last_start: str = ''  # the newest <ts> folder name (YYYYmmdd_HHMMSS)
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # 'loss', 'PartPQ': (iter, value)
+
+    @property
+    def complete(self) -> bool:
+        return self.status == 'complete'
+
+    def record(self) -> dict:
+        """The row of ``runs.csv``: the fixed columns, the metric keys, then the provenance."""
+        ws = f'{self.world_size}x{self.batch_size}' if self.world_size and self.batch_size else ''
+        row = dict(config=self.config, seed=self.seed, status=self.status, iters=self.iters,
+                   max_iters=self.max_iters, work_dir=self.work_dir)
+        row.update(self.metrics)
+        row.update(source=self.source, world_size_x_batch=ws, wall_s=self.wall_s, timestamps=self.timestamps,
+                   last_start=self.last_start, commit=self.commit, versions=self.versions, machine=self.machine)
+        return row
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def read_json_lines(path: str) -> list[dict]:
+    """The records of a ``scalars.json``; a line that is not a JSON object with ``step`` raises RunError.
+
+    Only the last line may be cut short, when it has no line end: a run killed while mmengine wrote it
+    (the kill-safe resume must not leave a folder that can never be collected again). That line is left
+    out with a warning; a bad line anywhere else is corruption and an error."""
+    records = []
+    with open(path) as f:
+        lines = f.readlines()
+    for num, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            if num == len(lines) and not line.endswith('\n'):
+                warnings.warn(f'{path}, line {num}: cut short (the run was killed while logging); left out')
+                break
+            raise RunError(f'{path}, line {num}: truncated or corrupt JSON line ({e.msg}): {line[:80]!r}') from None
+        if not isinstance(record, dict) or 'step' not in record:
+            raise RunError(f'{path}, line {num}: not an mmengine scalar record (no "step"): {line[:80]!r}')
+        records.append(record)
+    return records
+
+
+def read_json(path: str) -> dict:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise RunError(f'{path}: corrupt JSON ({e.msg} at line {e.lineno})') from None
+    if not isinstance(data, dict):
+        raise RunError(f'{path}: expected one JSON object')
+    return data
+
+
+def _is_eval(record: dict) -> bool:
+    return any(k.startswith(PREFIX) for k in record)
+
+
+def _is_train(record: dict) -> bool:
+    return not _is_eval(record) and ('iter' in record or any(k.startswith('loss') for k in record))
+
+
+def merge_by_step(segments: list[list[dict]]) -> list[dict]:
+    """One record per step from the segments of a resumed run, oldest segment first: the latest wins
+    (a resumed run repeats the steps after its checkpoint), sorted by step."""
+    merged: dict[int, dict] = {}
+    for records in segments:
+        for record in records:
+            merged[int(record['step'])] = record
+    return [merged[s] for s in sorted(merged)]
+
+
+def eval_iterations(records: list[dict], by_epoch: bool, val_interval: int, max_iters: int) -> list[dict]:
+    """The evaluation records of one scalars.json with their iteration in ``step``.
+
+    Why: mmengine's LoggerHook logs evaluations with the *epoch* as step unless it is built with
+    ``log_metric_by_epoch=False`` (our default_runtime sets it; older runs did not), and the epoch of an
+    iteration-based loop is 0. Then the iteration is the first multiple of ``val_interval`` at or after
+    the last training line before the evaluation (capped at ``max_iters``, where the loop always
+    evaluates)."""
+    out, last_train = [], 0
+    for record in records:
+        if _is_train(record):
+            last_train = int(record['step'])
+        elif _is_eval(record):
+            if by_epoch:
+                step = min(max_iters, -(-max(last_train, 1) // val_interval) * val_interval)
+                record = {**record, 'step': step}
+            out.append(record)
+    return out
+
+
+def _finite(value) -> float | None:
+    """A metric value, None for null / NaN (the table leaves the cell empty)."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _metrics(record: dict, path: str, prefixed: bool = True) -> dict[str, float | None]:
+    """The metric keys of an evaluation record (prefix stripped); RunError if a required key is missing."""
+    prefix = PREFIX if prefixed else ''
+    found = {k[len(prefix):]: v for k, v in record.items() if k.startswith(prefix) and k != 'step'}
+    if not prefixed:  # pps_results.json: the metric's own keys; drop the per-class table
+        found.pop('per_class', None)
+    missing = [prefix + k for k in REQUIRED_KEYS if k not in found]
+    if missing:
+        raise RunError(f'{path}: metric key(s) {missing} missing from the evaluation at step {record.get("step")}')
+    return {k: _finite(v) if isinstance(v, (int, float)) or v is None else v for k, v in found.items()}
+
+
+def _log_facts(text: str) -> dict:
+    """Seed, world size, versions and the first / last time stamp of an mmengine ``<ts>.log``."""
+    facts: dict = {}
+    m = re.search(r'^\s+seed: (\d+)\s*$', text, re.M)
+    if m:
+        facts['seed'] = int(m[1])
+    m = re.search(r'^\s+GPU number: (\d+)\s*$', text, re.M)
+    if m:
+        facts['world_size'] = int(m[1])
+    versions = []
+    for name in _VERSIONS:
+        m = re.search(rf'^\s+{name}: (\S+)', text, re.M)
+        if m:
+            versions.append(f'{name} {m[1]}')
+    facts['versions'] = ', '.join(versions)
+    times = _LOG_TIME.findall(text)
+    if times:
+        first, last = (datetime.strptime(t, '%Y/%m/%d %H:%M:%S') for t in (times[0], times[-1]))
+        facts['wall_s'] = (last - first).total_seconds()
+    return facts
+
+
+def _timestamps(work_dir: str) -> list[str]:
+    return sorted(d for d in os.listdir(work_dir) if _TS.match(d) and osp.isdir(osp.join(work_dir, d)))
+
+
+def is_run_dir(path: str) -> bool:
+    """A folder with a ``<ts>/`` of an mmengine run (scalars, log or test results in it)."""
+    if not osp.isdir(path):
+        return False
+    for ts in _timestamps(path):
+        folder = osp.join(path, ts)
+        if any(osp.exists(osp.join(folder, f)) for f in ('vis_data/scalars.json', f'{ts}.log', f'{ts}.json')):
+            return True
+    return False
+
+
+def _dumped_config(work_dir: str, timestamps: list[str]) -> str:
+    """The config file mmengine dumped in the work dir (the one the latest start used if there are several)."""
+    pys = sorted(glob.glob(osp.join(work_dir, '*.py')))
+    if len(pys) == 1:
+        return pys[0]
+    latest = [osp.join(work_dir, ts, 'vis_data', 'config.py') for ts in reversed(timestamps)]
+    latest = next((p for p in latest if osp.isfile(p)), None)
+    if latest and pys:
+        with open(latest) as f:
+            text = f.read()
+        same = [p for p in pys if open(p).read() == text]
+        if len(same) == 1:
+            return same[0]
+    if not pys:
+        raise RunError(f'{work_dir}: no dumped config (<config name>.py) in the work dir')
+    raise RunError(f'{work_dir}: several configs were run here ({", ".join(map(osp.basename, pys))}); '
+                   'one work dir per run')
+
+
+def _load_config(path: str):
+    from mmengine.config import Config
+    try:
+        return Config.fromfile(path, import_custom_modules=False)
+    except Exception as e:  # a syntax error or a missing base: say which file
+        raise RunError(f'{path}: cannot read the dumped config ({type(e).__name__}: {e})') from e
+
+
+def read_run(work_dir: str) -> Run:
+    """The record of the run in ``work_dir`` (see the module docstring)."""
+    work_dir = osp.normpath(work_dir)
+    timestamps = _timestamps(work_dir)
+    config_path = _dumped_config(work_dir, timestamps)
+    cfg = _load_config(config_path)
+    stem = osp.splitext(osp.basename(config_path))[0]
+    train_cfg = cfg.get('train_cfg') or {}
+    max_iters = train_cfg.get('max_iters')
+    val_interval = train_cfg.get('val_interval') or max_iters or 1
+    logger = (cfg.get('default_hooks') or {}).get('logger') or {}
+    by_epoch = logger.get('log_metric_by_epoch', True)  # mmengine's default
+
+    train_segments, eval_segments, tests, facts = [], [], [], {}
+    wall = 0.0
+    for ts in timestamps:
+        folder = osp.join(work_dir, ts)
+        scalars = osp.join(folder, 'vis_data', 'scalars.json')
+        if osp.isfile(scalars):
+            records = read_json_lines(scalars)
+            train_segments.append([r for r in records if _is_train(r)])
+            evals = eval_iterations(records, by_epoch, val_interval, max_iters or 0) if max_iters else []
+            eval_segments.append([(r, scalars) for r in evals])
+        test_json = osp.join(folder, f'{ts}.json')
+        if osp.isfile(test_json):
+            tests.append(test_json)
+        log = osp.join(folder, f'{ts}.log')
+        if osp.isfile(log):
+            with open(log, errors='replace') as f:
+                seg = _log_facts(f.read())
+            wall += seg.pop('wall_s', 0.0)
+            facts.update({k: v for k, v in seg.items() if v not in (None, '')})
+
+    seed = (cfg.get('randomness') or {}).get('seed')
+    seed = int(seed) if seed is not None else facts.get('seed')
+    train = merge_by_step(train_segments)
+    merged_evals: dict[int, tuple[dict, str]] = {}
+    for seg in eval_segments:
+        for record, path in seg:
+            merged_evals[int(record['step'])] = (record, path)
+    run = Run(config=stem, seed=seed, status='', iters=None, max_iters=max_iters, work_dir=work_dir,
+              source='train', world_size=facts.get('world_size'),
+              batch_size=(cfg.get('train_dataloader') or {}).get('batch_size'), wall_s=wall or None,
+              versions=facts.get('versions', ''), timestamps=len(timestamps),
+              last_start=timestamps[-1] if timestamps else '')
+    launch = osp.join(work_dir, LAUNCH_FILE)
+    if osp.isfile(launch):
+        info = read_json(launch)
+        run.commit, run.machine = info.get('commit', ''), info.get('machine', '')
+
+    outs = [] if tests else sorted(glob.glob(osp.join(work_dir, '**', 'pps_results.json'), recursive=True))
+    if train or merged_evals or not (tests or outs):
+        last = max([int(r['step']) for r in train] + list(merged_evals) + [0])
+        run.iters = last
+        final = merged_evals.get(max_iters) if max_iters else None
+        if final is not None:
+            run.status, run.iters = 'complete', max_iters
+            run.metrics = _metrics(final[0], final[1])
+        else:
+            run.status = f'incomplete {last}/{max_iters if max_iters else "?"}'
+        run.curves = {'loss': [(int(r['step']), float(r['loss'])) for r in train if 'loss' in r],
+                      'PartPQ': [(s, float(r[PREFIX + 'PartPQ'])) for s, (r, _) in sorted(merged_evals.items())
+                                 if r.get(PREFIX + 'PartPQ') is not None]}
+        return run
+
+    # a tools/test.py work dir: the last test's metrics (else its --out pps_results.json), the checkpoint's
+    # iteration from its name (a checkpoint without one, e.g. a released model, counts as final)
+    run.source = 'test'
+    path = (tests or outs)[-1]
+    run.metrics = _metrics(read_json(path), path, prefixed=bool(tests))
+    m = re.search(r'iter_(\d+)\.pth', str(cfg.get('load_from') or ''))
+    run.iters = int(m[1]) if m else None
+    run.status = 'complete' if run.iters in (None, max_iters) else f'incomplete {run.iters}/{max_iters}'
+    if not run.complete:
+        run.metrics = {}
+    return run
+
+
+def find_run_dirs(root: str) -> list[str]:
+    """Every run dir at or below ``root`` (not looking inside a run dir)."""
+    if not osp.isdir(root):
+        raise RunError(f'{root}: no such directory')
+    found = []
+    for path, dirs, _ in os.walk(root):
+        if is_run_dir(path):
+            found.append(osp.normpath(path))
+            dirs[:] = []
+        else:
+            dirs[:] = sorted(d for d in dirs if not _TS.match(d))
+    return found
+
+
+def check_unique(runs: list[Run]) -> None:
+    """Two runs of one (config, seed) would be averaged as two seeds: refuse, naming both folders."""
+    seen: dict[tuple, Run] = {}
+    for run in runs:
+        key = (run.config, run.seed, run.source)
+        if key in seen:
+            raise RunError(f'two runs claim config {run.config} seed {run.seed}: {seen[key].work_dir} and '
+                           f'{run.work_dir} (remove or move one)')
+        seen[key] = run
+
+
+def collect(roots: list[str]) -> list[Run]:
+    """The runs below ``roots`` (each a run dir or a folder of them), checked for duplicates."""
+    dirs = []
+    for root in roots:
+        dirs += [d for d in ([osp.normpath(root)] if is_run_dir(root) else find_run_dirs(root)) if d not in dirs]
+    runs = [read_run(d) for d in dirs]
+    check_unique(runs)
+    return sorted(runs, key=lambda r: (r.config, -1 if r.seed is None else r.seed, r.source))
+
+
+def runs_frame(runs: list[Run]):
+    """``runs.csv`` as a DataFrame: the fixed columns, the metric keys (mapped ones first), the provenance."""
+    import pandas as pd
+    frame = pd.DataFrame([r.record() for r in runs])
+    if frame.empty:
+        return pd.DataFrame(columns=RECORD_COLUMNS + list(METRIC_KEYS.values()))
+    metric_cols = [c for c in frame.columns if c not in RECORD_COLUMNS and c not in _PROVENANCE]
+    ordered = [k for k in METRIC_KEYS.values() if k in metric_cols] + sorted(
+        c for c in metric_cols if c not in METRIC_KEYS.values())
+    for k in METRIC_KEYS.values():  # every mapped key has a column, empty where no run reported it
+        if k not in frame:
+            frame[k] = float('nan')
+            ordered.append(k)
+    return frame[RECORD_COLUMNS + ordered + [c for c in _PROVENANCE if c in frame]]
+

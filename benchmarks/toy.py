@@ -1,0 +1,85 @@
+"""The toy benchmark: which configs, seeds, data and ``--quick`` schedule the main job runs on a CPU.
+
+Why one place: the toy setting is being redesigned (smaller variance, faster steps); whoever changes it
+changes this module (and the toy config files), and ``tools/reproduce_tables.py``, the tables and the
+README follow. Nothing else in ``benchmarks`` names a toy config.
+
+The toy tables mirror the paper's (``1-toy``: TAPPS vs the separate-query baseline, ``3-toy`` / ``4-toy``
+/ ``7-toy``: the ablations of Tables 3, 4 and 7) on the synthetic dataset with random initialisation.
+Their numbers are not comparable with the paper's; only the paired differences are set beside the
+paper's differences, for orientation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmarks.paper import ConfigRows
+
+_TAPPS = 'configs/tapps/tapps_r18-toy_1xb4-1600it_synthetic.py'
+_BASELINE = 'configs/baseline/baseline_r18-toy_1xb4-1600it_synthetic.py'
+
+
+def _toy(method: str, variants: dict[str, str]) -> ConfigRows:
+    return ConfigRows('synthetic', 'R18-toy', 'none', method, variants)
+
+
+@dataclass(frozen=True)
+class ToySetting:
+    """Everything that defines the toy benchmark."""
+    #: role -> config file (repository-relative) of the default main job (Table 1 at toy scale)
+    configs: dict[str, str]
+    #: --tables id -> the extra config files that toy table needs (its reference row is configs['tapps'])
+    table_configs: dict[str, tuple[str, ...]]
+    #: config stem -> its rows in the toy tables (same shape as benchmarks.paper.CONFIG_ROWS)
+    rows: dict[str, ConfigRows]
+    #: toy table -> the paper's (table, dataset, backbone, pretraining) whose differences are shown beside it
+    paper_reference: dict[str, tuple[str, str, str, str]]
+    seeds: int = 5
+    #: the synthetic dataset the toy configs read, and the generator's arguments
+    data_root: str = 'data/synthetic_pp'
+    make_data: tuple[str, ...] = ('tools/dataset_converters/make_synthetic_pp.py', '--out', 'data/synthetic_pp')
+    #: --quick: the same path end to end in minutes (numbers labelled smoke), in its own work dirs
+    quick_seeds: int = 2
+    quick_options: tuple[str, ...] = field(default=(
+        'train_cfg.max_iters=10', 'train_cfg.val_interval=10', 'param_scheduler.end=10',
+        'default_hooks.checkpoint.interval=5', 'default_hooks.logger.interval=5', 'train_dataloader.batch_size=2',
+        'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+        'val_dataloader.dataset.indices=10'))
+    quick_work_root: str = 'work_dirs/quick'
+
+    def config_files(self, tables: tuple[str, ...] = ()) -> list[str]:
+        """The default configs, then those of the requested toy tables (``'3'``, ``'4'``, ``'7'``)."""
+        unknown = sorted(set(tables) - set(self.table_configs))
+        if unknown:
+            raise KeyError(f'unknown table id(s) {unknown}: toy tables exist for {sorted(self.table_configs)}')
+        files = list(self.configs.values())
+        for t in tables:
+            files += [c for c in self.table_configs[t] if c not in files]
+        return files
+
+
+def _stem(path: str) -> str:
+    return path.rsplit('/', 1)[-1][:-3]
+
+
+_T = 'configs/tapps/tapps_r18-toy-{}_1xb4-1600it_synthetic.py'
+TOY = ToySetting(
+    configs={'tapps': _TAPPS, 'baseline': _BASELINE},
+    table_configs={'3': (_T.format('nocompat'), _T.format('nocompat-train')),
+                   '4': (_T.format('adapt0'), _T.format('adapt1'), _T.format('adapt3')),
+                   '7': (_T.format('dynparts'),)},
+    rows={
+        _stem(_TAPPS): _toy('tapps', {'1-toy': '', '3-toy': 'compat train yes / test yes',
+                                      '4-toy': 'adaptation 2-layer MLP', '7-toy': 'fixed part queries'}),
+        _stem(_BASELINE): _toy('baseline', {'1-toy': '', '3-toy': ''}),
+        _stem(_T.format('nocompat')): _toy('tapps', {'3-toy': 'compat train no / test no'}),
+        _stem(_T.format('nocompat-train')): _toy('tapps', {'3-toy': 'compat train no / test yes'}),
+        _stem(_T.format('adapt0')): _toy('tapps', {'4-toy': 'adaptation none'}),
+        _stem(_T.format('adapt1')): _toy('tapps', {'4-toy': 'adaptation 1xFC'}),
+        _stem(_T.format('adapt3')): _toy('tapps', {'4-toy': 'adaptation 3-layer MLP'}),
+        _stem(_T.format('dynparts')): _toy('tapps', {'7-toy': 'dynamic part queries'}),
+    },
+    paper_reference={'1-toy': ('1a', 'pascal-pp', 'R50', 'IN'), '3-toy': ('3', 'pascal-pp', 'R50', 'IN'),
+                     '4-toy': ('4', 'pascal-pp', 'R50', 'IN+COCO'), '7-toy': ('7', 'pascal-pp', 'R50', 'IN+COCO')},
+)
