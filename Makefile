@@ -45,7 +45,7 @@ clean-venv:
 
 # Side-by-side: our PartPQ evaluator vs the official panoptic_parts one on Cityscapes-sized files.
 bench-eval: $(STAMP)
-	$(BIN)/python benchmarks/bench_evaluator.py --num-images 10 --size 1024x2048 --nproc 2
+	$(BIN)/python benchmarks/bench_evaluator.py --num-images 10 --size 1024x2048 --nproc 2 --out benchmarks/results/evaluator.json
 
 # Side-by-side: mmdet's plain Mask2Former vs TAPPS vs the baseline (same size), at toy scale and at the
 # paper's Cityscapes-PP crop (CPU, interleaved repeats, about 10 min on 2 cores): training step, peak memory,

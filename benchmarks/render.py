@@ -13,7 +13,7 @@ import math
 import pandas as pd
 
 from benchmarks.aggregate import is_toy, known_tables
-from benchmarks.paper import METRICS, paper_table
+from benchmarks.paper import METRIC_KEYS, METRICS, paper_table
 from benchmarks.toy import TOY
 
 #: the metrics of the paired-comparison tables in the summary and the README (issue 12's list)
@@ -182,20 +182,43 @@ def summary(runs: pd.DataFrame, results: pd.DataFrame, comparisons: pd.DataFrame
     return '\n'.join(lines) + '\n'
 
 
-def readme_block(results: pd.DataFrame | None, comparisons: pd.DataFrame | None, meta: dict | None) -> str:
+def seed_table(runs: pd.DataFrame, configs: list[str], metrics=HEADLINE_METRICS) -> str:
+    """Per seed and config, the final metrics of each complete run (the paper's names, percent): the spread
+    that the means and the paired comparisons summarise, shown as it is."""
+    chosen = runs[runs.config.isin(configs) & (runs.status == 'complete')].sort_values(['seed', 'config'])
+    if chosen.empty:
+        return ''
+    lines = ['| seed | config | ' + ' | '.join(metrics) + ' |', '| --- | --- |' + ' --- |' * len(metrics)]
+    for _, r in chosen.iterrows():
+        values = [r.get(METRIC_KEYS[m]) for m in metrics]
+        cells = ['' if v is None or _nan(v) else f'{100 * float(v):.1f}' for v in values]
+        lines.append(f'| {int(r.seed)} | {r.config} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def readme_block(results: pd.DataFrame | None, comparisons: pd.DataFrame | None, meta: dict | None,
+                 runs: pd.DataFrame | None = None) -> str:
     """The README's toy-results block, from the committed aggregates (or a note that there are none)."""
     command = '`python tools/reproduce_tables.py --publish --update-readme`'
     if results is None or meta is None:
         return (f'No measured results are committed yet (`benchmarks/results/` is empty). {command} runs the toy '
                 'benchmark, stores its aggregates there and writes this block from them.')
     toy = results[results.table.map(is_toy)]
+    done = meta.get('runs_complete') or 0
+    per_run = meta.get('wall_s', 0) / 60 / done if done else 0.0
+    extra = sum(len(v) for v in TOY.table_configs.values()) * TOY.seeds
     parts = [f'Generated from `benchmarks/results/` (written by `{meta.get("command", "")}`; {command} '
              f'refreshes it). {meta.get("runs_complete", "?")} complete runs, '
-             f'{meta.get("wall_s", 0) / 60:.0f} min of training and evaluation on {meta.get("machine", "unknown")}.']
+             f'{meta.get("wall_s", 0) / 60:.0f} min of training and evaluation on {meta.get("machine", "unknown")} '
+             f'({per_run:.1f} min per run; `--tables 3 4 7` adds {extra} runs of the same length, about '
+             f'{extra * per_run / 60:.1f} h).']
     for table in known_tables(toy):
         if (toy[toy.table == table].status == 'missing').all():
             continue
         parts.append(markdown_table(toy, table, meta))
+        seeds = seed_table(runs, sorted(set(toy[toy.table == table].config))) if runs is not None else ''
+        if seeds:
+            parts.append('Each run (percent):\n\n' + seeds)
         comp = comparison_table(comparisons, table) if comparisons is not None else ''
         if comp:
             parts.append('Paired by seed (percent points):\n\n' + comp)

@@ -57,11 +57,13 @@ class Job:
 
 
 def plan(configs: list[str], seeds: list[int], work_root: str, options: tuple[str, ...] = ()) -> list[Job]:
-    """Seeds 0..N-1 of each config, in ``<work_root>/<config stem>/seed<k>/``."""
+    """Seeds 0..N-1 of each config, in ``<work_root>/<config stem>/seed<k>/``; seed by seed, so a job
+    stopped part-way has whole pairs for the comparisons."""
     jobs = []
-    for config in configs:
-        stem = osp.splitext(osp.basename(config))[0]
-        jobs += [Job(config, seed, osp.join(work_root, stem, f'seed{seed}'), tuple(options)) for seed in seeds]
+    for seed in seeds:
+        for config in configs:
+            stem = osp.splitext(osp.basename(config))[0]
+            jobs.append(Job(config, seed, osp.join(work_root, stem, f'seed{seed}'), tuple(options)))
     return jobs
 
 
@@ -204,6 +206,8 @@ class Progress:
 
 
 def _env(threads: int | None = None) -> dict[str, str]:
+    """The environment of a launched run (``OMP_WAIT_POLICY`` is passed on: see the README on shared
+    machines)."""
     env = dict(os.environ)
     env['PYTHONPATH'] = REPO + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
     env.setdefault('PYTHON', sys.executable)
@@ -383,10 +387,37 @@ def readme_files(results_dir: str = RESULTS_DIR) -> dict[str, str]:
     path = osp.join(REPO, 'README.md')
     with open(path) as f:
         text = f.read()
-    block = render.readme_block(*load_published(results_dir))
-    files = {'README.md': replace_block(text, README_BLOCK, block, path)}
+    runs_csv = osp.join(results_dir, 'runs.csv')
+    runs = pd.read_csv(runs_csv) if osp.isfile(runs_csv) else None
+    text = replace_block(text, README_BLOCK, render.readme_block(*load_published(results_dir), runs=runs), path)
+    for markers, body in speed_blocks(results_dir).items():
+        text = replace_block(text, markers, body, path)
+    files = {'README.md': text}
     files.update(metafiles.expected_files())
     return files
+
+
+EVALUATOR_BLOCK = Markers('evaluator-speed', 'make bench-eval; python tools/reproduce_tables.py --update-readme')
+MODEL_COST_BLOCK = Markers('model-cost', 'make bench-model; python tools/reproduce_tables.py --update-readme')
+GPU_BLOCK = Markers('gpu-check', 'benchmarks/gpu_check.sh on a GPU; python tools/reproduce_tables.py --update-readme')
+
+
+def speed_blocks(results_dir: str = RESULTS_DIR) -> dict[Markers, str]:
+    """The README blocks of the side-by-side speed benchmarks, from the JSON they wrote (committed in
+    ``benchmarks/results/``); a benchmark whose JSON is absent is said to be not measured."""
+    from benchmarks.model_cost_report import render_evaluator, render_gpu_check, render_model_cost
+
+    def load(name: str) -> dict | None:
+        path = osp.join(results_dir, name)
+        if not osp.isfile(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+
+    cost = load('model_cost.json')
+    return {EVALUATOR_BLOCK: render_evaluator(load('evaluator.json')),
+            MODEL_COST_BLOCK: render_model_cost(cost) if cost else 'Not measured yet (`make bench-model`).',
+            GPU_BLOCK: render_gpu_check(load('gpu_check.json'))}
 
 
 def readme_is_current(results_dir: str = RESULTS_DIR) -> bool:
@@ -403,11 +434,19 @@ def _tables_for_launch(ids: list[str]) -> tuple[str, ...]:
 
 
 def _make_data(dry_run: bool, stream) -> None:
+    """Write the toy dataset unless the folder holds it already, made with the same arguments."""
+    from tapps_mm.datasets.synthetic_pp import generator_args
     root = osp.join(REPO, TOY.data_root)
-    if osp.isfile(osp.join(root, 'images_val.json')):
-        return
+    recorded = osp.join(root, 'generator.json')
+    if osp.isfile(recorded):
+        with open(recorded) as f:
+            if json.load(f) == generator_args(**TOY.data_args):
+                return
+        why = f'{recorded} records other generator arguments'
+    else:
+        why = 'synthetic dataset missing'
     cmd = [sys.executable, *TOY.make_data]
-    stream.write(f'[reproduce] synthetic dataset missing: {shlex.join(cmd)}\n')
+    stream.write(f'[reproduce] {why}: {shlex.join(cmd)}\n')
     if not dry_run:
         subprocess.run(cmd, cwd=REPO, check=True, env=_env())
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from benchmarks.paper import ConfigRows
 
-_TAPPS = 'configs/tapps/tapps_r18-toy_1xb4-1600it_synthetic.py'
-_BASELINE = 'configs/baseline/baseline_r18-toy_1xb4-1600it_synthetic.py'
+_TAPPS = 'configs/tapps/tapps_r18-toy_1xb8-400it_synthetic.py'
+_BASELINE = 'configs/baseline/baseline_r18-toy_1xb8-400it_synthetic.py'
 
 
 def _toy(method: str, variants: dict[str, str]) -> ConfigRows:
@@ -34,10 +34,12 @@ class ToySetting:
     rows: dict[str, ConfigRows]
     #: toy table -> the paper's (table, dataset, backbone, pretraining) whose differences are shown beside it
     paper_reference: dict[str, tuple[str, str, str, str]]
-    seeds: int = 5
-    #: the synthetic dataset the toy configs read, and the generator's arguments
-    data_root: str = 'data/synthetic_pp'
-    make_data: tuple[str, ...] = ('tools/dataset_converters/make_synthetic_pp.py', '--out', 'data/synthetic_pp')
+    seeds: int = 5  # seeds 0-4 of each config
+    #: the synthetic benchmark dataset the toy configs read, and the generator's arguments (the design is
+    #: in the docstring of the toy TAPPS config); an existing folder made with other arguments is remade
+    data_root: str = 'data/synthetic_pp-bench'
+    data_args: dict = field(default_factory=lambda: dict(num_train=2000, num_val=500, size=(64, 64), seed=0,
+                                                         object_scale=2.0, twin_parts=True))
     #: --quick: the same path end to end in minutes (numbers labelled smoke), in its own work dirs
     quick_seeds: int = 2
     quick_options: tuple[str, ...] = field(default=(
@@ -47,6 +49,15 @@ class ToySetting:
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
         'val_dataloader.dataset.indices=10'))
     quick_work_root: str = 'work_dirs/quick'
+
+    @property
+    def make_data(self) -> tuple[str, ...]:
+        """The command (repository-relative) that writes the dataset."""
+        a = self.data_args
+        return ('tools/dataset_converters/make_synthetic_pp.py', '--out', self.data_root, '--num-train',
+                str(a['num_train']), '--num-val', str(a['num_val']), '--size', '{}x{}'.format(*a['size']),
+                '--seed', str(a['seed']), '--object-scale', str(a['object_scale']),
+                *(('--twin-parts',) if a['twin_parts'] else ()))
 
     def config_files(self, tables: tuple[str, ...] = ()) -> list[str]:
         """The default configs, then those of the requested toy tables (``'3'``, ``'4'``, ``'7'``)."""
@@ -63,7 +74,7 @@ def _stem(path: str) -> str:
     return path.rsplit('/', 1)[-1][:-3]
 
 
-_T = 'configs/tapps/tapps_r18-toy-{}_1xb4-1600it_synthetic.py'
+_T = 'configs/tapps/tapps_r18-toy-{}_1xb8-400it_synthetic.py'
 TOY = ToySetting(
     configs={'tapps': _TAPPS, 'baseline': _BASELINE},
     table_configs={'3': (_T.format('nocompat'), _T.format('nocompat-train')),

@@ -9,6 +9,9 @@
     the runner wraps the model in DDP with ``device_ids=[LOCAL_RANK]``; both fail on a CPU machine, so
     ``tools/dist_train.sh`` / ``slurm_train.sh`` could not run there. With no CUDA, the fix skips
     ``set_device``, replaces the NCCL backend by gloo and leaves ``device_ids`` unset (CPU DDP).
+(e) mmengine 0.10.7's ``LoggerHook`` writes a test run's metrics to ``<ts>/<ts>.json`` through
+    ``_process_tags``, which keeps only Python scalars: numpy integers (the message hub's form of an int
+    metric such as ``pps/num_images``) silently become null. The fix turns numpy scalars into Python ones.
 """
 from __future__ import annotations
 
@@ -90,8 +93,17 @@ def _cpu_safe_ddp_init(ddp_init):
     return wrapper
 
 
+def _python_scalar_tags(process_tags):
+    @functools.wraps(process_tags)
+    def wrapper(tags):
+        import numpy as np
+        return process_tags({k: v.item() if isinstance(v, np.generic) else v for k, v in tags.items()})
+    wrapper.tapps_mm_patched = True
+    return wrapper
+
+
 def patch_mmengine() -> None:
-    """Apply (b), (c) and (d). Idempotent; called by ``tapps_mm.registry`` before mmengine is used."""
+    """Apply (b) - (e). Idempotent; called by ``tapps_mm.registry`` before mmengine is used."""
     ensure_pkg_resources()
     from mmengine.runner.checkpoint import CheckpointLoader
     if CheckpointLoader._schemes.get('') is not _load_local_checkpoint:
@@ -100,3 +112,6 @@ def patch_mmengine() -> None:
     from mmengine.model import MMDistributedDataParallel
     runner_module.init_dist = cpu_safe_init_dist(runner_module.init_dist)
     MMDistributedDataParallel.__init__ = _cpu_safe_ddp_init(MMDistributedDataParallel.__init__)
+    from mmengine.hooks import LoggerHook
+    if not getattr(LoggerHook._process_tags, 'tapps_mm_patched', False):
+        LoggerHook._process_tags = staticmethod(_python_scalar_tags(LoggerHook._process_tags))

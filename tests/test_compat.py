@@ -101,3 +101,13 @@ def test_distributed_setup_on_cpu_needs_fix(variant):
     else:
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert proc.stdout.split()[-2:] == ['gloo', '1']
+
+
+def test_test_results_keep_integer_metrics():
+    """(e): a test run's <ts>.json keeps numpy integers (mmengine wrote them as null)."""
+    import numpy as np
+    from mmengine.hooks import LoggerHook
+
+    import tapps_mm.registry  # noqa: F401  (applies the fixes)
+    tags = LoggerHook._process_tags({'pps/num_images': np.int64(7), 'pps/PQ': np.float64(0.5), 'x': None})
+    assert tags == {'pps/num_images': 7, 'pps/PQ': 0.5, 'x': None} and type(tags['pps/num_images']) is int

@@ -119,4 +119,4 @@ def test_slurm_train_and_test(data_root, tmp_path, slurm_env):
     # a metric that is undefined (null: obj_without_conflicts with no parts-class object predicted) is JSON
     # null in the test results and left out of mmengine's scalar log
     tested = {k for k, v in _metrics(evaluation_results(str(tmp_path / 'test'))).items() if v is not None}
-    assert tested == {k for k in val if k.startswith('pps/')}
+    assert tested == {k for k in val if k.startswith('pps/')}, (evaluation_results(str(tmp_path / 'test')), val)

@@ -265,6 +265,9 @@ def test_missing_and_incomplete_cells_never_show_a_number(tmp_path):
     assert r'\toprule' in tex and r'\bottomrule' in tex and r'72.0 $\pm$ 1.4' in tex and '12.3' not in tex
     smoke = render.markdown_table(res, '1-toy', {**meta, 'quick': True})
     assert 'smoke test' in smoke
+    # the per-run table of the README: complete runs only, percent
+    seeds = render.seed_table(reproduce.runs_frame(runs), [TAPPS, BASELINE])
+    assert f'| 0 | {TAPPS} | 71.0 |' in seeds and f'| 1 | {TAPPS} | 73.0 |' in seeds and BASELINE not in seeds
 
 
 def test_outputs_and_plots_are_written(tmp_path):

@@ -79,12 +79,6 @@ class JOPSDynamicPartHead(JOPSHead):
         keep = torch.cat([allowed, allowed.new_ones(allowed.shape[0], 1)], 1)
         return cls_logits.masked_fill(~keep[:, None], float('-inf'))
 
-    @staticmethod
-    def _dynamic_masks(part_q: Tensor, imgs: Tensor, mask_features: Tensor) -> Tensor:
-        """Mask logits [M, D, h, w] of dynamic queries [M, D, C] of objects grouped by image ``imgs`` [M]."""
-        return torch.cat([torch.einsum('mdc,chw->mdhw', part_q[imgs == b], mask_features[b])
-                          for b in (imgs.unique().tolist() or [0])])
-
     # ----------------------------------------------------------------------------------- inference
     def part_mask_logits(self, queries: Tensor, part_idx: Tensor, mask_features: Tensor) -> Tensor:
         """Logits [M, h, w] of ``max_d p_d(part_idx[m]) * sigmoid(mask_d)`` over the dynamic queries of
@@ -178,7 +172,7 @@ class JOPSDynamicPartHead(JOPSHead):
 
         part_q, cls_logits = self.part_queries(queries[imgs, qs])
         cls_logits = self._restrict(cls_logits, allowed)
-        mask_logits = self._dynamic_masks(part_q, imgs, mask_features)
+        mask_logits = self._masks_per_image(part_q, imgs, mask_features)
         assigned = self._match_parts(cls_logits, mask_logits, imgs, gts, present, part_codes)
 
         targets = torch.where(assigned >= 0, assigned, self.num_parts)

@@ -163,21 +163,42 @@ class JOPSHead(Mask2FormerHead):
         if not imgs:
             imgs = qs = gts = parts = [queries.new_zeros(0, dtype=torch.long)]
         imgs, qs, gts, parts = (torch.cat(t) for t in (imgs, qs, gts, parts))
-        part_q = self.part_queries(queries[imgs, qs], parts)
-        # pairs are grouped by image: one product with that image's mask features per image
-        logits = torch.cat([torch.einsum('mc,chw->mhw', part_q[imgs == b], mask_features[b])
-                            for b in (imgs.unique().tolist() or [0])])
+        logits = self._masks_per_image(self.part_queries(queries[imgs, qs], parts), imgs, mask_features)
         return self._point_mask_losses(logits, imgs, gts, parts, part_codes)
 
     @staticmethod
-    def _codes_at(part_codes: list, imgs: Tensor, coords: Tensor) -> Tensor:
-        """Part codes [K, N] at points ``coords`` [K, N, 2] of the images ``imgs`` [K] (nearest sampling)."""
-        out = coords.new_zeros(coords.shape[:2])
-        for b in imgs.unique().tolist():
-            sel = imgs == b
-            out[sel] = point_sample(part_codes[b][0][None, None], coords[sel].reshape(1, -1, 2),
-                                    mode='nearest').view(int(sel.sum()), -1)
-        return out
+    def _pad_by_image(imgs: Tensor, num_imgs: int) -> tuple[Tensor, int]:
+        """Slot of each row within its image ``imgs`` [K] (in row order) and the most rows of an image: rows of
+        all images padded into one [num_imgs, most, ...] batch make one kernel call instead of one per image."""
+        counts = torch.bincount(imgs, minlength=num_imgs)
+        order = torch.argsort(imgs, stable=True)
+        slot = torch.empty_like(imgs)
+        slot[order] = torch.arange(len(imgs), device=imgs.device) - (counts.cumsum(0) - counts)[imgs[order]]
+        return slot, int(counts.max()) if len(imgs) else 0
+
+    @classmethod
+    def _masks_per_image(cls, part_q: Tensor, imgs: Tensor, mask_features: Tensor) -> Tensor:
+        """Mask logits [M, ..., h, w] of queries ``part_q`` [M, ..., C] with the mask features of their image
+        ``imgs`` [M], as one batched product."""
+        slot, most = cls._pad_by_image(imgs, len(mask_features))
+        lead = part_q.shape[1:-1]
+        padded = part_q.new_zeros(len(mask_features), most, *part_q.shape[1:])
+        padded = padded.index_put((imgs, slot), part_q).flatten(1, -2)  # [B, most * ..., C]
+        logits = torch.bmm(padded, mask_features.flatten(2)).view(len(mask_features), most, *lead,
+                                                                  *mask_features.shape[-2:])
+        return logits[imgs, slot]
+
+    @classmethod
+    def _codes_at(cls, part_codes: list, imgs: Tensor, coords: Tensor) -> Tensor:
+        """Part codes [K, N] at points ``coords`` [K, N, 2] of the images ``imgs`` [K] (nearest sampling, one
+        call for all images; padding points are sampled and dropped)."""
+        used = imgs.unique()
+        maps = torch.stack([part_codes[b][0] for b in used.tolist()])[:, None]
+        which = torch.searchsorted(used, imgs)
+        slot, most = cls._pad_by_image(which, len(used))
+        points = coords.new_zeros(len(used), most, *coords.shape[1:]).index_put((which, slot), coords)
+        codes = point_sample(maps, points.flatten(1, 2), mode='nearest').view(len(used), most, -1)
+        return codes[which, slot]
 
     @staticmethod
     def _code(gts: Tensor, parts: Tensor) -> Tensor:

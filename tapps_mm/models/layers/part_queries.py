@@ -42,8 +42,10 @@ class PartQueryGenerator(BaseModule):
         c = self.out_dims
         weight = self.part_fc.weight.view(self.num_parts, c, -1)
         bias = self.part_fc.bias.view(self.num_parts, c)
-        out = adapted.new_zeros(adapted.shape[0], c) + 0 * (weight[:0].sum() + bias[:0].sum())  # FC in the graph
-        for j in torch.unique(part_idx).tolist():
-            rows = (part_idx == j).nonzero(as_tuple=True)[0]
-            out = out.index_put((rows,), adapted[rows] @ weight[j].t() + bias[j])
-        return out
+        # one product per part class present, on its rows gathered in one go (stable order), then put back
+        order = torch.argsort(part_idx, stable=True)
+        parts, counts = torch.unique_consecutive(part_idx[order], return_counts=True)
+        chunks = [a @ weight[j].t() + bias[j] for j, a in zip(parts.tolist(), adapted[order].split(counts.tolist()))]
+        if not chunks:  # no pairs: the FC stays in the graph all the same (unused parameters break DDP)
+            return adapted.new_zeros(0, c) + (weight[:0].sum() + bias[:0].sum())
+        return torch.cat(chunks)[torch.argsort(order)]

@@ -1,0 +1,126 @@
+"""The Python half of ``benchmarks/gpu_check.sh``: TAPPS vs plain Mask2Former vs the baseline at the paper's
+Pascal-PP training setting (R-50, 1024x1024 crop, batch 2, AMP) and our PartPQ evaluator's throughput,
+written as one JSON (``benchmarks.model_cost_report.render_gpu_check`` renders it).
+
+    python benchmarks/gpu_check.py --out gpu_check.json               # on a GPU
+    python benchmarks/gpu_check.py --self-check --out check.json      # the same code on CPU, tiny sizes
+
+Without mmcv's compiled ops (the default of ``gpu_check.sh``, see its header) a stand-in ``mmcv._ext``
+lets ``mmcv.ops`` import, any compiled op that is called raises, and ``MultiScaleDeformableAttention``
+takes mmcv's own PyTorch path on GPU too (the path it takes on CPU). ``--self-check`` always runs that
+way, which shows on CPU that the three models call no compiled mmcv op.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import tempfile
+import time
+import types
+
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+NO_OPS = 'none (mmcv without compiled ops: PyTorch MultiScaleDeformableAttention)'
+# the paper's Pascal-PP training setting at batch 2 on one GPU (the paper: 16 on 4 GPUs)
+GPU_SCALE = dict(config='configs/tapps/tapps_r50_4xb4-60k_pascal-pp.py',
+                 baseline_config='configs/baseline/baseline_r50_4xb4-60k_pascal-pp.py',
+                 dataset='pascal', size='1024x1024', batch=2, iters=10, warmup=3, repeats=5,
+                 device='cuda', amp=True, threads=0, cfg_options=[])
+SELF_CHECK_SCALE = dict(GPU_SCALE, size='128x128', iters=1, warmup=1, repeats=2, device='cpu', amp=False,
+                        threads=1)
+
+
+def use_mmcv_without_compiled_ops() -> None:
+    """Let ``mmcv.ops`` import without ``mmcv._ext`` (call before anything imports mmcv.ops)."""
+    def missing_op(name: str):
+        if name.startswith('__'):
+            raise AttributeError(name)
+
+        def call(*args, **kwargs):
+            raise RuntimeError(f'mmcv compiled op {name!r} was called, but mmcv runs without compiled ops '
+                               '(benchmarks/gpu_check.sh: GPU_CHECK_MMCV_OPS=cuda builds them)')
+        return call
+
+    stub = types.ModuleType('mmcv._ext')
+    stub.__getattr__ = missing_op  # PEP 562: mmcv's load_ext checks hasattr for each op name
+    sys.modules['mmcv._ext'] = stub
+    import mmcv.ops.multi_scale_deform_attn as msda
+    msda.IS_CUDA_AVAILABLE = False  # -> multi_scale_deformable_attn_pytorch for CUDA tensors too
+
+
+def has_compiled_mmcv_ops() -> bool:
+    try:
+        return importlib.util.find_spec('mmcv._ext') is not None
+    except ImportError:
+        return False
+
+
+def device_info() -> dict:
+    import torch
+    info = dict(torch=torch.__version__, cuda=torch.version.cuda, cpu_count=os.cpu_count())
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        info.update(name=props.name, memory_gib=round(props.total_memory / 2 ** 30, 1),
+                    capability=f'{props.major}.{props.minor}')
+    else:
+        info['name'] = 'CPU (self-check)'
+    return info
+
+
+def run_evaluator(self_check: bool) -> dict:
+    """``bench_evaluator.py`` (official vs ours on Cityscapes-sized files, then 1 vs N processes)."""
+    nproc = 2 if self_check else min(16, os.cpu_count() or 1)
+    size, repeat = ('128x256', 1) if self_check else ('1024x2048', 4)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = osp.join(tmp, 'evaluator.json')
+        subprocess.run([sys.executable, osp.join(HERE, 'bench_evaluator.py'), '--num-images', '5', '--size', size,
+                        '--nproc', str(nproc), '--repeat', str(repeat), '--out', out], check=True, cwd=ROOT,
+                       stdout=subprocess.DEVNULL)
+        with open(out) as f:
+            return json.load(f)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--out', required=True, help='JSON file to write')
+    p.add_argument('--self-check', action='store_true', help='CPU, tiny sizes, no compiled mmcv ops')
+    p.add_argument('--skip-evaluator', action='store_true')
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    compiled = has_compiled_mmcv_ops() and not args.self_check
+    if not compiled:
+        os.environ['TAPPS_BENCH_MMCV_OPS'] = 'none'  # read by the benchmark's worker processes
+        use_mmcv_without_compiled_ops()
+    import torch
+
+    from benchmarks.bench_model_cost import MODELS, host_info, measure_scale
+    from benchmarks.model_cost_report import render_gpu_check
+    from tapps_mm.fileio import write_json_atomic
+    if not args.self_check and not torch.cuda.is_available():
+        raise SystemExit('gpu_check: torch sees no GPU (use --self-check for the CPU dry run)')
+    scale = SELF_CHECK_SCALE if args.self_check else GPU_SCALE
+    print(f'gpu_check: {device_info()["name"]}, mmcv ops: {"compiled" if compiled else NO_OPS}', flush=True)
+    model_cost = dict(command='benchmarks/gpu_check.sh' + (' --self-check' if args.self_check else ''),
+                      host=host_info(), scales={'paper-gpu': measure_scale(dict(scale), list(MODELS))})
+    ratios = model_cost['scales']['paper-gpu']['ratios']['tapps/mask2former']
+    model_cost['ratio'] = {k: (v['median'] if isinstance(v, dict) else v) for k, v in ratios.items()}
+    out = dict(self_check=args.self_check, device=device_info(), mmcv_ops='compiled' if compiled else NO_OPS,
+               model_cost=model_cost)
+    if not args.skip_evaluator:
+        print('gpu_check: PartPQ evaluator', flush=True)
+        out['evaluator'] = run_evaluator(args.self_check)
+    out['wall_s'] = time.perf_counter() - t0
+    write_json_atomic(out, args.out)
+    print(render_gpu_check(out))
+    return out
+
+
+if __name__ == '__main__':
+    main()

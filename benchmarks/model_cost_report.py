@@ -1,0 +1,93 @@
+"""Markdown of the model-cost benchmarks (pure functions of their JSON; no torch, no files).
+
+``render_model_cost`` renders ``benchmarks/bench_model_cost.py --out`` JSON, ``render_gpu_check`` the JSON
+of ``benchmarks/gpu_check.sh`` (or says that it has not been run), ``render_evaluator`` the JSON of
+``benchmarks/bench_evaluator.py --out``.
+"""
+from __future__ import annotations
+
+NAMES = {'mask2former': 'Mask2Former (mmdet)', 'tapps': 'TAPPS', 'baseline': 'baseline'}
+ROWS = (('train_step_s', 'train step', 's'), ('train_peak_mb', 'peak train memory', 'MiB'),
+        ('infer_batch_s', 'inference / batch', 's'))
+SHORT = {'mask2former': 'M2F', 'tapps': 'TAPPS', 'baseline': 'baseline'}
+RATIO_COLUMNS = ('tapps/mask2former', 'baseline/mask2former', 'baseline/tapps')
+
+
+def _ratio(value) -> str:
+    """'1.23x' for a single ratio, '1.23x (1.10-1.31)' for a median with its min-max over blocks."""
+    if isinstance(value, dict):
+        return f'{value["median"]:.2f}x ({value["min"]:.2f}-{value["max"]:.2f})'
+    return f'{value:.2f}x'
+
+
+def _threads(layout: dict) -> str:
+    return (f'{layout["torch_threads"]} torch thread(s) per worker (OMP_NUM_THREADS={layout["OMP_NUM_THREADS"]}, '
+            f'MKL_NUM_THREADS={layout["MKL_NUM_THREADS"]}), {layout["cpus_usable"]} usable of '
+            f'{layout["cpu_count"]} cores')
+
+
+def render_scale(name: str, scale: dict) -> str:
+    """One table: a row per measurement, a column per model and per ratio (median, min-max over blocks)."""
+    s, models = scale['setting'], scale['models']
+    ratios = [r for r in RATIO_COLUMNS if r in scale['ratios']]
+    device = s['device'] + (' + AMP' if s['amp'] else '')
+    lines = [f'**{name}**: `{s["config"]}` vs `{s["baseline_config"] or "-"}`, {s["dataset"]} {s["size"]}, batch '
+             f'{s["batch"]}, {device}; {s["repeats"]} interleaved blocks of {s["iters"]} training iteration(s) per '
+             f'model after {s["warmup"]} warm-up; {_threads(next(iter(models.values()))["threads"])}.', '',
+             '| measurement | ' + ' | '.join(NAMES[m] for m in models) + ' | ' +
+             ' | '.join(' / '.join(SHORT[m] for m in r.split('/')) for r in ratios) + ' |',
+             '| --- ' * (1 + len(models) + len(ratios)) + '|']
+    for key, label, unit in ROWS:
+        cells = [f'{models[m][key]:.3f} {unit}' if unit == 's' else f'{models[m][key]:.0f} {unit}' for m in models]
+        lines.append(f'| {label} | ' + ' | '.join(cells + [_ratio(scale['ratios'][r][key]) for r in ratios]) + ' |')
+    return '\n'.join(lines)
+
+
+def render_model_cost(data: dict) -> str:
+    """Markdown block for the README from ``bench_model_cost.py --out`` JSON: one table per scale, times as
+    medians over interleaved blocks, ratios as median (min-max) of block-by-block ratios."""
+    parts = [render_scale(name, scale) for name, scale in data['scales'].items()]
+    host = data['host']
+    parts.append(f'Measured with `{data["command"]}` (Python {host["python"]}, torch {host["torch"]}'
+                 + (f', {host["gpu"]}' if host.get('gpu') and any(
+                     s['setting']['device'].startswith('cuda') for s in data['scales'].values()) else '') + ').')
+    return '\n\n'.join(parts)
+
+
+def render_gpu_check(data: dict | None) -> str:
+    """Markdown for the GPU check: its tables with the device named, or a line saying it has not been run."""
+    if not data:
+        return ('GPU check (`benchmarks/gpu_check.sh`: R-50, 1024x1024 crop, batch 2, AMP): **not run yet** - no GPU '
+                'was available; the figures above are CPU measurements.')
+    dev = data['device']
+    head = (f'GPU check on **{dev["name"]}** (torch {dev["torch"]}, CUDA {dev["cuda"]}, mmcv ops: {data["mmcv_ops"]}), '
+            f'{data["wall_s"]:.0f} s in all.')
+    ev = data.get('evaluator')
+    tail = ''
+    if ev:
+        n = ev['scaling_images']
+        procs = [k for k in ev if k.startswith('scaling_s_per_image_') and not k.endswith('_1proc')]
+        tail = (f'\n\nPartPQ evaluator ({ev["images"]} images of {ev["size"]}, {ev["spec"]} spec): ours '
+                f'{ev["ours_s_per_image"]:.3f} s / image vs official {ev["official_s_per_image"]:.2f} s / image '
+                f'({ev["speedup_vs_official"]:.0f}x, identical: {ev["identical"]}); on {n} images '
+                f'{ev["scaling_s_per_image_1proc"]:.3f} s / image with 1 process'
+                + ''.join(f', {ev[k]:.3f} s / image with {k.rsplit("_", 1)[1][:-4]} processes' for k in procs) + '.')
+    return head + '\n\n' + render_model_cost(data['model_cost']) + tail
+
+
+def render_evaluator(ev: dict | None) -> str:
+    """Markdown table of ``bench_evaluator.py --out`` JSON: ours vs the official evaluator on the same files."""
+    if not ev:
+        return 'Not measured yet (`make bench-eval`).'
+    procs = sorted(int(k.rsplit('_', 1)[1][:-4]) for k in ev if k.startswith('scaling_s_per_image_')
+                   and not k.endswith('_1proc'))
+    rows = [f'| official `panoptic_parts` evaluator, 1 process | {ev["official_s_per_image"]:.2f} s / image |',
+            f'| ours, 1 process (file reading included) | {ev["ours_s_per_image"]:.3f} s / image |',
+            f'| **speed-up, same files, same process count** | **{ev["speedup_vs_official"]:.0f}x** |',
+            f'| per-class TP / FP / FN / IoU sums vs official | '
+            f'{"identical" if ev["identical"] else "DIFFERENT"} (max difference {ev["max_abs_iou_sum_diff"]:.1g}) |']
+    rows += [f'| ours on {ev["scaling_images"]} images: 1 process vs {n} | {ev["scaling_s_per_image_1proc"]:.3f} vs '
+             f'{ev[f"scaling_s_per_image_{n}proc"]:.3f} s / image ({ev[f"scaling_speedup_{n}proc_vs_1proc"]:.2f}x) |'
+             for n in procs]
+    return '\n'.join([f'| measurement ({ev["images"]} images, {ev["size"]}, {ev["spec"]} spec) | result |',
+                      '| --- | --- |', *rows])

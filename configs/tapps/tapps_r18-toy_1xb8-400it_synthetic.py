@@ -1,0 +1,88 @@
+# Toy scale: TAPPS on the synthetic benchmark dataset, trainable on 2 CPU cores in minutes (random init).
+# A small ResNet-18, 2 pixel-decoder and 4 masked-attention decoder layers, 128 dims, 30 queries.
+#
+# The toy benchmark (what the main job, tools/reproduce_tables.py, compares; written down before the
+# comparison and kept fixed for it; benchmarks/toy.py holds the same facts for the pipeline):
+# - What the data stresses, from the mechanism the paper claims: TAPPS predicts each object's parts from
+#   that object's own query, so parts stay aligned with their object; the baseline segments parts without
+#   knowing the objects. The benchmark dataset (make_synthetic_pp.py --size 64x64 --object-scale 2
+#   --twin-parts, in data/synthetic_pp-bench/) paints every cart part in the colour of a robot part
+#   (body = torso, window = head, wheel = leg), so a part's class follows from the object it belongs to,
+#   not from its look; same-class robots and carts stand in touching, occluding rows, beside crowds
+#   and void clutter. Objects are twice as large relative to the image as in the default dataset, so
+#   64x64 images keep the part detail of the 128x128 ones at a quarter of the pixels.
+# - Variance levers: 2000 training images (the cost is per iteration, not per image), 500 validation
+#   images (50 gave several PartPQ points of noise), evaluation of an EMA of the weights (EMAHook,
+#   momentum 0.01: about the last 100 iterations), 512 sampled points per mask (the 16x16 mask maps
+#   of a 64x64 image have 256 pixels; the paper's 12544 points are for 1/4 of 1024x1024).
+# - Schedule: batch 8, 400 iterations, AdamW lr 4e-4 with poly decay, one evaluation at the end.
+# - Seeds 0-4 for each of TAPPS and the baseline (baseline_r18-toy_1xb8-400it_synthetic.py: the same
+#   settings with separate part queries and the official merging).
+_base_ = [
+    '../_base_/models/tapps_r50.py', '../_base_/datasets/synthetic_pps.py',
+    '../_base_/schedules/schedule_90k.py', '../_base_/default_runtime.py'
+]
+num_things_classes = 3
+num_stuff_classes = 3
+num_classes = num_things_classes + num_stuff_classes
+model_spec = 'synthetic'  # shipped copy of the synthetic dataset's spec: the model needs no data
+dims = 128
+
+model = dict(
+    data_preprocessor=dict(pad_size_divisor=32),
+    backbone=dict(depth=18, norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, init_cfg=None),
+    panoptic_head=dict(
+        spec=model_spec,
+        in_channels=[64, 128, 256, 512],
+        feat_channels=dims,
+        out_channels=dims,
+        num_things_classes=num_things_classes,
+        num_stuff_classes=num_stuff_classes,
+        num_queries=30,
+        pixel_decoder=dict(
+            encoder=dict(
+                num_layers=2,
+                layer_cfg=dict(self_attn_cfg=dict(embed_dims=dims, num_heads=4),
+                               ffn_cfg=dict(embed_dims=dims, feedforward_channels=256))),
+            positional_encoding=dict(num_feats=dims // 2)),
+        positional_encoding=dict(num_feats=dims // 2),
+        transformer_decoder=dict(
+            num_layers=4,
+            layer_cfg=dict(self_attn_cfg=dict(embed_dims=dims, num_heads=4),
+                           cross_attn_cfg=dict(embed_dims=dims, num_heads=4),
+                           ffn_cfg=dict(embed_dims=dims, feedforward_channels=512))),
+        loss_cls=dict(class_weight=[1.0] * num_classes + [0.1])),
+    panoptic_fusion_head=dict(spec=model_spec, num_things_classes=num_things_classes,
+                              num_stuff_classes=num_stuff_classes),
+    train_cfg=dict(num_points=512),
+    test_cfg=dict(object_mask_thr=0.5))
+
+data_root = 'data/synthetic_pp-bench/'
+size = 64
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadPPSAnnotations'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomResize', scale=(size, size), ratio_range=(0.75, 1.5), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=(size, size), crop_type='absolute', allow_negative_crop=True),
+    dict(type='PackPPSInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(size, size), keep_ratio=True),
+    dict(type='PackPPSInputs'),
+]
+train_dataloader = dict(batch_size=8, dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(batch_size=16, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+max_iters = 400
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr=0.0004),  # fp32: AMP needs a GPU
+                     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1.0)}), clip_grad=dict(max_norm=1.0))
+param_scheduler = dict(end=max_iters)
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=200, max_keep_ckpts=2))
+custom_hooks = [dict(type='RNGStateHook'), dict(type='CheckpointMatchHook'),
+                dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.01, update_buffers=True,
+                     priority=49)]
+randomness = dict(seed=0, deterministic=False)

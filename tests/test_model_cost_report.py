@@ -1,0 +1,61 @@
+"""The model-cost benchmark's pure parts: scale selection, ratio spreads and the Markdown renderers."""
+from benchmarks.bench_model_cost import SCALES, parse_args, scales_of, spread
+from benchmarks.model_cost_report import render_evaluator, render_gpu_check, render_model_cost
+
+THREADS = dict(torch_threads=1, torch_interop_threads=1, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', cpu_count=2,
+               cpus_usable=2)
+
+
+def _result() -> dict:
+    models = {m: dict(train_step_s=t, train_peak_mb=p, infer_batch_s=i, threads=THREADS)
+              for m, t, p, i in (('mask2former', 0.5, 400.0, 0.1), ('tapps', 0.6, 420.0, 0.11),
+                                 ('baseline', 0.55, 430.0, 0.12))}
+    ratio = dict(train_step_s=dict(median=1.2, min=1.1, max=1.3, q1=1.15, q3=1.25, n=3), train_peak_mb=1.05,
+                 infer_batch_s=dict(median=1.1, min=1.0, max=1.2, q1=1.05, q3=1.15, n=3))
+    setting = dict(SCALES['toy'], device='cpu', amp=False, threads=1, cfg_options=[])
+    return dict(command='python benchmarks/bench_model_cost.py', host=dict(python='3.11', torch='2.13'),
+                scales={'toy': dict(setting=setting, models=models, ratios={'tapps/mask2former': ratio})},
+                ratio=dict(train_step_s=1.2, train_peak_mb=1.05, infer_batch_s=1.1))
+
+
+def test_scales_and_overrides():
+    assert list(scales_of(parse_args([]))) == ['toy', 'paper']
+    toy = scales_of(parse_args(['--scales', 'toy', '--repeats', '3', '--threads', '2']))['toy']
+    assert (toy['repeats'], toy['threads'], toy['size']) == (3, 2, SCALES['toy']['size'])
+    assert isinstance(toy['batch'], int)  # None in SCALES: the toy config's training batch size
+    config = 'configs/tapps/tapps_r50_4xb4-60k_pascal-pp.py'
+    custom = scales_of(parse_args(['--config', config, '--size', '64x64', '--batch', '2']))
+    assert list(custom) == ['custom'] and custom['custom']['baseline_config'] is None
+    assert (custom['custom']['size'], custom['custom']['batch'], custom['custom']['data_options']) == ('64x64', 2, {})
+
+
+def test_spread():
+    assert spread([3.0, 1.0, 2.0]) == dict(median=2.0, min=1.0, max=3.0, q1=1.5, q3=2.5, n=3)
+    assert spread([2.0])['median'] == 2.0
+
+
+def test_render_model_cost():
+    text = render_model_cost(_result())
+    assert '| train step | 0.500 s | 0.600 s | 0.550 s | 1.20x (1.10-1.30) |' in text
+    assert '| peak train memory | 400 MiB | 420 MiB | 430 MiB | 1.05x |' in text
+    assert '1 torch thread(s) per worker' in text and text.count('\n| ') == 5  # header, rule, 3 rows
+
+
+def test_render_gpu_check():
+    assert 'not run yet' in render_gpu_check(None)
+    data = dict(device=dict(name='NVIDIA H200', torch='2.11', cuda='13.0'), mmcv_ops='compiled', wall_s=300.0,
+                model_cost=_result())
+    assert render_gpu_check(data).startswith('GPU check on **NVIDIA H200**')
+
+
+def test_evaluator_block_from_its_json():
+    ev = dict(images=10, size='1024x2048', spec='cityscapes', official_s_per_image=8.0, ours_s_per_image=0.04,
+              speedup_vs_official=200.0, scaling_images=40, scaling_s_per_image_1proc=0.04,
+              scaling_s_per_image_2proc=0.03, scaling_speedup_2proc_vs_1proc=4 / 3, identical=True,
+              max_abs_iou_sum_diff=0.0, tp_total=5)
+    text = render_evaluator(ev)
+    assert '| official `panoptic_parts` evaluator, 1 process | 8.00 s / image |' in text
+    assert '**200x**' in text and 'identical (max difference 0)' in text
+    assert '| ours on 40 images: 1 process vs 2 | 0.040 vs 0.030 s / image (1.33x) |' in text
+    assert 'DIFFERENT' in render_evaluator({**ev, 'identical': False})
+    assert 'Not measured yet' in render_evaluator(None)
