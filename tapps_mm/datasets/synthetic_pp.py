@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from tapps_mm.datasets.pps_targets import split_uids
 from tapps_mm.fileio import atomic_path, write_text_atomic
 
 STUFF = ('sky', 'grass', 'road')
@@ -255,5 +256,4 @@ def generator_args(num_train: int = 200, num_val: int = 50, size: tuple[int, int
 
 def _sids(uids: np.ndarray) -> set[int]:
     """Dataset sids present in a uid map (official encoding)."""
-    u = np.unique(uids)
-    return set(np.where(u <= 99, u, np.where(u <= 99_999, u // 1000, u // 100_000)).tolist())
+    return set(split_uids(np.unique(uids))[0].tolist())
