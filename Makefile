@@ -10,13 +10,13 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): setup.py requirements/build.txt requirements/runtime.txt requirements/tests.txt
+$(STAMP): setup.py requirements/build.txt requirements/mminstall.txt requirements/runtime.txt requirements/tests.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -r requirements/build.txt
 	# mmcv 2.1.0 has no wheel for torch 2.13: it is compiled here with its ops (8-11 min the first
 	# time on 2 cores; pip caches the wheel, so later set-ups take seconds).
-	$(BIN)/pip install --no-build-isolation mmcv==2.1.0
+	$(BIN)/pip install --no-build-isolation -r requirements/mminstall.txt
 	$(BIN)/pip install -r requirements/runtime.txt -r requirements/tests.txt
 	$(BIN)/pip install --no-build-isolation --no-deps -e .
 	touch $@

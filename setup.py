@@ -25,7 +25,7 @@ setup(
     package_data={'tapps_mm': ['specs/eval_specs/*.yaml']},
     include_package_data=True,
     python_requires='>=3.10',
-    install_requires=read_requirements('requirements/runtime.txt') + ['mmcv==2.1.0', 'torch'],
+    install_requires=read_requirements('requirements/runtime.txt') + read_requirements('requirements/mminstall.txt'),
     extras_require={'tests': read_requirements('requirements/tests.txt')},
     license='Apache-2.0',
     zip_safe=False,

@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 
-from tapps_mm.evaluation import PartPQEvaluator, PPSStats, evaluate_pps, pair_files, read_gt, read_pred
+from tapps_mm.evaluation import PartPQEvaluator, PPSStats, evaluate_pps, pair_files
+from tapps_mm.pps_format import read_label, read_prediction
 from tapps_mm.specs import load_spec
 from tapps_mm.testing.official import class_stats_of, official_class_stats
 from tapps_mm.testing.pps_cases import prediction_from_gt, random_gt, write_case_folder
@@ -61,7 +62,7 @@ def main():
         t0 = time.perf_counter()
         total = PPSStats.zeros(spec.num_classes, spec.num_parts)
         for _, g, p in pairs:  # includes reading the files, like the official loop
-            total += evaluator.image_stats(read_gt(g), read_pred(p), g, p)
+            total += evaluator.image_stats(read_label(g), read_prediction(p), g, p)
         t_ours = time.perf_counter() - t0
         ours = class_stats_of(total, spec)
 

@@ -38,13 +38,14 @@ import sys
 import tempfile
 import time
 
+from benchmarks.model_cost_report import render_model_cost
+from benchmarks.toy import TOY
+
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(HERE)
-sys.path.insert(0, ROOT)
-from benchmarks.model_cost_report import render_model_cost  # noqa: E402
-from benchmarks.toy import TOY  # noqa: E402
 
-PLAIN_HEAD_KEYS = ('spec', 'part_query', 'compatible_parts_train', 'lambda_obj', 'lambda_pt', 'loss_part_mask',
+PLAIN_HEAD_KEYS = ('spec', 'no_object_weight', 'part_query', 'compatible_parts_train', 'lambda_obj', 'lambda_pt',
+                   'loss_part_mask',
                    'loss_part_dice', 'num_dynamic')
 MODELS = ('mask2former', 'tapps', 'baseline')
 RATIOS = (('tapps', 'mask2former'), ('baseline', 'mask2former'), ('baseline', 'tapps'))
@@ -109,15 +110,22 @@ def scales_of(args) -> dict[str, dict]:
 
 def plain_mask2former(model_cfg):
     """The same model without the part branch, as mmdet's own classes."""
+    from tapps_mm.models.utils import with_class_weight
+    from tapps_mm.specs import load_spec
     cfg = model_cfg.copy()
     cfg.type = 'Mask2Former'
     cfg.data_preprocessor.type = 'DetDataPreprocessor'
     cfg.panoptic_head.type = 'Mask2FormerHead'
-    for key in PLAIN_HEAD_KEYS:
-        cfg.panoptic_head.pop(key, None)
     head = cfg.panoptic_head
-    cfg.panoptic_fusion_head = dict(type='MaskFormerFusionHead', num_things_classes=head.num_things_classes,
-                                    num_stuff_classes=head.num_stuff_classes, loss_panoptic=None, init_cfg=None)
+    # the class counts and weights our heads derive from the spec, stated for mmdet's head
+    spec = load_spec(head.spec)
+    head.num_things_classes, head.num_stuff_classes = spec.num_things, spec.num_stuff
+    head.loss_cls = with_class_weight(head.get('loss_cls'), spec.num_classes, head.get('no_object_weight', 0.1),
+                                      'Mask2FormerHead')
+    for key in PLAIN_HEAD_KEYS:
+        head.pop(key, None)
+    cfg.panoptic_fusion_head = dict(type='MaskFormerFusionHead', num_things_classes=spec.num_things,
+                                    num_stuff_classes=spec.num_stuff, loss_panoptic=None, init_cfg=None)
     return cfg
 
 
@@ -278,7 +286,7 @@ def worker_main(spec: str) -> None:
     sys.stdout = sys.stderr
     job = json.loads(spec)
     if os.environ.get('TAPPS_BENCH_MMCV_OPS') == 'none':
-        from benchmarks.gpu_check import use_mmcv_without_compiled_ops
+        from benchmarks.mmcv_without_ops import use_mmcv_without_compiled_ops
         use_mmcv_without_compiled_ops()
     import torch
     if job['setting']['threads']:

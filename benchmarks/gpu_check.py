@@ -13,7 +13,6 @@ way, which shows on CPU that the three models call no compiled mmcv op.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -21,11 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
+
+from benchmarks.mmcv_without_ops import has_compiled_mmcv_ops, use_mmcv_without_compiled_ops
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(HERE)
-sys.path.insert(0, ROOT)
 
 NO_OPS = 'none (mmcv without compiled ops: PyTorch MultiScaleDeformableAttention)'
 # the paper's Pascal-PP training setting at batch 2 on one GPU (the paper: 16 on 4 GPUs)
@@ -35,31 +34,6 @@ GPU_SCALE = dict(config='configs/tapps/tapps_r50_4xb4-60k_pascal-pp.py',
                  device='cuda', amp=True, threads=0, cfg_options=[])
 SELF_CHECK_SCALE = dict(GPU_SCALE, size='128x128', iters=1, warmup=1, repeats=2, device='cpu', amp=False,
                         threads=1)
-
-
-def use_mmcv_without_compiled_ops() -> None:
-    """Let ``mmcv.ops`` import without ``mmcv._ext`` (call before anything imports mmcv.ops)."""
-    def missing_op(name: str):
-        if name.startswith('__'):
-            raise AttributeError(name)
-
-        def call(*args, **kwargs):
-            raise RuntimeError(f'mmcv compiled op {name!r} was called, but mmcv runs without compiled ops '
-                               '(benchmarks/gpu_check.sh: GPU_CHECK_MMCV_OPS=cuda builds them)')
-        return call
-
-    stub = types.ModuleType('mmcv._ext')
-    stub.__getattr__ = missing_op  # PEP 562: mmcv's load_ext checks hasattr for each op name
-    sys.modules['mmcv._ext'] = stub
-    import mmcv.ops.multi_scale_deform_attn as msda
-    msda.IS_CUDA_AVAILABLE = False  # -> multi_scale_deformable_attn_pytorch for CUDA tensors too
-
-
-def has_compiled_mmcv_ops() -> bool:
-    try:
-        return importlib.util.find_spec('mmcv._ext') is not None
-    except ImportError:
-        return False
 
 
 def device_info() -> dict:

@@ -392,6 +392,7 @@ def readme_files(results_dir: str = RESULTS_DIR) -> dict[str, str]:
     text = replace_block(text, README_BLOCK, render.readme_block(*load_published(results_dir), runs=runs), path)
     for markers, body in speed_blocks(results_dir).items():
         text = replace_block(text, markers, body, path)
+    text = replace_block(text, TRIED_BLOCK, settings_tried_block(results_dir), path)
     files = {'README.md': text}
     files.update(metafiles.expected_files())
     return files
@@ -418,6 +419,33 @@ def speed_blocks(results_dir: str = RESULTS_DIR) -> dict[Markers, str]:
     return {EVALUATOR_BLOCK: render_evaluator(load('evaluator.json')),
             MODEL_COST_BLOCK: render_model_cost(cost) if cost else 'Not measured yet (`make bench-model`).',
             GPU_BLOCK: render_gpu_check(load('gpu_check.json'))}
+
+
+TRIED_BLOCK = Markers('toy-settings-tried', 'python tools/reproduce_tables.py --update-readme')
+
+
+def settings_tried_block(results_dir: str = RESULTS_DIR) -> str:
+    """Every toy setting measured with the main job: the per-run numbers kept in ``results/tried/<name>/``
+    and the current ``results/runs.csv``; per setting the seed spread of each method and the paired
+    TAPPS - baseline PartPQ (percent)."""
+    tried = sorted(glob.glob(osp.join(results_dir, 'tried', '*', 'runs.csv')))
+    settings = {osp.basename(osp.dirname(p)): p for p in tried}
+    if osp.isfile(osp.join(results_dir, 'runs.csv')):
+        settings['default (benchmarks/results/)'] = osp.join(results_dir, 'runs.csv')
+    lines = ['| setting | configs | seeds | TAPPS PartPQ | baseline PartPQ | TAPPS - baseline (paired) | '
+             'training + evaluation |', '| --- | --- | --- | --- | --- | --- | --- |']
+    for name, path in settings.items():
+        runs = pd.read_csv(path)
+        runs = runs[runs.status == 'complete']
+        method = runs.config.str.split('_').str[0]
+        by = {m: runs[method == m].set_index('seed').PartPQ * 100 for m in ('tapps', 'baseline')}
+        diff = (by['tapps'] - by['baseline']).dropna()
+        cell = lambda x, sign='': f'{x.mean():{sign}.1f} ± {x.std(ddof=1):.1f}' if len(x) > 1 else '-'  # noqa: E731
+        lines.append(f'| {name} | {", ".join(sorted(set(runs.config)))} | {len(diff)} | {cell(by["tapps"])} | '
+                     f'{cell(by["baseline"])} | {cell(diff, "+")} | {runs.wall_s.sum() / 60:.0f} min |')
+    return ('Every toy setting measured (toy scale; mean ± sample std over seeds 0..n-1; configs as they were named '
+            'then; the designs are '
+            'in the docstring of the toy TAPPS config):\n\n' + '\n'.join(lines))
 
 
 def readme_is_current(results_dir: str = RESULTS_DIR) -> bool:

@@ -3,7 +3,9 @@
 (a) panoptic-parts 2.0rc6 does not import on Python >= 3.10: ``specs/dataset_spec.py`` compares
     ``float(platform.python_version()[:3])`` ('3.1' for 3.10+) against 3.6 and raises.
 (b) mmengine 0.10.7 loads checkpoints with a bare ``torch.load``; torch >= 2.6 defaults to
-    ``weights_only=True``, which rejects the pickled message hub of a full (resumable) checkpoint.
+    ``weights_only=True``, which rejects the pickled message hub of a full (resumable) checkpoint. The fix
+    keeps ``weights_only=True`` and allows exactly the types our checkpoints hold
+    (``tapps_mm.engine.safe_load``): a file from elsewhere still cannot run code on load.
 (c) mmengine 0.10.7 imports ``pkg_resources``, which setuptools >= 81 no longer ships.
 (d) mmengine 0.10.7's distributed set-up assumes GPUs: ``init_dist`` calls ``torch.cuda.set_device`` and
     the runner wraps the model in DDP with ``device_ids=[LOCAL_RANK]``; both fail on a CPU machine, so
@@ -46,15 +48,9 @@ def ensure_pkg_resources() -> None:
 
 
 def _load_local_checkpoint(filename: str, map_location=None):
-    """Fix (b): mmengine's local loader with ``weights_only=False`` (full checkpoints are trusted
-    files written by our own runs; they hold the message hub and optimizer state, not only weights)."""
-    import os.path as osp
-
-    import torch
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    return torch.load(filename, map_location=map_location, weights_only=False)
+    """Fix (b): mmengine's local loader, restricted to weights and the types of our own full checkpoints."""
+    from tapps_mm.engine.safe_load import load_checkpoint_file
+    return load_checkpoint_file(filename, map_location)
 
 
 def cpu_safe_init_dist(init_dist):

@@ -6,16 +6,17 @@ import torch
 import tapps_mm.registry  # noqa: F401
 from tapps_mm.models.dense_heads import SeparatePartQueriesHead
 from tapps_mm.specs import load_spec
+from tapps_mm.structures import SemanticPartOutputs
 from tapps_mm.testing.model_cases import predict_on_noise, thing_sample, tiny_model, train_losses
 
-BASELINE = 'configs/baseline/baseline_r18-toy_1xb8-600it_synthetic.py'
+BASELINE = 'configs/baseline/baseline_r18-toy_1xb8-400it_synthetic.py'
 SPEC = load_spec('synthetic')
 ROBOT, CART, BALL, SKY = 0, 1, 2, 3
 
 
 def test_config_switches_to_the_baseline_only_in_the_config():
     model = tiny_model(BASELINE)
-    assert type(model).__name__ == 'SeparatePartsBaseline'
+    assert type(model).__name__ == 'PartAwareMask2Former'  # one detector; the heads differ
     head = model.panoptic_head
     assert isinstance(head, SeparatePartQueriesHead) and not hasattr(head, 'part_queries')
     assert head.query_feat.num_embeddings == head.num_queries + head.num_part_queries == 8 + 30
@@ -62,7 +63,8 @@ def test_inference_merges_with_the_official_rules_and_flags_conflicts(monkeypatc
     predict = model.panoptic_head.predict
 
     def forced(*args):
-        cls, masks, part_cls, part_masks = predict(*args)
+        cls, masks, parts = predict(*args)
+        part_cls, part_masks = parts.cls_logits, parts.mask_logits
         cls = torch.full_like(cls, -10.0)
         labels = [ROBOT, ROBOT, CART, CART, BALL, SKY, SKY, -1]
         for q, label in enumerate(labels):
@@ -73,7 +75,7 @@ def test_inference_merges_with_the_official_rules_and_flags_conflicts(monkeypatc
             masks[:, q, :, q * w:(q + 1) * w] = 5.0
         part_cls = torch.full_like(part_cls, -10.0)
         part_cls[..., 0] = 10.0  # robot-head
-        return cls, masks, part_cls, torch.full_like(part_masks, 5.0)
+        return cls, masks, SemanticPartOutputs(part_cls, torch.full_like(part_masks, 5.0))
 
     monkeypatch.setattr(model.panoptic_head, 'predict', forced)
     out = predict_on_noise(model, 1)[0]
@@ -88,7 +90,7 @@ def test_inference_merges_with_the_official_rules_and_flags_conflicts(monkeypatc
 
 def test_object_queries_load_from_a_mask2former_checkpoint():
     from mmengine.runner.checkpoint import load_state_dict
-    tapps = tiny_model('configs/tapps/tapps_r18-toy_1xb8-600it_synthetic.py')  # object queries only
+    tapps = tiny_model('configs/tapps/tapps_r18-toy_1xb8-400it_synthetic.py')  # object queries only
     baseline = tiny_model(BASELINE)
     head = baseline.panoptic_head
     parts_before = head.query_feat.weight[head.num_queries:].detach().clone()

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tapps_mm.datasets.check import check_dataset
 from tapps_mm.datasets.pps_targets import PPSTargetEncoder
-from tapps_mm.evaluation.evaluate import read_gt
+from tapps_mm.pps_format import read_label
 from tapps_mm.specs import load_spec
 from tapps_mm.testing.fake_datasets import (
     PID5_IMAGE_ID,
@@ -73,7 +73,7 @@ def test_pid5_is_counted_exactly_as_a_warning(clean):
     encoder = PPSTargetEncoder(load_spec('cityscapes'))
     totals: dict[int, int] = {}
     for s in fake.samples['val']:
-        for sid, n in encoder.undefined_pid_pixels(read_gt(s.label_path)).items():
+        for sid, n in encoder.undefined_pid_pixels(read_label(s.label_path)).items():
             totals[sid] = totals.get(sid, 0) + n
     assert totals == {24: PID5_PIXELS}
     assert 'person: 1 files, 12 pixels' in report.summary()
@@ -114,7 +114,7 @@ def test_splits_and_spec_arguments(clean):
 
 # ------------------------------------------------------------------------------------------ defects
 def _rewrite_label(path: str, edit) -> None:
-    uids = read_gt(path)
+    uids = read_label(path)
     Image.fromarray(np.ascontiguousarray(edit(uids.copy())).astype(np.int32)).save(path)
 
 
@@ -130,7 +130,7 @@ def _inject(fake, dataset: str, defect: str) -> tuple[str, str]:
     sample = fake.samples[SPLITS[dataset][1]][0]
     img, label = sample.img_path, sample.label_path
     num_sids = len(load_spec('cityscapes' if dataset == 'cityscapes' else 'pascal' if dataset.startswith('pascal')
-                             else osp.join(fake.root, 'evalspec.yaml')).official._dspec.l)
+                             else osp.join(fake.root, 'evalspec.yaml')).dataset_spec.l)
     if defect == 'missing_label':
         os.remove(label)
         return 'missing_label', label
@@ -154,10 +154,10 @@ def _inject(fake, dataset: str, defect: str) -> tuple[str, str]:
         _rewrite_label(label, _set_block(1500125))
         return 'rejected_pid', label
     if defect == 'float_label':
-        Image.fromarray(read_gt(label).astype(np.float32)).save(label)
+        Image.fromarray(read_label(label).astype(np.float32)).save(label)
         return 'label_format', label
     if defect == 'rgb_label':
-        Image.fromarray(np.zeros(read_gt(label).shape + (3,), np.uint8)).save(label, format='TIFF')
+        Image.fromarray(np.zeros(read_label(label).shape + (3,), np.uint8)).save(label, format='TIFF')
         return 'label_format', label
     if defect == 'unreadable_label':
         with open(label, 'wb') as f:
@@ -226,7 +226,7 @@ def test_suspicious_files_are_warnings(tmp_path):
     shutil.copy(first.label_path, osp.join(fake.root, 'labels', 'validation', osp.basename(first.label_path)))
     # a 16-bit label (cannot hold part-level uids)
     second = fake.samples['training'][1]
-    Image.fromarray((read_gt(second.label_path) % 100).astype(np.uint16)).save(second.label_path)
+    Image.fromarray((read_label(second.label_path) % 100).astype(np.uint16)).save(second.label_path)
     report = check_dataset(fake.root, 'pascal')
     assert report.ok, report.summary()
     kinds = sorted(w.kind for w in report.warnings)

@@ -11,6 +11,7 @@ import pytest
 from mmengine.config import Config
 
 from benchmarks.paper import CONFIG_ROWS
+from tapps_mm.specs import load_spec
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -25,14 +26,25 @@ def config_path(stem: str) -> str:
     return osp.join(ROOT, 'configs', stem.split('_')[0], f'{stem}.py')
 
 
-def _loss(cfg) -> dict | None:
-    """Weight and type of a loss; the class weights only by their 'no object' (last) entry."""
+def _loss(cfg, head=None) -> dict | None:
+    """Weight and type of a loss; the class weights only by their 'no object' (last) entry (those the head
+    derives from its spec when the config states none)."""
     if cfg is None:
         return None
     out = {k: cfg[k] for k in ('type', 'loss_weight', 'use_sigmoid', 'naive_dice', 'eps') if k in cfg}
     if cfg.get('class_weight'):
         out.update(num_class_weights=len(cfg['class_weight']), no_object_weight=cfg['class_weight'][-1])
+    elif head is not None:
+        out.update(num_class_weights=load_spec(head.spec).num_classes + 1,
+                   no_object_weight=head.get('no_object_weight', 0.1))
     return out
+
+
+def _fusion(cfg) -> dict:
+    """The fusion head's settings, with the class counts its spec gives."""
+    spec = load_spec(cfg.spec)
+    out = {k: v for k, v in cfg.items() if k not in ('init_cfg', 'loss_panoptic')}
+    return {**out, 'num_things_classes': spec.num_things, 'num_stuff_classes': spec.num_stuff}
 
 
 def algorithm_settings(stem: str) -> dict:
@@ -46,10 +58,10 @@ def algorithm_settings(stem: str) -> dict:
         point_sampling={k: train[k] for k in ('num_points', 'oversample_ratio', 'importance_sample_ratio')},
         matching=[{k: c[k] for k in ('type', 'weight')} for c in train.assigner.match_costs],
         head={k: head[k] for k in HEAD_KEYS if k in head},
-        losses={k: _loss(head.get(k)) for k in LOSS_KEYS if k in head},
+        losses={k: _loss(head.get(k), head if k == 'loss_cls' else None) for k in LOSS_KEYS if k in head},
         decoder_layers=head.transformer_decoder.num_layers,
         pixel_decoder_layers=head.pixel_decoder.encoder.num_layers,
-        fusion={k: v for k, v in model.panoptic_fusion_head.items() if k not in ('init_cfg', 'loss_panoptic')},
+        fusion=_fusion(model.panoptic_fusion_head),
         test_cfg={k: model.test_cfg[k] for k in ('object_mask_thr', 'iou_thr', 'max_per_image')},
         optimizer={k: cfg.optim_wrapper.optimizer[k] for k in ('type', 'lr', 'weight_decay')},
         clip_grad=cfg.optim_wrapper.get('clip_grad'),

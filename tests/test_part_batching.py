@@ -10,10 +10,11 @@ from mmcv.ops import point_sample
 import tapps_mm.registry  # noqa: F401
 from tapps_mm.models.dense_heads.jops_head import JOPSHead
 from tapps_mm.registry import MODELS
+from tapps_mm.structures import PartTargets
 from tapps_mm.testing.model_cases import thing_sample, tiny_model, train_losses
 
-TOY = 'configs/tapps/tapps_r18-toy_1xb8-600it_synthetic.py'
-DYN = 'configs/tapps/tapps_r18-toy-dynparts_1xb8-600it_synthetic.py'
+TOY = 'configs/tapps/tapps_r18-toy_1xb8-400it_synthetic.py'
+DYN = 'configs/tapps/tapps_r18-toy-dynparts_1xb8-400it_synthetic.py'
 ROBOT, CART, BALL = 0, 1, 2
 
 
@@ -26,11 +27,11 @@ def masks_reference(part_q, imgs, mask_features):
     return out
 
 
-def codes_reference(part_codes, imgs, coords):
+def codes_reference(targets, imgs, coords):
     out = coords.new_zeros(coords.shape[:2])
     for b in imgs.unique().tolist():
         sel = imgs == b
-        out[sel] = point_sample(part_codes[b][0][None, None], coords[sel].reshape(1, -1, 2),
+        out[sel] = point_sample(targets[b].code_map[None, None], coords[sel].reshape(1, -1, 2),
                                 mode='nearest').view(int(sel.sum()), -1)
     return out
 
@@ -64,7 +65,7 @@ def test_masks_per_image_equal_per_image_products(lead):
 
 def test_codes_at_equal_per_image_sampling():
     torch.manual_seed(0)
-    codes = [(torch.randint(0, 2000, (13, 17)).float(), None) for _ in range(3)]
+    codes = [PartTargets(torch.randint(0, 2000, (13, 17)).float(), torch.zeros(0, dtype=torch.bool)) for _ in range(3)]
     imgs = torch.tensor([0, 2, 2, 0, 2])
     coords = torch.rand(len(imgs), 50, 2)
     assert torch.equal(JOPSHead._codes_at(codes, imgs, coords), codes_reference(codes, imgs, coords))

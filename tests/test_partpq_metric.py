@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from tapps_mm.evaluation import evaluate_pps, pair_files, read_pred
+from tapps_mm.evaluation import evaluate_pps, pair_files
+from tapps_mm.pps_format import read_prediction
 from tapps_mm.specs import load_spec
 from tapps_mm.testing.official import official_class_stats
 from tapps_mm.testing.pps_cases import prediction_from_gt, random_gt, write_case_folder
@@ -28,7 +29,7 @@ def _samples(case):
     pairs = pair_files(*case)
     samples = []
     for k, (image_id, gt_path, pred_path) in enumerate(pairs):
-        pred = torch.from_numpy(read_pred(pred_path)).permute(2, 0, 1).contiguous()
+        pred = torch.from_numpy(read_prediction(pred_path)).permute(2, 0, 1).contiguous()
         samples.append({'pps_label_path': gt_path, 'pps_image_id': image_id, 'pred_pps': {'data': pred},
                         'pred_pps_conflicts': torch.tensor([k % 3 == 0, False, False])})
     return samples

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from tapps_mm.evaluation import PartPQEvaluator, PPSStats, evaluate_pps, pair_files, read_gt, read_pred
+from tapps_mm.evaluation import PartPQEvaluator, PPSStats, evaluate_pps, pair_files
+from tapps_mm.pps_format import read_label, read_prediction
 from tapps_mm.specs import load_spec
 from tapps_mm.testing.official import class_stats_of, official_class_stats, official_summary
 from tapps_mm.testing.pps_cases import prediction_from_gt, random_gt, write_case_folder
@@ -18,7 +19,7 @@ def _ours_and_official(spec, gts, preds, root, official_gts=None, undefined_pids
     ev = PartPQEvaluator(spec, undefined_pids)
     total = PPSStats.zeros(spec.num_classes, spec.num_parts)
     for _, g, p in pairs:
-        total += ev.image_stats(read_gt(g), read_pred(p))
+        total += ev.image_stats(read_label(g), read_prediction(p))
     return class_stats_of(total, spec), official, ev.summarize(total), official_stat, (gt_dir, pred_dir, images_json)
 
 

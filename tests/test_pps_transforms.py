@@ -5,8 +5,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import tapps_mm.registry  # noqa: F401
-from tapps_mm.datasets.pps_targets import PPSTargetEncoder, decode_targets, split_uids
+from tapps_mm.datasets.pps_targets import PPSTargetEncoder, decode_targets
 from tapps_mm.datasets.synthetic_pp import generate_sample, sample_rng, write_synthetic_pp
+from tapps_mm.pps_format import split_uids
 from tapps_mm.registry import DATASETS
 from tapps_mm.specs import load_spec
 
@@ -64,7 +65,7 @@ def test_targets_obey_pps_definition_after_augmentation(synthetic_root, name):
             h, w = packed['inputs'].shape[1:]
             masks, labels = _objects(sample, spec.num_things)
             part = sample.gt_part_seg.sem_seg[0].numpy()
-            ignore = sample.gt_ignore_seg.sem_seg[0].numpy().astype(bool)
+            ignore = (sample.gt_sem_seg.sem_seg[0].numpy() == 255)
             assert part.shape == (h, w) == masks.shape[1:] == ignore.shape
             assert (labels < spec.num_things).sum() == len(sample.gt_instances)
             # no pixel in two objects, no object pixel ignored

@@ -12,9 +12,8 @@ from PIL import Image
 
 import tapps_mm.registry  # noqa: F401  (registers the scope)
 from tapps_mm.compat import import_panoptic_parts
-from tapps_mm.datasets.pps_targets import check_uids, split_uids
-from tapps_mm.evaluation.evaluate import read_gt
 from tapps_mm.evaluation.partpq import PartPQEvaluator
+from tapps_mm.pps_format import check_uids, read_label, split_uids
 from tapps_mm.specs import load_spec
 from tapps_mm.testing.fake_datasets import (
     PID5_IMAGE_ID,
@@ -76,18 +75,18 @@ def test_fake_files_are_official_and_deterministic(tmp_path):
     assert len(files) == 16 and not [f for f in files if '.tmp' in f]
     for rel in files:
         assert filecmp.cmp(tmp_path / 'a' / rel, tmp_path / 'b' / rel, shallow=False), rel
-    assert any(not np.array_equal(read_gt(a.label_path), read_gt(b.label_path))
+    assert any(not np.array_equal(read_label(a.label_path), read_label(b.label_path))
                for a, b in zip(pp.samples['training'], other.samples['training']))
     assert cs.ids('train')[0] == 'aachen_000000_000019' and cs.ids('val')[0] == PID5_IMAGE_ID
     assert pp.ids('training') == ['2008_000002', '2008_000004']
     for fake, spec, img_format, size in ((cs, load_spec('cityscapes'), 'PNG', (64, 128)),
                                          (pp, load_spec('pascal'), 'JPEG', (96, 128))):
-        dspec = spec.official._dspec
+        dspec = spec.dataset_spec
         for sample in (s for samples in fake.samples.values() for s in samples):
             with Image.open(sample.label_path) as label, Image.open(sample.img_path) as image:
                 assert (label.format, label.mode, image.format, image.mode) == ('TIFF', 'I', img_format, 'RGB')
                 assert label.size == image.size == size[::-1]
-            uids = read_gt(sample.label_path)
+            uids = read_label(sample.label_path)
             check_uids(uids, spec, sample.label_path)
             decode_uids(uids, experimental_noinfo_id=0, experimental_dataset_spec=dspec)  # official: no assert
             sid, iid, pid = split_uids(np.unique(uids))
@@ -100,7 +99,7 @@ def test_fake_files_are_official_and_deterministic(tmp_path):
             assert (np.isin(sid, spec.parts_sids) & (np.unique(uids) > 999) & (np.unique(uids) <= 99_999)).any()
             assert (thing & ~np.isin(sid, spec.parts_sids) & (iid >= 0) & (np.unique(uids) > 999)).any(), 'no parts'
     assert cs.undefined_pid_pixels() == {24: PID5_PIXELS}
-    uids = read_gt(cs.samples['val'][0].label_path)
+    uids = read_label(cs.samples['val'][0].label_path)
     assert ((uids // 100_000 == 24) & (uids % 100 == 5)).sum() == PID5_PIXELS
 
 
@@ -131,7 +130,7 @@ def _samples(ds_type, fake):
         ds = _build(ds_type, fake.root, split)
         for i in range(len(ds)):
             packed = ds[i]
-            yield spec, read_gt(ds.get_data_info(i)['pps_label_path']), packed['inputs'], packed['data_samples']
+            yield spec, read_label(ds.get_data_info(i)['pps_label_path']), packed['inputs'], packed['data_samples']
 
 
 @pytest.mark.parametrize('ds_type', list(DATASETS))
@@ -140,11 +139,10 @@ def test_pipeline_targets_are_consistent(roots, ds_type):
     for spec, uids, inputs, sample in _samples(ds_type, fake):
         sem = sample.gt_sem_seg.sem_seg[0].numpy()
         part = sample.gt_part_seg.sem_seg[0].numpy()
-        ignore = sample.gt_ignore_seg.sem_seg[0].numpy().astype(bool)
+        ignore = sem == 255  # void and crowd
         masks = sample.gt_instances.masks.to_ndarray().astype(bool)
         labels = sample.gt_instances.labels.numpy()
         assert inputs.shape[1:] == sem.shape == part.shape == uids.shape
-        assert np.array_equal(ignore, sem == 255)
         assert not part[ignore].any() and part.max() <= spec.num_parts
         sid = split_uids(uids)[0]
         void = np.array([spec.dataset_sid2eval_sid.get(int(s)) is None for s in range(100)])[sid]
@@ -203,7 +201,7 @@ def test_pipeline_targets_match_the_evaluators_reading(roots, ds_type, aspect):
     fake = _root_of(roots, ds_type)
     for spec, uids, _, sample in _samples(ds_type, fake):
         sem, ignore, part, instance, _ = _oracle(spec, uids)
-        got_ignore = sample.gt_ignore_seg.sem_seg[0].numpy().astype(bool)
+        got_ignore = (sample.gt_sem_seg.sem_seg[0].numpy() == 255)
         if aspect == 'instances':
             assert np.array_equal(sample.gt_sem_seg.sem_seg[0].numpy(), sem)
             assert np.array_equal(got_ignore, ignore)
@@ -246,7 +244,7 @@ def test_bad_labels_are_named(tmp_path, ds_type, defect):
     writer, _, val, _, _ = DATASETS[ds_type]
     fake = writer(str(tmp_path))
     sample = _first(fake, val)
-    uids = read_gt(sample.label_path)
+    uids = read_label(sample.label_path)
     if defect == 'size':
         uids = np.ascontiguousarray(uids[:-4])
         message = 'differs from image'
@@ -264,8 +262,8 @@ def test_bad_labels_are_named(tmp_path, ds_type, defect):
 def test_all_void_label_loads(tmp_path):
     fake = write_fake_cityscapes_pp(str(tmp_path))
     sample = _first(fake, 'train')
-    Image.fromarray(np.zeros_like(read_gt(sample.label_path))).save(sample.label_path)
+    Image.fromarray(np.zeros_like(read_label(sample.label_path))).save(sample.label_path)
     ds = _build('CityscapesPPSDataset', fake.root, 'train')
     index = [ds.get_data_info(i)['img_id'] for i in range(len(ds))].index(sample.image_id)
     packed = ds[index]
-    assert packed['data_samples'].gt_ignore_seg.sem_seg.all()
+    assert (packed['data_samples'].gt_sem_seg.sem_seg == 255).all()

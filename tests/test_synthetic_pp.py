@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from tapps_mm.compat import import_panoptic_parts
-from tapps_mm.datasets.pps_targets import split_uids
 from tapps_mm.datasets.synthetic_pp import SID, write_synthetic_pp
-from tapps_mm.evaluation import evaluate_pps, pair_files, read_gt
+from tapps_mm.evaluation import evaluate_pps, pair_files
+from tapps_mm.pps_format import read_label, split_uids
 from tapps_mm.specs import load_spec
 from tapps_mm.testing.official import official_class_stats, official_summary
 from tapps_mm.testing.pps_cases import prediction_from_gt, write_case_folder
@@ -49,7 +49,7 @@ def test_ground_truth_as_prediction_scores_one_with_official_evaluator(root, tmp
     pairs = pair_files(osp.join(root, 'labels', 'val'), osp.join(root, 'images', 'val'),
                        osp.join(root, 'images_val.json'))
     rng = np.random.default_rng(0)
-    gts = [read_gt(g) for _, g, _ in pairs]
+    gts = [read_label(g) for _, g, _ in pairs]
     case = write_case_folder(str(tmp_path), gts, [prediction_from_gt(spec, g, rng, noise=0.0) for g in gts])
     written = pair_files(*case)
     _, stat = official_class_stats(spec, [(g, p) for _, g, p in written])
@@ -111,7 +111,7 @@ def test_every_class_in_a_small_split(seed, tmp_path):
     ev = load_spec(osp.join(str(tmp_path), 'evalspec.yaml'))
     found = set()
     for name in sorted(os.listdir(tmp_path / 'labels' / 'val')):
-        found |= set(split_uids(np.unique(read_gt(str(tmp_path / 'labels' / 'val' / name))))[0].tolist())
+        found |= set(split_uids(np.unique(read_label(str(tmp_path / 'labels' / 'val' / name))))[0].tolist())
     assert set(ev.classes) <= found
 
 

@@ -13,7 +13,7 @@ import tapps_mm.registry  # noqa: F401
 from tapps_mm.datasets.synthetic_pp import write_synthetic_pp
 from tapps_mm.testing.repo import load_module
 
-TOY = 'configs/tapps/tapps_r18-toy_1xb8-600it_synthetic.py'
+TOY = 'configs/tapps/tapps_r18-toy_1xb8-400it_synthetic.py'
 
 
 @pytest.fixture(scope='module')
@@ -99,6 +99,98 @@ def test_test_tool_refuses_a_checkpoint_that_does_not_fit(data_root, tmp_path):
         _test_tool(cfg, tmp_path / 'b', reshaped)
     assert osp.isfile(_test_tool(cfg, tmp_path / 'c', wrong, '--non-strict'))  # evaluated anyway, on request
     assert osp.isfile(_test_tool(cfg, tmp_path / 'd', good))
+
+
+class _Payload:
+    """Unpickling it runs code: it writes ``target``."""
+
+    def __init__(self, target: str):
+        self.target = target
+
+    def __reduce__(self):
+        return exec, (f'open({self.target!r}, "w").write("ran")',)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(data_root, tmp_path):
+    """Our own full checkpoint (message hub, EMA, RNG states) loads with the restricted unpickler; a crafted
+    one is refused, names the file and the global, and its payload never runs unless --unsafe-load."""
+    from tapps_mm.engine import UnsafeCheckpointError, allow_unsafe_load
+    cfg = _cfg(data_root, tmp_path / 'train', iters=1)
+    runner = _train(cfg)
+    own = osp.join(cfg.work_dir, 'iter_1.pth')
+    assert osp.isfile(_test_tool(cfg, tmp_path / 'own', own))
+    # also in a fresh process, where mmengine has not yet filled HistoryBuffer's method table
+    import subprocess
+    import sys
+    code = f'from tapps_mm.engine import load_checkpoint_file; print(sorted(load_checkpoint_file({own!r})))'
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert out.returncode == 0 and 'message_hub' in out.stdout, out.stderr[-2000:]
+    target = tmp_path / 'ran.txt'
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': runner.model.state_dict(), 'payload': _Payload(str(target))}, evil)
+    with pytest.raises(UnsafeCheckpointError, match=r'evil.pth: refused to load: .*builtins.exec'):
+        _test_tool(cfg, tmp_path / 'evil', evil)
+    assert not target.exists()
+    try:
+        assert osp.isfile(_test_tool(cfg, tmp_path / 'unsafe', evil, '--unsafe-load'))
+        assert target.read_text() == 'ran'  # what the flag means: the file's code ran
+    finally:
+        allow_unsafe_load(False)
+
+
+def test_infer_tool_writes_the_official_png_an_overlay_and_segments(data_root, tmp_path):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from tapps_mm.pps_format import read_image_ids, read_prediction
+    cfg = _cfg(data_root, tmp_path / 'train', iters=1)
+    cfg.model.test_cfg.object_mask_thr = 0.0  # keep what the barely trained model predicts
+    _train(cfg)
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+    images = sorted(glob.glob(data_root + 'images/val/*.png'))
+    broken = tmp_path / 'broken.png'
+    broken.write_bytes(b'not an image')
+    tool = load_module('tools/infer.py', 'tool_infer')
+    out = tmp_path / 'out'
+    rc = tool.main([*images, str(broken), '--config', cfg_path, '--checkpoint',
+                    osp.join(cfg.work_dir, 'iter_1.pth'), '--out', str(out)])
+    assert rc == 1  # the broken file is reported, the others are done
+    stems = [osp.splitext(osp.basename(p))[0] for p in images]
+    assert read_image_ids(str(out / 'images.json')) == stems
+    for path, stem in zip(images, stems):
+        pps = read_prediction(str(out / f'{stem}.png'))
+        assert pps.shape == (*Image.open(path).size[::-1], 3)
+        assert Image.open(out / f'{stem}_overlay.png').mode == 'RGB'
+        info = json.loads((out / f'{stem}.json').read_text())
+        assert sum(s['area'] for s in info['segments']) == int((pps[..., 0] != 255).sum())
+        for seg in info['segments']:
+            assert 0.0 < seg['score'] <= 1.0 and seg['class_name']
+            inside = (pps[..., 0] == seg['sid']) & (pps[..., 1] == seg['instance'])
+            assert int(inside.sum()) == seg['area']
+            assert sum(p['area'] for p in seg['parts']) == int((inside & (pps[..., 2] != 255)).sum())
+        assert np.isin(pps[..., 0], [*tool_spec_sids(cfg), 255]).all()
+    assert not (out / 'broken.png').exists()
+
+
+def tool_spec_sids(cfg):
+    from tapps_mm.specs import load_spec
+    return list(load_spec(cfg.model.panoptic_fusion_head.spec).classes)
+
+
+def test_tensorboard_is_one_config_switch(tmp_path):
+    import argparse
+
+    from tapps_mm.engine.cli import add_common_args, load_config
+    parser = argparse.ArgumentParser()
+    parser.add_argument('config')
+    add_common_args(parser)
+    plain = load_config(parser.parse_args([TOY]))
+    assert [b['type'] for b in plain.visualizer.vis_backends] == ['LocalVisBackend']
+    switched = load_config(parser.parse_args([TOY, '--cfg-options', 'tensorboard=True']))
+    assert [b['type'] for b in switched.visualizer.vis_backends] == ['LocalVisBackend', 'TensorboardVisBackend']
 
 
 def test_load_from_logs_how_many_tensors_loaded(data_root, tmp_path):

@@ -10,13 +10,10 @@ compare paired by seed, and write tables, plots, CSVs and a summary (``benchmark
     python tools/reproduce_tables.py --check               # exit 1 if a generated README block is stale
 """
 import argparse
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without installing
-
-from benchmarks.reproduce import LAUNCHERS, main  # noqa: E402
-from benchmarks.toy import TOY  # noqa: E402
+from benchmarks.reproduce import LAUNCHERS, main
+from benchmarks.toy import TOY
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -11,15 +11,12 @@ it anyway and lists what did not load.
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without installing
+from mmengine.config import Config, ConfigDict
+from mmengine.runner import Runner
 
-from mmengine.config import Config, ConfigDict  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-import tapps_mm.registry  # noqa: E402,F401  (registries of scope tapps_mm; compat fixes)
-from tapps_mm.engine.cli import add_common_args, finish_distributed, load_config  # noqa: E402
+import tapps_mm.registry  # noqa: F401  (registries of scope tapps_mm; compat fixes)
+from tapps_mm.engine.cli import add_common_args, finish_distributed, load_config
 
 
 def parse_args(argv=None):

@@ -7,18 +7,15 @@
 import argparse
 import logging
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without installing
+import torch
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.runner import Runner
 
-import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-import tapps_mm.registry  # noqa: E402,F401  (registries of scope tapps_mm; compat fixes)
-from tapps_mm.engine import find_resume_checkpoint  # noqa: E402
-from tapps_mm.engine.cli import add_common_args, finish_distributed, load_config  # noqa: E402
+import tapps_mm.registry  # noqa: F401  (registries of scope tapps_mm; compat fixes)
+from tapps_mm.engine import find_resume_checkpoint
+from tapps_mm.engine.cli import add_common_args, finish_distributed, load_config
 
 
 def parse_args(argv=None):

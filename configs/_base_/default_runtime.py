@@ -24,6 +24,9 @@ env_cfg = dict(
 )
 
 vis_backends = [dict(type='LocalVisBackend')]
+# True (or --cfg-options tensorboard=True): tools/train.py and tools/test.py also log to TensorBoard
+# (mmengine's TensorboardVisBackend, in <work_dir>/<timestamp>/vis_data/; needs `pip install tensorboard`)
+tensorboard = False
 visualizer = dict(type='PPSLocalVisualizer', vis_backends=vis_backends, name='visualizer')  # draws objects + parts
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 

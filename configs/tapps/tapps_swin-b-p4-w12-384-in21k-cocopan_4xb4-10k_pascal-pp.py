@@ -5,15 +5,8 @@ _base_ = [
 ]
 load_from = 'https://download.openmmlab.com/mmdetection/v3.0/mask2former/mask2former_swin-b-p4-w12-384-in21k_8xb2-lsj-50e_coco-panoptic/mask2former_swin-b-p4-w12-384-in21k_8xb2-lsj-50e_coco-panoptic_20220329_230021-05ec7315.pth'  # noqa: E501
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.custom_keys}}))
-num_things_classes = 20
-num_stuff_classes = 39
-num_classes = num_things_classes + num_stuff_classes
-model = dict(
-    panoptic_head=dict(spec='pascal', num_things_classes=num_things_classes, num_stuff_classes=num_stuff_classes,
-                       loss_cls=dict(class_weight=[1.0] * num_classes + [0.1])),
-    panoptic_fusion_head=dict(spec='pascal', num_things_classes=num_things_classes,
-                              num_stuff_classes=num_stuff_classes),
-    test_cfg=dict(object_mask_thr=0.5))
+model = dict(panoptic_head=dict(spec='pascal'), panoptic_fusion_head=dict(spec='pascal'),
+             test_cfg=dict(object_mask_thr=0.5))
 max_iters = 10000
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = dict(end=max_iters)

@@ -2,8 +2,8 @@
 
 Why: a missing label, a label of the wrong size or an unknown uid otherwise surfaces hours into a
 run (or as silently wrong targets). The checks use the same listing (the dataset classes'
-``list_pairs``), the same reader (:func:`tapps_mm.evaluation.evaluate.read_gt`) and the same uid
-validation (:func:`tapps_mm.datasets.pps_targets.check_uids`) as training and evaluation, and the
+``list_pairs``), the same reader (:func:`tapps_mm.pps_format.read_label`) and the same uid
+validation (:func:`tapps_mm.pps_format.check_uids`) as training and evaluation, and the
 official ``decode_uids`` for part ids, so a clean report means the data loads.
 
 Errors: missing folders / files, unreadable files, labels that are not single-channel integer maps,
@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import glob
 import os.path as osp
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,30 +32,13 @@ from tapps_mm.datasets.pps_dataset import (
     PPSDataset,
     SyntheticPPSDataset,
 )
-from tapps_mm.datasets.pps_targets import check_uids
-from tapps_mm.evaluation.evaluate import read_gt
+from tapps_mm.parallel import parallel_map
+from tapps_mm.pps_format import check_uids, read_label
 from tapps_mm.specs import load_spec
 
-#: dataset name -> (dataset class, default splits, expected layout, official image counts per split)
-DATASET_LAYOUTS: dict[str, tuple[type[PPSDataset], tuple[str, ...], str, dict[str, int]]] = {
-    'cityscapes': (CityscapesPPSDataset, ('train', 'val'),
-                   'leftImg8bit/{split}/<city>/<id>_leftImg8bit.png and '
-                   'gtFinePanopticParts/{split}/<city>/<id>_gtFinePanopticParts.tif',
-                   {'train': 2975, 'val': 500}),
-    'pascal': (PascalPPSDataset, ('training', 'validation'),
-               'JPEGImages/<id>.jpg (VOC2010) and labels/{split}/<id>.tif (Pascal-PP)',
-               {'training': 4998, 'validation': 5105}),
-    'pascal-107': (PascalPP107Dataset, ('training', 'validation'),
-                   'JPEGImages/<id>.jpg (VOC2010) and labels/{split}/<id>.tif (Pascal-PP)',
-                   {'training': 4998, 'validation': 5105}),
-    'synthetic': (SyntheticPPSDataset, ('train', 'val'),
-                  'images/{split}/<id>.png, labels/{split}/<id>.tif, images_{split}.json and evalspec.yaml '
-                  '(tools/dataset_converters/make_synthetic_pp.py)', {}),
-}
-
-# Official file names; anything else in a label folder (e.g. a leftover '<id>.tmp123.tif') is suspicious.
-_ID_PATTERNS = {'cityscapes': re.compile(r'^[a-z]+_\d{6}_\d{6}$'), 'pascal': re.compile(r'^\d{4}_\d{6}$'),
-                'pascal-107': re.compile(r'^\d{4}_\d{6}$')}
+#: check_dataset name -> dataset class (each declares its ``layout``)
+CHECKABLE_DATASETS: dict[str, type[PPSDataset]] = {
+    cls.layout.name: cls for cls in (CityscapesPPSDataset, PascalPPSDataset, PascalPP107Dataset, SyntheticPPSDataset)}
 
 UNDEFINED_PID_NOTE = "they are treated as 'no part label' in training and evaluation"
 CITYSCAPES_PID5_NOTE = 'a known artefact of the Cityscapes-PP release (person / rider pid 5 in 9 munster val images)'
@@ -94,7 +76,7 @@ class DatasetReport:
 
     def summary(self, max_items: int = 20) -> str:
         lines = [f'{self.dataset} at {self.root} (spec: {self.spec})']
-        expected = DATASET_LAYOUTS[self.dataset][3]
+        expected = CHECKABLE_DATASETS[self.dataset].layout.official_counts
         for split, c in self.counts.items():
             official = f' (official release: {expected[split]})' if split in expected else ''
             lines.append(f'  {split}: {c.get("images", 0)} images with labels{official}, '
@@ -126,7 +108,7 @@ class PairResult:
 def _evaluated_sids(spec_path: str) -> np.ndarray:
     """Per dataset sid, whether the spec maps it to an evaluated class (otherwise it is void)."""
     spec = load_spec(spec_path)
-    evaluated = np.zeros(len(spec.official._dspec.l), bool)
+    evaluated = np.zeros(spec.num_dataset_classes, bool)
     for dsid, esid in spec.dataset_sid2eval_sid.items():
         if esid in spec.sid2label and 0 <= dsid < len(evaluated):
             evaluated[dsid] = True
@@ -158,7 +140,7 @@ def check_pair(task: tuple[str, str, str, str, str]) -> PairResult:
     try:
         with Image.open(label_path) as im:
             mode = im.mode
-        uids = read_gt(label_path)
+        uids = read_label(label_path)
     except ValueError as e:
         add('error', 'label_format', str(e), label_path)
         return res
@@ -200,7 +182,7 @@ def _official_sids_pids(distinct: np.ndarray, spec_path: str) -> tuple[np.ndarra
     import_panoptic_parts()
     from panoptic_parts.utils.format import decode_uids
     sids, _, pids = decode_uids(distinct.astype(np.int32), experimental_noinfo_id=0,
-                                experimental_dataset_spec=load_spec(spec_path).official._dspec)
+                                experimental_dataset_spec=load_spec(spec_path).dataset_spec)
     return np.asarray(sids, np.int64), np.asarray(pids, np.int64)
 
 
@@ -222,9 +204,10 @@ class _Checker:
     """Collects issues of one root; see :func:`check_dataset`."""
 
     def __init__(self, root: str, dataset: str, splits: tuple[str, ...], spec: str | None, max_listed: int):
-        if dataset not in DATASET_LAYOUTS:
-            raise ValueError(f'Unknown dataset {dataset!r}: expected one of {sorted(DATASET_LAYOUTS)}')
-        self.cls, default_splits, self.layout, _ = DATASET_LAYOUTS[dataset]
+        if dataset not in CHECKABLE_DATASETS:
+            raise ValueError(f'Unknown dataset {dataset!r}: expected one of {sorted(CHECKABLE_DATASETS)}')
+        self.cls = CHECKABLE_DATASETS[dataset]
+        self.layout, default_splits = self.cls.layout.description, self.cls.layout.splits
         self.dataset, self.root, self.spec_arg, self.max_listed = dataset, root, spec, max_listed
         self.report = DatasetReport(dataset, root, spec, tuple(splits or default_splits))
 
@@ -235,18 +218,8 @@ class _Checker:
         self.report.warnings.append(Issue(kind, message, path, split))
 
     # ------------------------------------------------------------------------------------ layout
-    def required_paths(self, split: str) -> list[str]:
-        r = self.root
-        return {
-            'cityscapes': [osp.join(r, 'leftImg8bit', split), osp.join(r, 'gtFinePanopticParts', split)],
-            'pascal': [osp.join(r, 'JPEGImages'), osp.join(r, 'labels', split)],
-            'pascal-107': [osp.join(r, 'JPEGImages'), osp.join(r, 'labels', split)],
-            'synthetic': [osp.join(r, 'images', split), osp.join(r, 'labels', split),
-                          osp.join(r, f'images_{split}.json')],
-        }[self.dataset]
-
     def check_layout(self, split: str) -> bool:
-        missing = [p for p in self.required_paths(split) if not osp.exists(p)]
+        missing = [p for p in self.cls.layout.required_paths(self.root, split) if not osp.exists(p)]
         for path in missing:
             top = osp.relpath(path, self.root).split(osp.sep)[0]
             self.error('missing_folder', f'{path} does not exist; expected layout under the root: '
@@ -277,7 +250,6 @@ class _Checker:
                 self.error('missing_image', f'{label_path}: no image (expected {img_path})', img_path, split)
             if not osp.isfile(label_path):
                 self.error('missing_label', f'{img_path}: no label (expected {label_path})', label_path, split)
-        pattern = _ID_PATTERNS.get(self.dataset)
         if self.dataset == 'cityscapes':
             for img in sorted(glob.glob(osp.join(self.root, 'leftImg8bit', split, '*', '*_leftImg8bit.png'))):
                 if osp.normpath(img) not in listed_images:
@@ -296,10 +268,9 @@ class _Checker:
                     if osp.normpath(path) not in listed:
                         self.warning('unlisted_file', f'{path} is not listed in images_{split}.json (not used)',
                                      path, split)
-        if pattern is not None:
-            for image_id, _, label_path in pairs:
-                if not pattern.match(image_id):
-                    self.warning('unexpected_name', f'{label_path}: {image_id!r} does not look like an official '
+        for image_id, _, label_path in pairs:
+            if not self.cls.layout.matches_id(image_id):
+                self.warning('unexpected_name', f'{label_path}: {image_id!r} does not look like an official '
                                  f'{self.dataset} image id; it will be loaded as a sample', label_path, split)
 
     # ------------------------------------------------------------------------------------ results
@@ -309,7 +280,7 @@ class _Checker:
         counts = self.report.counts[res.split]
         counts['checked'] += 1
         if res.undefined_pid_pixels:
-            names = load_spec(spec_path).official._dspec.l
+            names = load_spec(spec_path).dataset_spec.l
             if len(counts['undefined_pid_files']) < self.max_listed:
                 counts['undefined_pid_files'].append(res.label_path)
             for sid, n in res.undefined_pid_pixels.items():
@@ -378,27 +349,10 @@ def check_dataset(root: str, dataset: str, splits: list[str] | tuple[str, ...] |
         report.counts[split]['images'] = sum(osp.isfile(i) and osp.isfile(lbl) for _, i, lbl in pairs)
         report.counts[split]['_ids'] = [p[0] for p in pairs]
         tasks += [(split, image_id, img, lbl, spec_path) for image_id, img, lbl in pairs]
-    for res in _run(tasks, nproc, progress):
+    for res in parallel_map(check_pair, tasks, nproc, progress, chunksize=4):
         checker.add_pair_result(res, spec_paths[res.split])
     checker.finish()
     return report
 
 
-def _run(tasks: list, nproc: int, progress: bool):
-    """Results of :func:`check_pair` in task order, in ``nproc`` processes, with an optional progress bar."""
-    if not tasks:
-        return []
-    if nproc > 1 and len(tasks) > 1:
-        if progress:
-            from mmengine.utils import track_parallel_progress
-            return track_parallel_progress(check_pair, tasks, nproc, chunksize=4)
-        import multiprocessing
-        with multiprocessing.Pool(min(nproc, len(tasks))) as pool:
-            return pool.map(check_pair, tasks, chunksize=4)
-    if progress:
-        from mmengine.utils import track_progress
-        return track_progress(check_pair, tasks)
-    return [check_pair(t) for t in tasks]
-
-
-__all__ = ['DATASET_LAYOUTS', 'DatasetReport', 'Issue', 'PairResult', 'check_dataset', 'check_pair']
+__all__ = ['CHECKABLE_DATASETS', 'DatasetReport', 'Issue', 'PairResult', 'check_dataset', 'check_pair']

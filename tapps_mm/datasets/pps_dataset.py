@@ -13,11 +13,13 @@ Every dataset lists (image, official uid label) pairs; the class metadata comes 
 from __future__ import annotations
 
 import glob
-import json
 import os.path as osp
+import re
+from dataclasses import dataclass, field, replace
 
 from mmengine.dataset import BaseDataset
 
+from tapps_mm.pps_format import read_image_ids
 from tapps_mm.registry import DATASETS
 from tapps_mm.specs import PPSSpec, load_spec
 
@@ -37,12 +39,30 @@ def pps_metainfo(spec: PPSSpec) -> dict:
 
 
 def _palette(spec: PPSSpec) -> list[tuple[int, int, int]]:
-    dspec = spec.official._dspec
+    dspec = spec.dataset_spec
     return [tuple(int(c) for c in dspec.sid2scene_color.get(s, (128, 128, 128))) for s in spec.classes]
 
 
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Where a dataset's files are, as its class lists them (``check_dataset`` reads the same)."""
+    name: str  # the --dataset name of check_dataset
+    splits: tuple[str, ...]  # default splits
+    description: str  # the expected layout, for error messages ({split}: the split)
+    required: tuple[str, ...]  # paths below the root that must exist ({split}: the split)
+    id_pattern: str | None = None  # official image ids (a regular expression)
+    official_counts: dict[str, int] = field(default_factory=dict)  # images per split in the release
+
+    def required_paths(self, root: str, split: str) -> list[str]:
+        return [osp.join(root, p.format(split=split)) for p in self.required]
+
+    def matches_id(self, image_id: str) -> bool:
+        return self.id_pattern is None or re.match(self.id_pattern, image_id) is not None
+
+
 class PPSDataset(BaseDataset):
-    """Base class: subclasses implement :meth:`list_pairs`; this class adds spec metadata and checks.
+    """Base class: subclasses declare their ``layout`` and implement :meth:`list_pairs`; this class adds
+    spec metadata and checks.
 
     Args:
         data_root: dataset root folder.
@@ -52,6 +72,7 @@ class PPSDataset(BaseDataset):
     """
 
     default_spec: str = 'cityscapes'
+    layout: DatasetLayout
     #: what to do when ``data_root`` does not exist (``{root}`` is filled in)
     missing_root_hint: str = 'see the layouts in the README ("Datasets")'
 
@@ -94,6 +115,10 @@ class SyntheticPPSDataset(PPSDataset):
     """The synthetic dataset of ``tools/dataset_converters/make_synthetic_pp.py``."""
 
     default_spec = 'evalspec.yaml'
+    layout = DatasetLayout('synthetic', ('train', 'val'),
+                           'images/{split}/<id>.png, labels/{split}/<id>.tif, images_{split}.json and evalspec.yaml '
+                           '(tools/dataset_converters/make_synthetic_pp.py)',
+                           ('images/{split}', 'labels/{split}', 'images_{split}.json'))
     missing_root_hint = 'create it with: python tools/dataset_converters/make_synthetic_pp.py --out {root}'
 
     def list_pairs(self):
@@ -101,12 +126,7 @@ class SyntheticPPSDataset(PPSDataset):
         if not osp.isfile(ann):
             raise FileNotFoundError(f'SyntheticPPSDataset: {ann} not found; create the dataset with '
                                     f'tools/dataset_converters/make_synthetic_pp.py --out {self.data_root}')
-        try:
-            with open(ann) as f:
-                images = json.load(f)['images']
-            ids = [str(im['id']) for im in images]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ValueError(f'{ann}: not an official images.json: {e}') from e
+        ids = read_image_ids(ann)
         return [(i, osp.join(self.data_root, 'images', self.split, f'{i}.png'),
                  osp.join(self.data_root, 'labels', self.split, f'{i}.tif')) for i in ids]
 
@@ -116,6 +136,11 @@ class CityscapesPPSDataset(PPSDataset):
     """Cityscapes-PP: leftImg8bit + gtFinePanopticParts, listed from the label folder."""
 
     default_spec = 'cityscapes'
+    layout = DatasetLayout('cityscapes', ('train', 'val'),
+                           'leftImg8bit/{split}/<city>/<id>_leftImg8bit.png and '
+                           'gtFinePanopticParts/{split}/<city>/<id>_gtFinePanopticParts.tif',
+                           ('leftImg8bit/{split}', 'gtFinePanopticParts/{split}'), r'^[a-z]+_\d{6}_\d{6}$',
+                           {'train': 2975, 'val': 500})
     missing_root_hint = ('link the official Cityscapes-PP download there (leftImg8bit/, gtFinePanopticParts/; README '
                          '"Datasets") and check it with: python tools/dataset_converters/check_dataset.py {root} '
                          '--dataset cityscapes')
@@ -138,6 +163,10 @@ class PascalPPSDataset(PPSDataset):
     """Pascal-PP (57 part classes): VOC2010 JPEGImages + Pascal-PP labels, listed from the labels."""
 
     default_spec = 'pascal'
+    layout = DatasetLayout('pascal', ('training', 'validation'),
+                           'JPEGImages/<id>.jpg (VOC2010) and labels/{split}/<id>.tif (Pascal-PP)',
+                           ('JPEGImages', 'labels/{split}'), r'^\d{4}_\d{6}$',
+                           {'training': 4998, 'validation': 5105})
     missing_root_hint = ('link VOC2010 JPEGImages/ and the Pascal-PP labels/ there (README "Datasets") and check it '
                          'with: python tools/dataset_converters/check_dataset.py {root} --dataset pascal')
 
@@ -155,3 +184,4 @@ class PascalPP107Dataset(PascalPPSDataset):
     """Pascal-PP-107: the same files, scored with the 107-part spec (Table 6)."""
 
     default_spec = 'pascal-107'
+    layout = replace(PascalPPSDataset.layout, name='pascal-107')

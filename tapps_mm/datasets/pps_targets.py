@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tapps_mm.pps_format import check_uids, split_uids
 from tapps_mm.specs import PPSSpec
+from tapps_mm.structures.part_targets import PART_BITS
 
 VOID = 0
-PART_BITS = 256
 
 
 @dataclass
@@ -37,36 +38,12 @@ class PPSTargetCodes:
     crowd: np.ndarray    # bool [S]
 
 
-def split_uids(uids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sid, iid, pid) of official uids; iid = 0 when absent, pid = 0 when absent."""
-    uids = uids.astype(np.int64)
-    sid = np.where(uids <= 99, uids, np.where(uids <= 99_999, uids // 1000, uids // 100_000))
-    iid = np.where(uids <= 99, 0, np.where(uids <= 99_999, uids % 1000, (uids // 100) % 1000))
-    pid = np.where(uids <= 99_999, 0, uids % 100)
-    return sid, iid, pid
-
-
-def check_uids(uids: np.ndarray, spec: PPSSpec, name: str) -> None:
-    """Raise a ValueError naming ``name`` for uids outside the encoding or sids outside the dataset."""
-    if uids.ndim != 2 or not np.issubdtype(uids.dtype, np.integer):
-        raise ValueError(f'{name}: expected a single-channel integer uid map, got {uids.dtype} {uids.shape}')
-    distinct = np.unique(uids)
-    bad = distinct[(distinct < 0) | (distinct > 99_999_99) | ((distinct >= 100) & (distinct <= 999))]
-    if bad.size:
-        raise ValueError(f'{name}: uids outside the panoptic-parts encoding: {bad[:10].tolist()}')
-    sids = split_uids(distinct)[0]
-    num = len(spec.official._dspec.l)
-    if (sids >= num).any():
-        raise ValueError(f'{name}: sids {sorted(set(sids[sids >= num].tolist()))} are not in the dataset spec '
-                         f'{spec.official._dspec.dataset_name!r} ({num} classes, ids 0-{num - 1})')
-
-
 class PPSTargetEncoder:
     """Turns official uid maps of one spec into :class:`PPSTargetCodes`."""
 
     def __init__(self, spec: PPSSpec):
         self.spec = spec
-        dspec = spec.official._dspec
+        dspec = spec.dataset_spec
         n = len(dspec.l)
         # dataset sid -> contiguous label (-1 = void)
         self.sid2label = np.full(n, -1, np.int64)

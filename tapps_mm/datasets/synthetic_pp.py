@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from tapps_mm.datasets.pps_targets import split_uids
 from tapps_mm.fileio import atomic_path, write_text_atomic
+from tapps_mm.pps_format import split_uids, write_images_json, write_label
 
 STUFF = ('sky', 'grass', 'road')
 PARTS = {'robot': ('head', 'torso', 'arm', 'leg'), 'cart': ('body', 'window', 'wheel'), 'ball': ()}
@@ -231,14 +231,13 @@ def write_synthetic_pp(out: str, num_train: int = 200, num_val: int = 50, size: 
             present.update(_sids(uids))
             with atomic_path(osp.join(img_dir, f'{image_id}.png')) as tmp:
                 Image.fromarray(image).save(tmp)
-            with atomic_path(osp.join(lbl_dir, f'{image_id}.tif')) as tmp:
-                Image.fromarray(uids).save(tmp)
+            write_label(osp.join(lbl_dir, f'{image_id}.tif'), uids)
             images.append({'id': image_id, 'file_name': f'{image_id}.png', 'height': h, 'width': w})
             if bar:
                 bar.update()
         if bar:
             print()
-        write_text_atomic(json.dumps({'images': images}, indent=1), osp.join(out, f'images_{split}.json'))
+        write_images_json(osp.join(out, f'images_{split}.json'), images)
         absent = [c for c in CLASSES if SID[c] not in present]
         if num and absent:
             warnings.warn(f'synthetic split {split!r} ({num} images) has no pixel of {absent}: '

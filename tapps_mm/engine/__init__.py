@@ -1,5 +1,8 @@
-"""Runtime pieces for MMEngine runners: kill-safe checkpoints, exact resume, checked checkpoint loading."""
+"""Runtime pieces for MMEngine runners: kill-safe checkpoints, exact resume, checked and safe checkpoint
+loading."""
 from tapps_mm.engine.checkpoint import AtomicLocalBackend, find_resume_checkpoint
 from tapps_mm.engine.hooks import CheckpointMatchHook, RNGStateHook
+from tapps_mm.engine.safe_load import UnsafeCheckpointError, allow_unsafe_load, load_checkpoint_file
 
-__all__ = ['AtomicLocalBackend', 'CheckpointMatchHook', 'RNGStateHook', 'find_resume_checkpoint']
+__all__ = ['AtomicLocalBackend', 'CheckpointMatchHook', 'RNGStateHook', 'UnsafeCheckpointError',
+           'allow_unsafe_load', 'find_resume_checkpoint', 'load_checkpoint_file']

@@ -15,11 +15,17 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher (tools/dist_*.sh use pytorch, tools/slurm_*.sh use slurm)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='load checkpoints with the full unpickler, which can run code the file names: '
+                        'only for files you trust (default: weights and our own checkpoint types only)')
 
 
 def load_config(args: argparse.Namespace) -> Config:
     """The config of ``args.config`` with ``--cfg-options``, ``--launcher`` and the work dir
     (``--work-dir``, else the config's, else ``work_dirs/<config stem>``)."""
+    if args.unsafe_load:
+        from tapps_mm.engine.safe_load import allow_unsafe_load
+        allow_unsafe_load()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if not osp.isfile(args.config):
@@ -28,6 +34,10 @@ def load_config(args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if cfg.get('tensorboard', False):  # the config switch of default_runtime.py
+        backends = cfg.visualizer.setdefault('vis_backends', [])
+        if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+            cfg.visualizer.vis_backends = [*backends, dict(type='TensorboardVisBackend')]
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

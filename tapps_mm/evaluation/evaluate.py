@@ -3,16 +3,11 @@ and an images.json, paired like ``panoptic_parts.evaluation.eval_PartPQ``."""
 from __future__ import annotations
 
 import glob
-import json
-import multiprocessing
-import os
 import os.path as osp
-from typing import Iterable
-
-import numpy as np
-from PIL import Image
 
 from tapps_mm.evaluation.partpq import PartPQEvaluator, PPSStats
+from tapps_mm.parallel import parallel_map
+from tapps_mm.pps_format import read_image_ids, read_label, read_prediction
 from tapps_mm.specs import PPSSpec, load_spec
 
 
@@ -35,36 +30,12 @@ def _find(image_id: str, filenames: list[str], ext: str, what: str, directory: s
     return found[0]
 
 
-def read_image_ids(images_json: str) -> list[str]:
-    try:
-        with open(images_json) as f:
-            images = json.load(f)['images']
-        return [str(im['id']) for im in images]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f'{images_json}: not an official images.json ({{"images": [{{"id": ...}}]}}): {e}') from e
-
-
 def pair_files(gt_dir: str, pred_dir: str, images_json: str) -> list[tuple[str, str, str]]:
     """(image id, GT .tif, prediction .png) for every image of ``images_json``."""
     gt_files, pred_files = _files_in(gt_dir), _files_in(pred_dir)
     return [(i, _find(i, gt_files, '.tif', 'ground-truth', gt_dir),
              _find(i, pred_files, '.png', 'prediction', pred_dir))
             for i in read_image_ids(images_json)]
-
-
-def read_gt(path: str) -> np.ndarray:
-    with Image.open(path) as im:
-        arr = np.array(im)
-    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f'{path}: expected a single-channel integer uid TIFF, got {arr.dtype} {arr.shape}')
-    return arr.astype(np.int32, copy=False)
-
-
-def read_pred(path: str) -> np.ndarray:
-    with Image.open(path) as im:
-        if im.mode != 'RGB':
-            raise ValueError(f'{path}: expected an 8-bit 3-channel PNG [class, instance, part], got mode {im.mode}')
-        return np.array(im)
 
 
 _WORKER: PartPQEvaluator | None = None
@@ -77,19 +48,7 @@ def _init_worker(spec_path: str, undefined_pids: str) -> None:
 
 def _stats_of_pair(pair: tuple[str, str, str]) -> PPSStats:
     _, gt_path, pred_path = pair
-    return _WORKER.image_stats(read_gt(gt_path), read_pred(pred_path), gt_path, pred_path)
-
-
-def _progress(items: Iterable, total: int, show: bool):
-    if not show:
-        yield from items
-        return
-    from mmengine.utils import ProgressBar
-    bar = ProgressBar(total)
-    for item in items:
-        bar.update()
-        yield item
-    print()
+    return _WORKER.image_stats(read_label(gt_path), read_prediction(pred_path), gt_path, pred_path)
 
 
 def evaluate_pps(gt_dir: str, pred_dir: str, images_json: str, spec: str | PPSSpec = 'cityscapes',
@@ -107,18 +66,7 @@ def evaluate_pps(gt_dir: str, pred_dir: str, images_json: str, spec: str | PPSSp
     """
     spec = spec if isinstance(spec, PPSSpec) else load_spec(spec)
     pairs = pair_files(gt_dir, pred_dir, images_json)
-    evaluator = PartPQEvaluator(spec, undefined_pids)
     total = PPSStats.zeros(spec.num_classes, spec.num_parts)
-    if nproc <= 1 or len(pairs) <= 1:
-        global _WORKER
-        _WORKER = evaluator
-        stats = map(_stats_of_pair, pairs)
-        for st in _progress(stats, len(pairs), progress):
-            total += st
-    else:
-        ctx = multiprocessing.get_context('fork' if os.name == 'posix' else 'spawn')
-        with ctx.Pool(nproc, initializer=_init_worker, initargs=(spec.path, undefined_pids)) as pool:
-            chunk = max(1, min(16, len(pairs) // (4 * nproc)))
-            for st in _progress(pool.imap(_stats_of_pair, pairs, chunksize=chunk), len(pairs), progress):
-                total += st
-    return evaluator.summarize(total)
+    for st in parallel_map(_stats_of_pair, pairs, nproc, progress, _init_worker, (spec.path, undefined_pids)):
+        total += st
+    return PartPQEvaluator(spec, undefined_pids).summarize(total)

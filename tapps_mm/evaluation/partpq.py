@@ -111,7 +111,7 @@ class PartPQEvaluator:
             raise ValueError(f'undefined_pids={undefined_pids!r}: expected one of {UNDEFINED_PIDS}')
         self.spec = spec
         off = spec.official
-        self._dspec = off._dspec
+        self._dspec = spec.dataset_spec
         self.num_dataset_sids = len(self._dspec.l)
         # pids beyond a class's dataset-spec parts (Cityscapes-PP person/rider pid 5)
         self.num_defined_pids = spec.num_dataset_pids if undefined_pids == 'unlabelled' else None

@@ -126,6 +126,17 @@ class PPSSpec:
     ignore_label: int
 
     @property
+    def dataset_spec(self):
+        """The official dataset spec (``panoptic_parts`` DatasetSpec) of the label files: their sids
+        (``.l``: dataset class names by sid), parts and name; what the official decoders take."""
+        return self.official._dspec
+
+    @property
+    def num_dataset_classes(self) -> int:
+        """Dataset sids 0 .. n - 1 of the label files."""
+        return len(self.dataset_spec.l)
+
+    @property
     def num_classes(self) -> int:
         return len(self.classes)
 
@@ -182,7 +193,7 @@ class PPSSpec:
     def num_dataset_pids(self) -> np.ndarray:
         """Per dataset sid, how many pids its dataset spec defines; larger pids in label files (Cityscapes-PP's
         person / rider pid 5) are undefined."""
-        dspec = self.official._dspec
+        dspec = self.dataset_spec
         return np.array([len(dspec.sid2part_classes[s]) - 1 for s in range(len(dspec.l))])
 
     def part_index_to_pid(self, sid: int) -> dict[int, int]:

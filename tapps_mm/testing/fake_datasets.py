@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from tapps_mm.fileio import atomic_path
+from tapps_mm.pps_format import write_label
 from tapps_mm.specs import load_spec
 
 #: Name of the Cityscapes-PP val file that carries the undefined pid 5 (like the 9 munster files).
@@ -125,12 +126,11 @@ def _write_pair(image: np.ndarray, uids: np.ndarray, img_path: str, label_path: 
         os.makedirs(osp.dirname(path), exist_ok=True)
     with atomic_path(img_path) as tmp:
         Image.fromarray(image).save(tmp, **({'quality': 92} if img_path.endswith('.jpg') else {}))
-    with atomic_path(label_path) as tmp:
-        Image.fromarray(uids.astype(np.int32)).save(tmp)  # mode 'I': int32 TIFF like the releases
+    write_label(label_path, uids)
 
 
 def _colours(spec_name: str) -> dict[int, tuple[int, int, int]]:
-    dspec = load_spec(spec_name).official._dspec
+    dspec = load_spec(spec_name).dataset_spec
     return {s: tuple(int(c) for c in dspec.sid2scene_color[s]) for s in range(len(dspec.l))}
 
 
@@ -252,7 +252,7 @@ def write_fake_pascal_pp(root: str, num_train: int = 2, num_val: int = 2, size: 
     h, w = size
     if h < 48 or w < 96:
         raise ValueError(f'size must be at least 48x96, got {size}')
-    dspec = load_spec('pascal').official._dspec
+    dspec = load_spec('pascal').dataset_spec
     colours = _colours('pascal')
     samples: dict[str, list[FakeSample]] = {}
     for split, num, first in (('training', num_train, 2), ('validation', num_val, 3)):

@@ -6,19 +6,18 @@ masks, false positives and missed objects.
 """
 from __future__ import annotations
 
-import json
 import os
 import os.path as osp
 
 import numpy as np
-from PIL import Image
 
+from tapps_mm.pps_format import write_images_json, write_label, write_prediction
 from tapps_mm.specs import PPSSpec
 
 
 def _dataset_pids(spec: PPSSpec, sid: int) -> list[int]:
     """Raw (file) pids that the dataset spec allows for a class, incl. countable groupings."""
-    dspec = spec.official._dspec
+    dspec = spec.dataset_spec
     if hasattr(dspec, '_sid_pid_file2sid_pid'):
         return sorted(k % 100 for k in dspec._sid_pid_file2sid_pid if k >= 100 and k // 100 == sid)
     return list(range(1, len(dspec.part_classes_from_sid(sid))))
@@ -34,7 +33,7 @@ def _box(rng, h, w, min_frac=0.1, max_frac=0.5):
 def random_gt(spec: PPSSpec, rng: np.random.Generator, h: int, w: int, num_things: int = 6,
               extra_pids: dict[int, list[int]] | None = None) -> np.ndarray:
     """A random int32 uid map: stuff background, void, thing instances with parts, crowd."""
-    dspec = spec.official._dspec
+    dspec = spec.dataset_spec
     void_sids = [s for s in range(len(dspec.l)) if s not in spec.classes]
     things = list(spec.thing_sids)
     gt = np.full((h, w), rng.choice(spec.stuff_sids), np.int32)
@@ -114,9 +113,8 @@ def write_case_folder(root: str, gts: list[np.ndarray], preds: list[np.ndarray])
     os.makedirs(pred_dir, exist_ok=True)
     ids = [f'img{i:05d}' for i in range(len(gts))]
     for image_id, gt, pred in zip(ids, gts, preds):
-        Image.fromarray(gt.astype(np.int32)).save(osp.join(gt_dir, f'{image_id}.tif'))
-        Image.fromarray(pred).save(osp.join(pred_dir, f'{image_id}.png'))
+        write_label(osp.join(gt_dir, f'{image_id}.tif'), gt)
+        write_prediction(osp.join(pred_dir, f'{image_id}.png'), pred)
     images_json = osp.join(root, 'images.json')
-    with open(images_json, 'w') as f:
-        json.dump({'images': [{'id': i, 'file_name': f'{i}.png'} for i in ids]}, f)
+    write_images_json(images_json, [{'id': i, 'file_name': f'{i}.png'} for i in ids])
     return gt_dir, pred_dir, images_json

@@ -2,15 +2,18 @@
 that mmdet's visualisation hook calls."""
 from tapps_mm.visualization.pps_drawing import (
     distinct_colors,
+    draw_pps_ground_truth,
     draw_pps_prediction,
     draw_pps_sample,
     part_color,
     pps_to_sample_arrays,
     render_pps_panels,
     sample_legend,
+    side_by_side,
     unpack_pps_sample,
 )
 from tapps_mm.visualization.pps_visualizer import PPSLocalVisualizer
 
-__all__ = ['PPSLocalVisualizer', 'distinct_colors', 'draw_pps_prediction', 'draw_pps_sample', 'part_color',
-           'pps_to_sample_arrays', 'render_pps_panels', 'sample_legend', 'unpack_pps_sample']
+__all__ = ['PPSLocalVisualizer', 'distinct_colors', 'draw_pps_ground_truth', 'draw_pps_prediction', 'draw_pps_sample',
+           'part_color', 'pps_to_sample_arrays', 'render_pps_panels', 'sample_legend', 'side_by_side',
+           'unpack_pps_sample']

@@ -338,14 +338,13 @@ def unpack_pps_sample(inputs, data_sample, num_things: int) -> dict:
     ignore = None
     if 'gt_sem_seg' in data_sample:
         sem = arr(data_sample.gt_sem_seg.sem_seg).reshape(h, w)
+        ignore = sem == 255  # void and crowd
         stuff = [int(v) for v in np.unique(sem) if num_things <= v < 255]
         if stuff:
             masks = np.concatenate([masks, np.stack([sem == v for v in stuff])])
             labels = np.concatenate([labels, np.asarray(stuff, np.int64)])
     if 'gt_part_seg' in data_sample:
         part_seg = arr(data_sample.gt_part_seg.sem_seg).reshape(h, w).astype(np.uint8)
-    if 'gt_ignore_seg' in data_sample:
-        ignore = arr(data_sample.gt_ignore_seg.sem_seg).reshape(h, w) > 0
     return dict(image=image, object_masks=masks, object_labels=labels, part_seg=part_seg, ignore_mask=ignore)
 
 
@@ -381,6 +380,36 @@ def draw_pps_prediction(image: np.ndarray, pps: np.ndarray, spec: 'PPSSpec | str
         from tapps_mm.specs import load_spec
         spec = load_spec(spec)
     arrays = pps_to_sample_arrays(pps, spec)
-    class_names = [spec.class_names[s] for s in spec.classes]
-    part_names = [spec.part_names.get(j, f'part{j}') for j in range(1, spec.num_parts + 1)]
+    class_names, part_names = _names(spec)
     return draw_pps_sample(np.asarray(image), class_names=class_names, part_names=part_names, **arrays, **kwargs)
+
+
+def _names(spec: 'PPSSpec') -> tuple[list[str], list[str]]:
+    return ([spec.class_names[s] for s in spec.classes],
+            [spec.part_names.get(j, f'part{j}') for j in range(1, spec.num_parts + 1)])
+
+
+def draw_pps_ground_truth(image: np.ndarray, label_path: str, spec: 'PPSSpec | str', **kwargs) -> np.ndarray:
+    """:func:`draw_pps_sample` of an image's official label file, decoded as training and evaluation
+    decode it (void and crowd hatched); ``kwargs`` go to :func:`draw_pps_sample`."""
+    from tapps_mm.datasets.pps_targets import PPSTargetEncoder, decode_targets
+    from tapps_mm.pps_format import read_label
+    if isinstance(spec, str):
+        from tapps_mm.specs import load_spec
+        spec = load_spec(spec)
+    codes = PPSTargetEncoder(spec).encode(read_label(label_path), label_path)
+    targets = decode_targets(codes.codes, codes.labels, codes.crowd)
+    class_names, part_names = _names(spec)
+    return draw_pps_sample(np.asarray(image), targets.masks, targets.labels, targets.part_seg, class_names,
+                           part_names, ignore_mask=targets.ignore, **kwargs)
+
+
+def side_by_side(*drawings: np.ndarray, gap: int = 12) -> np.ndarray:
+    """Drawings next to each other (ground truth | prediction, as mmdet's visualiser), tops aligned."""
+    h = max(d.shape[0] for d in drawings)
+    spacer = np.full((h, gap, 3), BACKGROUND, np.uint8)
+    columns = []
+    for d in drawings:
+        pad = np.full((h - d.shape[0], d.shape[1], 3), BACKGROUND, np.uint8)
+        columns += [np.concatenate([d, pad]), spacer]
+    return np.concatenate(columns[:-1], axis=1)

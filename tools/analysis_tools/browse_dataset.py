@@ -15,16 +15,10 @@ import argparse
 import os
 import os.path as osp
 import re
-import sys
 
-# Runnable from a checkout without installing the package.
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import init_default_scope
+from mmengine.utils import ProgressBar
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

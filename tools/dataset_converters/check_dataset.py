@@ -10,13 +10,13 @@ person / rider pid 5 (9 munster val files) is reported as a WARNING: those pixel
 import argparse
 import sys
 
-from tapps_mm.datasets.check import DATASET_LAYOUTS, check_dataset
+from tapps_mm.datasets.check import CHECKABLE_DATASETS, check_dataset
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('root', help='dataset root folder')
-    parser.add_argument('--dataset', required=True, choices=sorted(DATASET_LAYOUTS), help='dataset layout')
+    parser.add_argument('--dataset', required=True, choices=sorted(CHECKABLE_DATASETS), help='dataset layout')
     parser.add_argument('--splits', nargs='+', help='splits to check (default: train val, or training validation '
                         'for Pascal)')
     parser.add_argument('--spec', help='spec name or eval-spec YAML (default: the dataset\'s own)')

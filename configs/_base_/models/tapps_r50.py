@@ -1,9 +1,10 @@
-# TAPPS (CVPR 2024): Mask2Former R-50 with the JOPS head (2-layer MLP part-query adaptation, compatible
-# parts at training and test), the official hyper-parameters. Class counts and spec are Cityscapes-PP's
-# (grouped parts, as the official TAPPS); other datasets set theirs; JOPSHead checks them against the spec.
-num_things_classes = 8
-num_stuff_classes = 11
-num_classes = num_things_classes + num_stuff_classes
+# TAPPS (CVPR 2024): mmdet's Mask2Former R-50 (the model of mmdet's mask2former_r50_8xb2-lsj-50e_coco-panoptic;
+# tests/test_configs.py checks that only the TAPPS keys it lists differ) with the JOPS head (2-layer MLP
+# part-query adaptation, compatible parts at training and test), the official hyper-parameters. The spec is
+# Cityscapes-PP's (grouped parts, as the official TAPPS); other datasets set theirs. The spec decides the
+# class counts and the class weights of loss_cls (1 per class, 0.1 for 'no object'): the heads derive them.
+# Why the model is written out instead of inherited: mmdet ships Mask2Former only as a complete config
+# (dataset, schedule, runtime), and mmengine refuses two bases that define the same key.
 
 data_preprocessor = dict(
     type='PPSDataPreprocessor',
@@ -17,7 +18,7 @@ data_preprocessor = dict(
     seg_pad_value=255)
 
 model = dict(
-    type='TAPPS',
+    type='PartAwareMask2Former',
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='ResNet',
@@ -38,8 +39,6 @@ model = dict(
         strides=[4, 8, 16, 32],
         feat_channels=256,
         out_channels=256,
-        num_things_classes=num_things_classes,
-        num_stuff_classes=num_stuff_classes,
         num_queries=100,
         num_transformer_feat_level=3,
         part_query=dict(num_adapt_layers=2),
@@ -70,8 +69,8 @@ model = dict(
                 ffn_cfg=dict(embed_dims=256, feedforward_channels=2048, num_fcs=2, ffn_drop=0.0,
                              act_cfg=dict(type='ReLU', inplace=True))),
             init_cfg=None),
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0, reduction='mean',
-                      class_weight=[1.0] * num_classes + [0.1]),
+        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0, reduction='mean'),
+        no_object_weight=0.1,
         loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean', loss_weight=5.0),
         loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean', naive_dice=True,
                        eps=1.0, loss_weight=5.0),
@@ -81,8 +80,6 @@ model = dict(
     panoptic_fusion_head=dict(
         type='PPSFusionHead',
         spec='cityscapes-grouped',
-        num_things_classes=num_things_classes,
-        num_stuff_classes=num_stuff_classes,
         compatible_parts_test=True,
         no_part_score=0.1,
         loss_panoptic=None,

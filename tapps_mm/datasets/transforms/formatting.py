@@ -1,7 +1,6 @@
 """Packing decoded PPS targets into mmdet's data samples (mmdet's panoptic convention + parts)."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from mmdet.datasets.transforms import PackDetInputs
 from mmdet.structures.bbox import HorizontalBoxes
@@ -19,7 +18,7 @@ class PackPPSInputs(PackDetInputs):
     The data sample gets what mmdet's Mask2Former consumes — ``gt_instances`` (thing instances:
     ``labels``, ``masks``, ``bboxes``) and ``gt_sem_seg`` (class labels, 255 = void / crowd; stuff
     segments come from it) — and for the part branch ``gt_part_seg`` (0 = no part, j + 1 = flat part
-    index j, only inside objects of parts classes) and ``gt_ignore_seg`` (1 on void and crowd pixels).
+    index j, only inside objects of parts classes). Void and crowd pixels are those where ``gt_sem_seg`` is 255.
     Without annotations (test pipelines) only the image and the meta keys are packed.
     """
 
@@ -45,7 +44,6 @@ class PackPPSInputs(PackDetInputs):
         packed = super().transform(results)
         sample = packed['data_samples']
         sample.gt_part_seg = PixelData(sem_seg=torch.from_numpy(targets.part_seg[None].copy()))
-        sample.gt_ignore_seg = PixelData(sem_seg=torch.from_numpy(targets.ignore[None].astype(np.uint8)))
         return packed
 
     def __repr__(self) -> str:

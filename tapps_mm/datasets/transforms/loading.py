@@ -6,7 +6,7 @@ import functools
 from mmcv.transforms import BaseTransform
 
 from tapps_mm.datasets.pps_targets import PPSTargetEncoder
-from tapps_mm.evaluation.evaluate import read_gt
+from tapps_mm.pps_format import read_label
 from tapps_mm.registry import TRANSFORMS
 from tapps_mm.specs import load_spec
 
@@ -34,7 +34,7 @@ class LoadPPSAnnotations(BaseTransform):
         spec = self.spec or results.get('pps_spec')
         if spec is None:
             raise KeyError(f'LoadPPSAnnotations: no spec for {path}: set `spec` or use a PPS dataset')
-        uids = read_gt(path)
+        uids = read_label(path)
         if 'img' in results and results['img'].shape[:2] != uids.shape:
             raise ValueError(f'{path}: label size {uids.shape} differs from image {results.get("img_path")} '
                              f'size {results["img"].shape[:2]}')

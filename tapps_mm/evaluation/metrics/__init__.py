@@ -1,3 +1,3 @@
-from tapps_mm.evaluation.metrics.partpq_metric import PartPQMetric, pps_prediction_array
+from tapps_mm.evaluation.metrics.partpq_metric import PartPQMetric
 
-__all__ = ['PartPQMetric', 'pps_prediction_array']
+__all__ = ['PartPQMetric']

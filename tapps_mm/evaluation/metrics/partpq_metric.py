@@ -11,11 +11,10 @@ from typing import Any, Sequence
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
-from PIL import Image
 
-from tapps_mm.evaluation.evaluate import read_gt
 from tapps_mm.evaluation.partpq import PartPQEvaluator, PPSStats
-from tapps_mm.fileio import atomic_path, write_json_atomic
+from tapps_mm.fileio import write_json_atomic
+from tapps_mm.pps_format import prediction_array, read_label, write_images_json, write_prediction
 from tapps_mm.registry import METRICS
 from tapps_mm.specs import load_spec
 
@@ -24,21 +23,6 @@ def _to_numpy(x) -> np.ndarray:
     if hasattr(x, 'detach'):
         x = x.detach().cpu().numpy()
     return np.asarray(x)
-
-
-def pps_prediction_array(pred) -> np.ndarray:
-    """The uint8 H x W x 3 official prediction from a data sample's ``pred_pps``.
-
-    Accepts a PixelData / its dict form (``data``: 3 x H x W) or an array (3 x H x W or H x W x 3).
-    """
-    if isinstance(pred, dict):
-        pred = pred['data']
-    elif hasattr(pred, 'data') and not isinstance(pred, np.ndarray):
-        pred = pred.data
-    arr = _to_numpy(pred)
-    if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[-1] != 3:
-        arr = arr.transpose(1, 2, 0)
-    return np.ascontiguousarray(arr.astype(np.uint8) if arr.dtype != np.uint8 else arr)
 
 
 @METRICS.register_module()
@@ -76,8 +60,7 @@ class PartPQMetric(BaseMetric):
     def _write_png(self, image_id: str, pred: np.ndarray) -> None:
         folder = osp.join(self.outfile_prefix, 'predictions')
         os.makedirs(folder, exist_ok=True)
-        with atomic_path(osp.join(folder, f'{image_id}.png')) as tmp:
-            Image.fromarray(pred).save(tmp)
+        write_prediction(osp.join(folder, f'{image_id}.png'), pred)
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
@@ -86,13 +69,13 @@ class PartPQMetric(BaseMetric):
                     raise KeyError(f'PartPQMetric: data sample of {sample.get("img_path", "?")} has no {key!r}')
             label_path = sample['pps_label_path']
             image_id = str(sample.get('pps_image_id') or osp.splitext(osp.basename(label_path))[0])
-            pred = pps_prediction_array(sample['pred_pps'])
+            pred = prediction_array(sample['pred_pps'])
             conflicts = np.asarray(_to_numpy(sample.get('pred_pps_conflicts', [])), bool).reshape(-1)
             if self.outfile_prefix:
                 self._write_png(image_id, pred)
             stats = None
             if not self.format_only:
-                stats = self.evaluator.image_stats(read_gt(label_path), pred, label_path,
+                stats = self.evaluator.image_stats(read_label(label_path), pred, label_path,
                                                    f'prediction for {image_id}')
             self.results.append({'image_id': image_id, 'stats': stats,
                                  'num_objects': int(conflicts.size), 'num_conflicts': int(conflicts.sum())})
@@ -101,7 +84,7 @@ class PartPQMetric(BaseMetric):
         logger = MMLogger.get_current_instance()
         if self.outfile_prefix:
             images = [{'id': r['image_id'], 'file_name': f'{r["image_id"]}.png'} for r in results]
-            write_json_atomic({'images': images}, osp.join(self.outfile_prefix, 'images.json'))
+            write_images_json(osp.join(self.outfile_prefix, 'images.json'), images)
             logger.info(f'PPS predictions written to {self.outfile_prefix} (official format)')
         if self.format_only:
             return {}

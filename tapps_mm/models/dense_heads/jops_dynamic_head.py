@@ -26,8 +26,10 @@ from mmengine.logging import print_log
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from tapps_mm.models.dense_heads.jops_head import PART_BITS, JOPSHead
+from tapps_mm.models.dense_heads.jops_head import JOPSHead
 from tapps_mm.registry import MODELS, TASK_UTILS
+from tapps_mm.structures import PartTargets, SupervisedObjects
+from tapps_mm.structures.part_targets import unpack_part_code
 
 
 @MODELS.register_module()
@@ -47,17 +49,13 @@ class JOPSDynamicPartHead(JOPSHead):
             object's dynamic queries may predict to the parts compatible with its (GT / predicted) class.
     """
 
+    part_query_type = 'DynamicPartQueryGenerator'
+
     def __init__(self, *args, num_dynamic: int = 10, part_query: dict | None = None,
                  part_assigner: dict | None = None, loss_part_cls: dict | None = None, no_part_weight: float = 0.1,
                  logit_eps: float = 1e-6, **kwargs) -> None:
+        self.num_dynamic = num_dynamic  # read by _part_query_cfg during JOPSHead.__init__
         super().__init__(*args, part_query=part_query, **kwargs)
-        # JOPSHead built the fixed generator; the dynamic one replaces it (same name, adaptation semantics).
-        gen = {**(part_query or {}), 'type': 'DynamicPartQueryGenerator', 'num_parts': self.num_parts,
-               'num_dynamic': num_dynamic}
-        gen.setdefault('embed_dims', self.transformer_decoder.embed_dims)
-        gen.setdefault('out_dims', self.mask_embed[-1].out_features)
-        self.part_queries = MODELS.build(gen)
-        self.num_dynamic = num_dynamic
         most_parts = int(self.compatibility.sum(1).max()) if self.num_parts else 0
         if num_dynamic < most_parts:
             print_log(f'JOPSDynamicPartHead: num_dynamic={num_dynamic} < {most_parts} parts of a class in spec '
@@ -70,7 +68,9 @@ class JOPSDynamicPartHead(JOPSHead):
         self.register_buffer('part_class_weight', torch.tensor(loss_part_cls['class_weight'], dtype=torch.float),
                              persistent=False)
         self.logit_eps = logit_eps
-        self._cls_losses: list | None = None  # per-layer part classification losses of loss_by_feat
+
+    def _part_query_cfg(self, part_query: dict) -> dict:
+        return {**super()._part_query_cfg(part_query), 'num_dynamic': self.num_dynamic}
 
     # ----------------------------------------------------------------------------------- shared
     @staticmethod
@@ -98,35 +98,22 @@ class JOPSDynamicPartHead(JOPSHead):
         return torch.logit(score, eps=self.logit_eps)
 
     # ----------------------------------------------------------------------------------- training
-    def loss_by_feat(self, *args, **kwargs) -> dict[str, Tensor]:
-        """JOPSHead's losses + ``loss_part_cls`` of every decoder layer (recorded by :meth:`_part_loss`)."""
-        self._cls_losses = []
-        try:
-            losses = super().loss_by_feat(*args, **kwargs)
-            cls_losses = self._cls_losses
-        finally:
-            self._cls_losses = None
-        for i, loss in enumerate(cls_losses):
-            prefix = '' if i == len(cls_losses) - 1 else f'd{i}.'
-            losses[f'{prefix}loss_part_cls'] = self.lambda_pt * loss
-        return losses
-
-    def _part_code_map(self, gt_instances, part_map: Tensor | None) -> tuple | None:
-        """JOPSHead's code map and annotated flags + which part classes are present in each GT object
-        ([num_gt, num_parts] bool), computed once per batch for all decoder layers."""
-        res = super()._part_code_map(gt_instances, part_map)
-        if res is None:
+    def _part_targets(self, gt_instances, part_map: Tensor | None) -> PartTargets | None:
+        """JOPSHead's targets + which part classes are present in each GT object, once per batch."""
+        targets = super()._part_targets(gt_instances, part_map)
+        if targets is None:
             return None
-        codes, annotated = res
-        present = torch.zeros(len(annotated), self.num_parts, dtype=torch.bool, device=codes.device)
-        vals = codes.unique().long()
-        vals = vals[(vals >= PART_BITS) & (vals % PART_BITS > 0)]
-        present[vals // PART_BITS - 1, vals % PART_BITS - 1] = True
-        return codes, annotated, present
+        present = torch.zeros(len(targets.annotated), self.num_parts, dtype=torch.bool,
+                              device=targets.code_map.device)
+        objects, parts = unpack_part_code(targets.code_map.unique().long())
+        found = (objects > 0) & (parts > 0)
+        present[objects[found] - 1, parts[found] - 1] = True
+        targets.present = present
+        return targets
 
     @torch.no_grad()
     def _match_parts(self, cls_logits: Tensor, mask_logits: Tensor, imgs: Tensor, gts: Tensor, present: Tensor,
-                     part_codes: list) -> Tensor:
+                     targets: list) -> Tensor:
         """Per object, Hungarian matching of its dynamic queries to its present parts (as Mask2Former matches
         objects: class cost + BCE / dice costs at ``num_points`` uniform random points).
 
@@ -137,7 +124,7 @@ class JOPSDynamicPartHead(JOPSHead):
             return assigned
         coords = torch.rand(num_obj, self.num_points, 2, device=mask_logits.device)
         pred_points = point_sample(mask_logits, coords)  # [M, D, N]
-        codes = self._codes_at(part_codes, imgs, coords)
+        codes = self._codes_at(targets, imgs, coords)
         for m in range(num_obj):
             parts = present[m].nonzero(as_tuple=True)[0]
             if not len(parts):
@@ -149,36 +136,22 @@ class JOPSDynamicPartHead(JOPSHead):
             assigned[m, hit] = parts[res.gt_inds[hit] - 1]
         return assigned
 
-    def _part_loss(self, queries: Tensor, mask_features: Tensor, batch_gt_instances, part_codes, matches):
-        """Mask BCE and dice of the matched dynamic queries; the class loss of all dynamic queries of the
-        supervised objects is recorded for :meth:`loss_by_feat`."""
-        imgs, qs, gts, labels, present = [], [], [], [], []
-        for b, (gt, codes, match) in enumerate(zip(batch_gt_instances, part_codes, matches)):
-            if codes is None:
-                continue
-            pos, gt_idx = match.pos_inds, match.pos_assigned_gt_inds
-            keep = codes[1][gt_idx] & self.label_has_parts[gt.labels[gt_idx]]
-            imgs.append(torch.full_like(pos[keep], b))
-            qs.append(pos[keep])
-            gts.append(gt_idx[keep])
-            labels.append(gt.labels[gt_idx[keep]])
-            present.append(codes[2][gt_idx[keep]])
-        if not imgs:
-            imgs = qs = gts = labels = [queries.new_zeros(0, dtype=torch.long)]
-            present = [self.compatibility[:0]]
-        imgs, qs, gts, labels, present = (torch.cat(t) for t in (imgs, qs, gts, labels, present))
-        allowed = self._select_parts(labels)
-        present = present & allowed  # with compatible_parts_train, incompatible part labels are no targets
+    def _part_loss(self, queries: Tensor, mask_features: Tensor, objects: SupervisedObjects,
+                   targets: list) -> dict[str, Tensor]:
+        """Mask BCE and dice of the matched dynamic queries, class loss of all dynamic queries of the
+        supervised objects."""
+        imgs, gts = objects.imgs, objects.gts
+        allowed = self._select_parts(objects.labels)
+        present = objects.present & allowed  # with compatible_parts_train, incompatible part labels are no targets
 
-        part_q, cls_logits = self.part_queries(queries[imgs, qs])
+        part_q, cls_logits = self.part_queries(queries[imgs, objects.queries])
         cls_logits = self._restrict(cls_logits, allowed)
         mask_logits = self._masks_per_image(part_q, imgs, mask_features)
-        assigned = self._match_parts(cls_logits, mask_logits, imgs, gts, present, part_codes)
+        assigned = self._match_parts(cls_logits, mask_logits, imgs, gts, present, targets)
 
-        targets = torch.where(assigned >= 0, assigned, self.num_parts)
-        cls_avg = max(reduce_mean(self.part_class_weight[targets].sum()).item(), 1.0)
-        loss_cls = self.loss_part_cls(cls_logits.flatten(0, 1), targets.flatten(), avg_factor=cls_avg)
-        if self._cls_losses is not None:
-            self._cls_losses.append(loss_cls)
+        labels = torch.where(assigned >= 0, assigned, self.num_parts)
+        cls_avg = max(reduce_mean(self.part_class_weight[labels].sum()).item(), 1.0)
+        loss_cls = self.loss_part_cls(cls_logits.flatten(0, 1), labels.flatten(), avg_factor=cls_avg)
         m, d = (assigned >= 0).nonzero(as_tuple=True)
-        return self._point_mask_losses(mask_logits[m, d], imgs[m], gts[m], assigned[m, d], part_codes)
+        loss_mask, loss_dice = self._point_mask_losses(mask_logits[m, d], imgs[m], gts[m], assigned[m, d], targets)
+        return dict(loss_part_mask=loss_mask, loss_part_dice=loss_dice, loss_part_cls=loss_cls)

@@ -17,12 +17,15 @@ from mmdet.models.dense_heads import Mask2FormerHead
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from tapps_mm.models.dense_heads.layer_record import LayerRecordMixin
+from tapps_mm.models.utils import spec_class_counts, with_class_weight
 from tapps_mm.registry import MODELS
 from tapps_mm.specs import load_spec
+from tapps_mm.structures import SemanticPartOutputs
 
 
 @MODELS.register_module()
-class SeparatePartQueriesHead(Mask2FormerHead):
+class SeparatePartQueriesHead(LayerRecordMixin, Mask2FormerHead):
     """Mask2Former head + ``num_part_queries`` part queries (part classes + 'no part').
 
     Args:
@@ -36,7 +39,9 @@ class SeparatePartQueriesHead(Mask2FormerHead):
         lambda_obj / lambda_pt: weights of the object and part losses.
     """
 
-    def __init__(self, *args, spec: str = 'cityscapes', num_queries: int = 100, num_part_queries: int = 100,
+    def __init__(self, *args, spec: str = 'cityscapes', num_things_classes: int | None = None,
+                 num_stuff_classes: int | None = None, loss_cls: dict | None = None, no_object_weight: float = 0.1,
+                 num_queries: int = 100, num_part_queries: int = 100,
                  part_no_object_weight: float = 0.1, loss_part_cls: dict | None = None,
                  loss_part_mask: dict | None = None, loss_part_dice: dict | None = None, lambda_obj: float = 1.0,
                  lambda_pt: float = 1.0, part_query: dict | None = None, compatible_parts_train: bool | None = None,
@@ -44,11 +49,16 @@ class SeparatePartQueriesHead(Mask2FormerHead):
         for name, value in (('part_query', part_query), ('compatible_parts_train', compatible_parts_train)):
             if value is not None:
                 raise ValueError(f'SeparatePartQueriesHead: {name} is a TAPPS (JOPSHead) option; set it to None')
+        pps_spec = load_spec(spec)
+        owner = type(self).__name__
+        things, stuff = spec_class_counts(pps_spec, owner, num_things_classes, num_stuff_classes)
         # the parent builds one embedding table for both sets; num_queries is restored for the object targets
-        super().__init__(*args, num_queries=num_queries + num_part_queries, **kwargs)
+        super().__init__(*args, num_things_classes=things, num_stuff_classes=stuff,
+                         loss_cls=with_class_weight(loss_cls, things + stuff, no_object_weight, owner),
+                         num_queries=num_queries + num_part_queries, **kwargs)
         self.num_queries = num_queries
         self.num_part_queries = num_part_queries
-        self.spec = load_spec(spec)
+        self.spec = pps_spec
         self.num_parts = self.spec.num_parts
         feat = self.transformer_decoder.embed_dims
         self.part_cls_embed = nn.Linear(feat, self.num_parts + 1)
@@ -63,7 +73,6 @@ class SeparatePartQueriesHead(Mask2FormerHead):
         self.loss_part_dice = MODELS.build(loss_part_dice) if loss_part_dice else self.loss_dice
         self.lambda_obj = lambda_obj
         self.lambda_pt = lambda_pt
-        self._stash: list | None = None
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         """A Mask2Former checkpoint (the COCO-panoptic initialisation) has embeddings for the object queries
@@ -83,8 +92,7 @@ class SeparatePartQueriesHead(Mask2FormerHead):
         cls_pred = self.cls_embed(obj)
         masks = torch.einsum('bqc,bchw->bqhw', torch.cat([self.mask_embed(obj), self.part_mask_embed(part)], 1),
                              mask_feature)
-        if self._stash is not None:
-            self._stash.append((self.part_cls_embed(part), masks[:, self.num_queries:]))
+        self.record((self.part_cls_embed(part), masks[:, self.num_queries:]))
         attn_mask = F.interpolate(masks, attn_mask_target_size, mode='bilinear', align_corners=False)
         attn_mask = attn_mask.flatten(2).unsqueeze(1).repeat((1, self.num_heads, 1, 1)).flatten(0, 1)
         attn_mask = (attn_mask.sigmoid() < 0.5).detach()
@@ -92,19 +100,15 @@ class SeparatePartQueriesHead(Mask2FormerHead):
 
     def forward(self, x: list[Tensor], batch_data_samples) -> tuple:
         """Object class / mask logits per layer (mmdet's) + part class / mask logits per layer."""
-        self._stash = []
-        try:
+        with self.recording() as layers:
             cls_list, mask_list = super().forward(x, batch_data_samples)
-            part_cls_list = [c for c, _ in self._stash]
-            part_mask_list = [m for _, m in self._stash]
-        finally:
-            self._stash = None
-        return cls_list, mask_list, part_cls_list, part_mask_list
+        return cls_list, mask_list, [c for c, _ in layers], [m for _, m in layers]
 
     # ----------------------------------------------------------------------------------- training
     @contextlib.contextmanager
     def _part_set(self):
-        """mmdet's target/loss code reads these attributes; point them at the part set for the part loss."""
+        """mmdet's target/loss code reads these attributes and takes no arguments for them: point them at the
+        part set for the part loss (the only way to reuse mmdet's matching and losses unchanged)."""
         names = ('num_queries', 'num_classes', 'class_weight', 'loss_cls', 'loss_mask', 'loss_dice')
         saved = [getattr(self, n) for n in names]
         for n, v in zip(names, (self.num_part_queries, self.num_parts, self.part_class_weight, self.loss_part_cls,
@@ -137,9 +141,9 @@ class SeparatePartQueriesHead(Mask2FormerHead):
         return losses
 
     # ----------------------------------------------------------------------------------- inference
-    def predict(self, x: tuple[Tensor], batch_data_samples) -> tuple:
-        """Last-layer object and part logits, masks at the batch input size (as mmdet)."""
+    def predict(self, x: tuple[Tensor], batch_data_samples) -> tuple[Tensor, Tensor, SemanticPartOutputs]:
+        """Last-layer object logits and masks at the batch input size (as mmdet), and the part set's."""
         cls_list, mask_list, part_cls_list, part_mask_list = self(x, batch_data_samples)
         size = batch_data_samples[0].metainfo['batch_input_shape']
         up = lambda m: F.interpolate(m, size=size, mode='bilinear', align_corners=False)  # noqa: E731
-        return cls_list[-1], up(mask_list[-1]), part_cls_list[-1], up(part_mask_list[-1])
+        return cls_list[-1], up(mask_list[-1]), SemanticPartOutputs(part_cls_list[-1], up(part_mask_list[-1]))

@@ -1,3 +1,3 @@
-from tapps_mm.models.detectors.tapps import TAPPS, SeparatePartsBaseline
+from tapps_mm.models.detectors.part_aware_mask2former import PartAwareMask2Former
 
-__all__ = ['TAPPS', 'SeparatePartsBaseline']
+__all__ = ['PartAwareMask2Former']

@@ -2,6 +2,7 @@
 object (TAPPS sec. 3.3.3), written as the official 3-channel PPS prediction."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import torch
@@ -10,8 +11,10 @@ from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmdet.models.seg_heads.panoptic_fusion_heads import MaskFormerFusionHead
 from torch import Tensor
 
+from tapps_mm.models.utils import merge_objects_and_parts, spec_class_counts
 from tapps_mm.registry import MODELS
 from tapps_mm.specs import load_spec
+from tapps_mm.structures import PartOutputs, QueryPartOutputs, SemanticPartOutputs
 
 NO_PART = 255  # official 'unknown part' value of the prediction's part channel
 
@@ -25,17 +28,20 @@ class PPSFusionHead(MaskFormerFusionHead):
     its query are compared inside the object, with a 'no part' score fixed at ``no_part_score``.
 
     Args:
-        spec: PPS spec name or eval-spec YAML (label -> eval sid, parts, compatibility).
+        spec: PPS spec name or eval-spec YAML (label -> eval sid, parts, compatibility; the class counts).
         compatible_parts_test: consider only the parts compatible with the predicted class (Table 3).
             Otherwise all part classes compete; pixels won by an incompatible part become 'unknown'
             (255) and the object is flagged as conflicting (the 'obj. without conflicts' metric).
         no_part_score: sigmoid score of the 'no part' channel (0.1 in TAPPS).
     """
 
-    def __init__(self, *args, spec: str = 'cityscapes', compatible_parts_test: bool = True,
+    def __init__(self, *args, spec: str = 'cityscapes', num_things_classes: int | None = None,
+                 num_stuff_classes: int | None = None, compatible_parts_test: bool = True,
                  no_part_score: float = 0.1, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.spec = load_spec(spec)
+        pps_spec = load_spec(spec)
+        things, stuff = spec_class_counts(pps_spec, type(self).__name__, num_things_classes, num_stuff_classes)
+        super().__init__(*args, num_things_classes=things, num_stuff_classes=stuff, **kwargs)
+        self.spec = pps_spec
         self.compatible_parts_test = compatible_parts_test
         self.no_part_score = no_part_score
         self.register_buffer('eval_sids', torch.tensor(list(self.spec.classes) + [255], dtype=torch.long),
@@ -48,16 +54,27 @@ class PPSFusionHead(MaskFormerFusionHead):
         self.register_buffer('label_has_parts', torch.from_numpy(self.spec.label_has_parts), persistent=False)
 
     def predict(self, mask_cls_results: Tensor, mask_pred_results: Tensor, batch_data_samples,
-                rescale: bool = False, part_logits_fns: list[PartLogitsFn] | None = None, **kwargs) -> list[dict]:
+                rescale: bool = False, parts: PartOutputs | None = None, **kwargs) -> list[dict]:
+        """Per sample: mmdet's panoptic result (``pan_results``) and the PPS prediction with its conflict
+        flags (``pps``, ``pps_conflicts``) from the parts :meth:`sample_pps` gets out of ``parts``."""
         results = []
         for b, sample in enumerate(batch_data_samples):
             meta = sample.metainfo
             mask_pred = self._to_output_size(mask_pred_results[b], meta, rescale)
             pan = self.panoptic_postprocess(mask_cls_results[b], mask_pred)
-            pps, conflicts = self.pps_postprocess(mask_cls_results[b], mask_pred, pan.sem_seg[0],
-                                                  part_logits_fns[b] if part_logits_fns else None, meta, rescale)
+            pps, conflicts = self.sample_pps(b, mask_cls_results[b], mask_pred, pan.sem_seg[0], parts, meta,
+                                             rescale)
             results.append(dict(pan_results=pan, pps=pps, pps_conflicts=conflicts))
+            if self.test_cfg.get('segment_scores', False):  # tools/infer.py: scores in its segment JSON
+                results[-1]['pps_segment_scores'] = self.segment_scores(mask_cls_results[b], mask_pred,
+                                                                        pan.sem_seg[0])
         return results
+
+    def sample_pps(self, b: int, mask_cls: Tensor, mask_pred: Tensor, panoptic: Tensor,
+                   parts: QueryPartOutputs | None, meta: dict, rescale: bool) -> tuple[Tensor, Tensor]:
+        """Sample ``b``'s PPS prediction: the parts of each kept object from its own query."""
+        part_logits = partial(parts.logits, b) if parts is not None else None
+        return self.pps_postprocess(mask_cls, mask_pred, panoptic, part_logits, meta, rescale)
 
     @staticmethod
     def _to_output_size(masks: Tensor, meta: dict, rescale: bool) -> Tensor:
@@ -75,6 +92,35 @@ class PPSFusionHead(MaskFormerFusionHead):
                                align_corners=False)[:, 0]
         return self._to_output_size(logits, meta, rescale).sigmoid()
 
+    def _query_owners(self, mask_cls: Tensor, mask_pred: Tensor, labels_map: Tensor) -> tuple | None:
+        """The query that owns each pixel, recomputed as in mmdet's ``panoptic_postprocess``: (scores,
+        labels of all queries, the kept queries, owner [H, W] = index into kept or -1 on void); None if no
+        query is kept."""
+        scores, labels = F.softmax(mask_cls, dim=-1).max(-1)
+        keep = labels.ne(self.num_classes) & (scores > self.test_cfg.get('object_mask_thr', 0.8))
+        kept = keep.nonzero(as_tuple=True)[0]
+        if not len(kept):
+            return None
+        owner = (scores[kept, None, None] * mask_pred[kept].sigmoid()).argmax(0)
+        return scores, labels, kept, torch.where(labels_map == self.num_classes, -1, owner)
+
+    def segment_scores(self, mask_cls: Tensor, mask_pred: Tensor, panoptic: Tensor) -> dict[int, float]:
+        """Score (class probability of its query) of each predicted segment, keyed by ``eval sid * 1000 +
+        instance id`` as in the PPS prediction (stuff: instance 0; merged stuff queries: the best)."""
+        labels_map = panoptic % INSTANCE_OFFSET
+        owners = self._query_owners(mask_cls, mask_pred, labels_map)
+        if owners is None:
+            return {}
+        scores, _, kept, owner = owners
+        keys = self.eval_sids[labels_map.long()] * 1000 + torch.where(
+            labels_map < self.num_things_classes, panoptic // INSTANCE_OFFSET, 0)
+        out: dict[int, float] = {}
+        for k in owner.unique().tolist():
+            if k >= 0:
+                key = int(keys[owner == k].mode().values)
+                out[key] = max(out.get(key, 0.0), float(scores[kept[k]]))
+        return out
+
     def pps_postprocess(self, mask_cls: Tensor, mask_pred: Tensor, panoptic: Tensor,
                         part_logits: PartLogitsFn | None, meta: dict, rescale: bool) -> tuple[Tensor, Tensor]:
         """The uint8 [3, H, W] PPS prediction [eval sid / 255, instance id, pid / 255] and one conflict flag
@@ -86,14 +132,10 @@ class PPSFusionHead(MaskFormerFusionHead):
         conflicts = []
         if part_logits is None:
             return out, torch.zeros(0, dtype=torch.bool)
-        # the query that owns each pixel, recomputed as in mmdet's panoptic_postprocess
-        scores, labels = F.softmax(mask_cls, dim=-1).max(-1)
-        keep = labels.ne(self.num_classes) & (scores > self.test_cfg.get('object_mask_thr', 0.8))
-        kept = keep.nonzero(as_tuple=True)[0]
-        if not len(kept):
+        owners = self._query_owners(mask_cls, mask_pred, labels_map)
+        if owners is None:
             return out, torch.zeros(0, dtype=torch.bool)
-        owner = (scores[kept, None, None] * mask_pred[kept].sigmoid()).argmax(0)
-        owner = torch.where(labels_map == self.num_classes, -1, owner)
+        scores, labels, kept, owner = owners
         for k in owner.unique().tolist():
             if k < 0 or not self.label_has_parts[labels[kept[k]]]:
                 continue
@@ -121,23 +163,14 @@ class PartMergeFusionHead(PPSFusionHead):
     (TAPPS's 'no part' score) is background.
     """
 
-    def predict(self, mask_cls_results: Tensor, mask_pred_results: Tensor, batch_data_samples,
-                rescale: bool = False, part_cls_results: Tensor | None = None,
-                part_mask_results: Tensor | None = None, **kwargs) -> list[dict]:
-        from tapps_mm.models.utils import merge_objects_and_parts
-        results = []
-        for b, sample in enumerate(batch_data_samples):
-            meta = sample.metainfo
-            mask_pred = self._to_output_size(mask_pred_results[b], meta, rescale)
-            pan = self.panoptic_postprocess(mask_cls_results[b], mask_pred)
-            objects, _ = self.pps_postprocess(mask_cls_results[b], mask_pred, pan.sem_seg[0], None, meta, rescale)
-            part_seg = self.part_semantic(part_cls_results[b],
-                                          self._to_output_size(part_mask_results[b], meta, rescale))
-            pps, conflicts = merge_objects_and_parts(objects[:2].permute(1, 2, 0).cpu().numpy(),
-                                                     part_seg.cpu().numpy(), self.spec)
-            results.append(dict(pan_results=pan, pps=torch.from_numpy(pps).permute(2, 0, 1).contiguous(),
-                                pps_conflicts=torch.from_numpy(conflicts)))
-        return results
+    def sample_pps(self, b: int, mask_cls: Tensor, mask_pred: Tensor, panoptic: Tensor,
+                   parts: SemanticPartOutputs, meta: dict, rescale: bool) -> tuple[Tensor, Tensor]:
+        """Sample ``b``'s objects merged with its part segmentation."""
+        objects, _ = self.pps_postprocess(mask_cls, mask_pred, panoptic, None, meta, rescale)
+        part_seg = self.part_semantic(parts.cls_logits[b], self._to_output_size(parts.mask_logits[b], meta, rescale))
+        pps, conflicts = merge_objects_and_parts(objects[:2].permute(1, 2, 0).cpu().numpy(), part_seg.cpu().numpy(),
+                                                 self.spec)
+        return torch.from_numpy(pps).permute(2, 0, 1).contiguous(), torch.from_numpy(conflicts)
 
     def part_semantic(self, part_cls: Tensor, part_masks: Tensor) -> Tensor:
         """Flat part id (part index + 1, 0 = background) per pixel."""

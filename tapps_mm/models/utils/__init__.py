@@ -1,4 +1,5 @@
-"""Numpy-only helpers shared by the model post-processing (no torch imports here)."""
+"""Helpers of the models that need no torch: the official merging, class counts from the spec."""
 from tapps_mm.models.utils.pps_merging import merge_objects_and_parts
+from tapps_mm.models.utils.spec_classes import spec_class_counts, with_class_weight
 
-__all__ = ['merge_objects_and_parts']
+__all__ = ['merge_objects_and_parts', 'spec_class_counts', 'with_class_weight']

@@ -1,8 +1,7 @@
 # Toy scale: the paper's baseline (separate part queries + official merging) with the toy TAPPS settings.
-_base_ = '../tapps/tapps_r18-toy_1xb8-600it_synthetic.py'
+_base_ = '../tapps/tapps_r18-toy_1xb8-400it_synthetic.py'
 
 model = dict(
-    type='SeparatePartsBaseline',
     panoptic_head=dict(
         type='SeparatePartQueriesHead',
         num_part_queries=30,  # as many as the toy's object queries (100 and 100 in the paper)
