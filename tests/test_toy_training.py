@@ -217,3 +217,25 @@ def test_missing_data_root_says_how_to_create_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=r'data_root .*synthetic_pp.* does not exist.*make_synthetic_pp.py '
                                                 r'--out .*synthetic_pp'):
         DATASETS.build(dict(type='SyntheticPPSDataset', data_root=root, split='val', pipeline=[]))
+
+
+def test_show_dir_draws_ground_truth_beside_the_prediction(data_root, tmp_path):
+    import numpy as np
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import PixelData
+    from PIL import Image
+
+    from tapps_mm.visualization import PPSLocalVisualizer, draw_pps_prediction
+    image_path = sorted(glob.glob(data_root + 'images/val/*.png'))[0]
+    label = image_path.replace('/images/', '/labels/').replace('.png', '.tif')
+    image = np.asarray(Image.open(image_path).convert('RGB'))
+    pred = np.full((3, *image.shape[:2]), 255, np.uint8)
+    sample = DetDataSample(metainfo=dict(img_path=image_path, pps_label_path=label))
+    sample.pred_pps = PixelData(data=torch.from_numpy(pred))
+    vis = PPSLocalVisualizer(name='side_by_side_test', spec=data_root + 'evalspec.yaml')
+    for draw_gt, name in ((True, 'both.png'), (False, 'pred.png')):
+        vis.add_datasample('x', image, sample, draw_gt=draw_gt, out_file=str(tmp_path / name))
+    both, alone = (np.asarray(Image.open(tmp_path / n)) for n in ('both.png', 'pred.png'))
+    assert alone.shape == draw_pps_prediction(image, pred.transpose(1, 2, 0), data_root + 'evalspec.yaml',
+                                              title=osp.basename(image_path)).shape
+    assert both.shape[1] > 2 * alone.shape[1] and both.shape[0] >= alone.shape[0]
