@@ -110,7 +110,7 @@ def scales_of(args) -> dict[str, dict]:
 
 def plain_mask2former(model_cfg):
     """The same model without the part branch, as mmdet's own classes."""
-    from tapps_mm.models.utils import with_class_weight
+    from tapps_mm.models.utils import mask2former_class_args
     from tapps_mm.specs import load_spec
     cfg = model_cfg.copy()
     cfg.type = 'Mask2Former'
@@ -119,9 +119,8 @@ def plain_mask2former(model_cfg):
     head = cfg.panoptic_head
     # the class counts and weights our heads derive from the spec, stated for mmdet's head
     spec = load_spec(head.spec)
-    head.num_things_classes, head.num_stuff_classes = spec.num_things, spec.num_stuff
-    head.loss_cls = with_class_weight(head.get('loss_cls'), spec.num_classes, head.get('no_object_weight', 0.1),
-                                      'Mask2FormerHead')
+    head.update(mask2former_class_args(spec, 'Mask2FormerHead', loss_cls=head.get('loss_cls'),
+                                       no_object_weight=head.get('no_object_weight', 0.1)))
     for key in PLAIN_HEAD_KEYS:
         head.pop(key, None)
     cfg.panoptic_fusion_head = dict(type='MaskFormerFusionHead', num_things_classes=spec.num_things,

@@ -72,9 +72,10 @@ def segments_of(pps: np.ndarray, scores: dict[int, float], spec) -> list[dict]:
 
 
 def _readable(path: str) -> np.ndarray:
+    """The BGR image (what the test pipeline decodes) of ``path``, or a ValueError naming it."""
     import mmcv
     try:
-        image = mmcv.imread(path, channel_order='rgb')
+        image = mmcv.imread(path)
     except Exception as e:  # a file mmcv cannot decode
         raise ValueError(f'{path}: not a readable image ({type(e).__name__}: {e})') from None
     if image is None:
@@ -104,11 +105,12 @@ def infer_images(model, images: list[str], out_dir: str, progress: bool = True) 
     written, errors = [], []
     for path, stem in zip(images, stems):
         try:
-            image = _readable(path)
-            sample = inference_detector(model, path)
+            image = _readable(path)  # read once: the model gets the decoded array, the overlay its RGB view
+            sample = inference_detector(model, image)
             pps = prediction_array(sample.pred_pps)
             write_prediction(osp.join(out_dir, f'{stem}.png'), pps)
-            overlay = draw_pps_prediction(image, pps, model.spec, title=osp.basename(path))
+            overlay = draw_pps_prediction(np.ascontiguousarray(image[..., ::-1]), pps, model.spec,
+                                          title=osp.basename(path))
             with atomic_path(osp.join(out_dir, f'{stem}_overlay.png')) as tmp:
                 Image.fromarray(overlay).save(tmp, format='PNG')
             segments = segments_of(pps, sample.metainfo.get('pps_segment_scores', {}), model.spec)

@@ -3,7 +3,7 @@
 A checkpoint is a pickle, and a pickle can call any function on load, so a file from elsewhere (a
 downloaded ``.pth`` given to ``tools/test.py``, a ``load_from``) must not be unpickled freely. PyTorch's
 restricted unpickler accepts tensors and plain containers; our own full (resumable) checkpoints also hold
-the few other types listed in :data:`TRUSTED_GLOBALS`: numpy arrays and scalars (RNG states, message hub)
+the few other types :func:`trusted_globals` lists: numpy arrays and scalars (RNG states, message hub)
 and mmengine's ``HistoryBuffer`` (the message hub's scalars, whose statistics methods are pickled as
 ``getattr(HistoryBuffer, name)``: allowed for exactly those names). A file that needs anything else is
 refused with the file and the globals named, unless the user passes ``--unsafe-load`` (tools) or calls

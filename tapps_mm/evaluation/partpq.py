@@ -36,6 +36,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from tapps_mm.compat import import_panoptic_parts
+from tapps_mm.pps_format import invalid_uids, split_uids
 from tapps_mm.specs import PPSSpec
 
 NO_CLASS = 255  # prediction channel 0/2 value for 'no class' / 'unknown part'
@@ -142,10 +143,10 @@ class PartPQEvaluator:
     def _decode_gt_uids(self, uids: np.ndarray, gt_name: str):
         """Decode distinct GT uids like the official ``annotation_parsing``: (sid, iid, eval pid, sid_iid)."""
         from panoptic_parts.utils.format import decode_uids
-        bad = (uids < 0) | (uids > 99_999_99) | ((uids >= 100) & (uids <= 999))
-        if bad.any():
-            raise ValueError(f'{gt_name}: uids outside the panoptic-parts encoding: {uids[bad][:10].tolist()}')
-        sids = np.where(uids <= 99, uids, np.where(uids <= 99_999, uids // 1000, uids // 100_000))
+        bad = invalid_uids(uids)
+        if bad.size:
+            raise ValueError(f'{gt_name}: uids outside the panoptic-parts encoding: {bad[:10].tolist()}')
+        sids = split_uids(uids)[0]
         unknown = sids >= self.num_dataset_sids
         if unknown.any():
             raise ValueError(f'{gt_name}: sids {sorted(set(sids[unknown].tolist()))} are not in the dataset '

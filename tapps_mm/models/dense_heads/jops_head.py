@@ -21,7 +21,7 @@ from mmdet.utils import reduce_mean
 from torch import Tensor
 
 from tapps_mm.models.dense_heads.layer_record import LayerRecordMixin
-from tapps_mm.models.utils import spec_class_counts, with_class_weight
+from tapps_mm.models.utils import mask2former_class_args
 from tapps_mm.registry import MODELS
 from tapps_mm.specs import load_spec
 from tapps_mm.structures import PartTargets, QueryPartOutputs, SupervisedObjects, pack_part_code
@@ -50,10 +50,8 @@ class JOPSHead(LayerRecordMixin, Mask2FormerHead):
                  lambda_pt: float = 1.0, loss_part_mask: dict | None = None, loss_part_dice: dict | None = None,
                  **kwargs) -> None:
         pps_spec = load_spec(spec)
-        owner = type(self).__name__
-        things, stuff = spec_class_counts(pps_spec, owner, num_things_classes, num_stuff_classes)
-        super().__init__(*args, num_things_classes=things, num_stuff_classes=stuff,
-                         loss_cls=with_class_weight(loss_cls, things + stuff, no_object_weight, owner), **kwargs)
+        super().__init__(*args, **mask2former_class_args(pps_spec, type(self).__name__, num_things_classes,
+                                                         num_stuff_classes, loss_cls, no_object_weight), **kwargs)
         self.spec = pps_spec
         self.num_parts = self.spec.num_parts
         self.part_queries = MODELS.build(self._part_query_cfg(part_query or {}))

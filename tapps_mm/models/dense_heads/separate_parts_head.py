@@ -18,7 +18,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from tapps_mm.models.dense_heads.layer_record import LayerRecordMixin
-from tapps_mm.models.utils import spec_class_counts, with_class_weight
+from tapps_mm.models.utils import mask2former_class_args
 from tapps_mm.registry import MODELS
 from tapps_mm.specs import load_spec
 from tapps_mm.structures import SemanticPartOutputs
@@ -50,11 +50,9 @@ class SeparatePartQueriesHead(LayerRecordMixin, Mask2FormerHead):
             if value is not None:
                 raise ValueError(f'SeparatePartQueriesHead: {name} is a TAPPS (JOPSHead) option; set it to None')
         pps_spec = load_spec(spec)
-        owner = type(self).__name__
-        things, stuff = spec_class_counts(pps_spec, owner, num_things_classes, num_stuff_classes)
         # the parent builds one embedding table for both sets; num_queries is restored for the object targets
-        super().__init__(*args, num_things_classes=things, num_stuff_classes=stuff,
-                         loss_cls=with_class_weight(loss_cls, things + stuff, no_object_weight, owner),
+        super().__init__(*args, **mask2former_class_args(pps_spec, type(self).__name__, num_things_classes,
+                                                         num_stuff_classes, loss_cls, no_object_weight),
                          num_queries=num_queries + num_part_queries, **kwargs)
         self.num_queries = num_queries
         self.num_part_queries = num_part_queries

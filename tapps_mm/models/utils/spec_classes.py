@@ -29,3 +29,13 @@ def with_class_weight(loss_cls: dict | None, num_classes: int, no_object_weight:
         raise ValueError(f'{owner}: loss_cls.class_weight has {len(cfg.class_weight)} entries, expected '
                          f'{num_classes + 1} (classes + no object)')
     return cfg
+
+
+def mask2former_class_args(spec, owner: str, num_things_classes: int | None = None,
+                           num_stuff_classes: int | None = None, loss_cls: dict | None = None,
+                           no_object_weight: float = 0.1) -> dict:
+    """The arguments of mmdet's ``Mask2FormerHead`` that ``spec`` decides: the class counts and the class
+    weights of ``loss_cls``."""
+    things, stuff = spec_class_counts(spec, owner, num_things_classes, num_stuff_classes)
+    return dict(num_things_classes=things, num_stuff_classes=stuff,
+                loss_cls=with_class_weight(loss_cls, things + stuff, no_object_weight, owner))
