@@ -35,10 +35,11 @@
 #   poly, 1200 iterations, evaluated every 300. Step time 0.27-0.31 s (TAPPS) and 0.29-0.35 s (baseline)
 #   against v2's 0.64 s (tools/train.py logs). PartPQ at 300 / 600 / 900 / 1200 iterations (EMA weights,
 #   500 val images): TAPPS seed 0 48.0 / 58.5 / 60.6 / 61.1, seed 1 50.0 / 56.4 / 59.6 / 61.1; baseline
-#   seed 0 48.8 / 54.4 / 59.5 / 60.6, seed 1 48.8 / 54.0 / 55.6 / 57.3 (PQ over things 34.0 / 34.2 and
-#   32.9 / 26.3 at 1200). Both methods end above v3 in less time (about 6.5 min per run with the four
-#   evaluations), TAPPS' two seeds agree and are still rising slowly; the baseline's differ by 3.3. Next:
-#   fix this setting as v5 (1200 iterations, one evaluation) and run the 5-seed comparison (about 55 min).
+#   seed 0 48.8 / 54.4 / 59.5 / 60.6, seed 1 48.8 / 54.0 / 55.6 / 57.3 (PQ over things at 1200: TAPPS
+#   34.0 / 34.2, baseline 32.9 / 26.3). Both methods end above v3 in less time (6.6 min per TAPPS run,
+#   7.3 min per baseline run, the four evaluations included), TAPPS' two seeds agree and are still rising
+#   slowly; the baseline's differ by 3.3. Next: fix a v5 from this and run the 5-seed comparison; 10 runs
+#   of 1200 iterations would take about 65 min, over the 60-minute ceiling, so v5 needs about 1000.
 _base_ = [
     '../_base_/models/tapps_r50.py', '../_base_/datasets/synthetic_pps.py',
     '../_base_/schedules/schedule_90k.py', '../_base_/default_runtime.py'
