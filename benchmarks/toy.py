@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from benchmarks.paper import ConfigRows
 
-_TAPPS = 'configs/tapps/tapps_r18-toy_1xb8-400it_synthetic.py'
-_BASELINE = 'configs/baseline/baseline_r18-toy_1xb8-400it_synthetic.py'
+_TAPPS = 'configs/tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
+_BASELINE = 'configs/baseline/baseline_r18-toy_1xb8-1000it_synthetic.py'
 
 
 def _toy(method: str, variants: dict[str, str]) -> ConfigRows:
@@ -43,9 +43,9 @@ class ToySetting:
     #: --quick: the same path end to end in minutes (numbers labelled smoke), in its own work dirs
     quick_seeds: int = 2
     quick_options: tuple[str, ...] = field(default=(
-        'train_cfg.max_iters=10', 'train_cfg.val_interval=10', 'param_scheduler.end=10',
-        'default_hooks.checkpoint.interval=5', 'default_hooks.logger.interval=5', 'train_dataloader.batch_size=2',
-        'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+        'train_cfg.max_iters=10', 'train_cfg.val_interval=10', 'param_scheduler.0.end=2',
+        'param_scheduler.1.begin=2', 'param_scheduler.1.end=10', 'default_hooks.checkpoint.interval=5',
+        'default_hooks.logger.interval=5', 'train_dataloader.batch_size=2',
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
         'val_dataloader.dataset.indices=10'))
     quick_work_root: str = 'work_dirs/quick'
@@ -74,7 +74,7 @@ def _stem(path: str) -> str:
     return path.rsplit('/', 1)[-1][:-3]
 
 
-_T = 'configs/tapps/tapps_r18-toy-{}_1xb8-400it_synthetic.py'
+_T = 'configs/tapps/tapps_r18-toy-{}_1xb8-1000it_synthetic.py'
 TOY = ToySetting(
     configs={'tapps': _TAPPS, 'baseline': _BASELINE},
     table_configs={'3': (_T.format('nocompat'), _T.format('nocompat-train')),

@@ -13,7 +13,7 @@ from mmengine.hooks import Hook
 from tapps_mm.registry import HOOKS
 from tapps_mm.testing.repo import REPO
 
-TOY = osp.join(REPO, 'configs', 'tapps', 'tapps_r18-toy_1xb8-400it_synthetic.py')
+TOY = osp.join(REPO, 'configs', 'tapps', 'tapps_r18-toy_1xb8-1000it_synthetic.py')
 
 
 @HOOKS.register_module()
@@ -53,7 +53,7 @@ train_dataloader = {loader.format(data_root, ', pipeline=train_pipeline')}
 val_dataloader = {loader.format(data_root, ', pipeline=test_pipeline')}
 test_dataloader = val_dataloader
 train_cfg = dict(max_iters={iters}, val_interval={iters})
-param_scheduler = dict(end={iters})
+param_scheduler = dict(_delete_=True, type='PolyLR', eta_min=0, power=0.9, begin=0, end={iters}, by_epoch=False)
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval={checkpoint_interval}, max_keep_ckpts=10))
 custom_hooks = {hooks}
 """
