@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from benchmarks.paper import ConfigRows
 
-_TAPPS = 'configs/tapps/tapps_r18-toy_1xb8-1500it_synthetic.py'
-_BASELINE = 'configs/baseline/baseline_r18-toy_1xb8-1500it_synthetic.py'
+_TAPPS = 'configs/tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
+_BASELINE = 'configs/baseline/baseline_r18-toy_1xb8-1000it_synthetic.py'
 
 
 def _toy(method: str, variants: dict[str, str]) -> ConfigRows:
@@ -74,7 +74,7 @@ def _stem(path: str) -> str:
     return path.rsplit('/', 1)[-1][:-3]
 
 
-_T = 'configs/tapps/tapps_r18-toy-{}_1xb8-1500it_synthetic.py'
+_T = 'configs/tapps/tapps_r18-toy-{}_1xb8-1000it_synthetic.py'
 TOY = ToySetting(
     configs={'tapps': _TAPPS, 'baseline': _BASELINE},
     table_configs={'3': (_T.format('nocompat'), _T.format('nocompat-train')),

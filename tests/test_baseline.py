@@ -9,7 +9,7 @@ from tapps_mm.specs import load_spec
 from tapps_mm.structures import SemanticPartOutputs
 from tapps_mm.testing.model_cases import predict_on_noise, thing_sample, tiny_model, train_losses
 
-BASELINE = 'configs/baseline/baseline_r18-toy_1xb8-1500it_synthetic.py'
+BASELINE = 'configs/baseline/baseline_r18-toy_1xb8-1000it_synthetic.py'
 SPEC = load_spec('synthetic')
 ROBOT, CART, BALL, SKY = 0, 1, 2, 3
 
@@ -90,7 +90,7 @@ def test_inference_merges_with_the_official_rules_and_flags_conflicts(monkeypatc
 
 def test_object_queries_load_from_a_mask2former_checkpoint():
     from mmengine.runner.checkpoint import load_state_dict
-    tapps = tiny_model('configs/tapps/tapps_r18-toy_1xb8-1500it_synthetic.py')  # object queries only
+    tapps = tiny_model('configs/tapps/tapps_r18-toy_1xb8-1000it_synthetic.py')  # object queries only
     baseline = tiny_model(BASELINE)
     head = baseline.panoptic_head
     parts_before = head.query_feat.weight[head.num_queries:].detach().clone()

@@ -33,7 +33,7 @@ BASELINE = {'model.panoptic_head.type', 'model.panoptic_head.num_part_queries',
             'model.panoptic_head.part_query', 'model.panoptic_head.compatible_parts_train',
             'model.panoptic_fusion_head.type'}
 T = 'configs/tapps/'
-TOY = T + 'tapps_r18-toy_1xb8-1500it_synthetic.py'
+TOY = T + 'tapps_r18-toy_1xb8-1000it_synthetic.py'
 # (config, the config it must equal, the keys it may change): what each row of a table varies
 VARIANTS = [
     (T + 'tapps_r50-cocopan_4xb4-90k_cityscapes-pp.py', T + 'tapps_r50_4xb4-90k_cityscapes-pp.py', COCO),
@@ -60,18 +60,18 @@ VARIANTS = [
        {'model.backbone', 'model.panoptic_head.in_channels', 'load_from', 'optim_wrapper.paramwise_cfg.custom_keys',
         'depths', 'backbone_no_decay', 'custom_keys'}) for s, d in (('90k', 'cityscapes-pp'), ('10k', 'pascal-pp'))],
     # the toy versions of Tables 3, 4 and 7 (tools/reproduce_tables.py --tables 3 4 7)
-    (T + 'tapps_r18-toy-nocompat_1xb8-1500it_synthetic.py', TOY,
+    (T + 'tapps_r18-toy-nocompat_1xb8-1000it_synthetic.py', TOY,
      {'model.panoptic_head.compatible_parts_train', 'model.panoptic_fusion_head.compatible_parts_test'}),
-    (T + 'tapps_r18-toy-nocompat-train_1xb8-1500it_synthetic.py', TOY, {'model.panoptic_head.compatible_parts_train'}),
-    *[(T + f'tapps_r18-toy-adapt{n}_1xb8-1500it_synthetic.py', TOY,
+    (T + 'tapps_r18-toy-nocompat-train_1xb8-1000it_synthetic.py', TOY, {'model.panoptic_head.compatible_parts_train'}),
+    *[(T + f'tapps_r18-toy-adapt{n}_1xb8-1000it_synthetic.py', TOY,
        {'model.panoptic_head.part_query.num_adapt_layers'}) for n in (0, 1, 3)],
-    (T + 'tapps_r18-toy-dynparts_1xb8-1500it_synthetic.py', TOY,
+    (T + 'tapps_r18-toy-dynparts_1xb8-1000it_synthetic.py', TOY,
      {'model.panoptic_head.type', 'model.panoptic_head.num_dynamic'}),
     *[(f'configs/baseline/baseline_{b}_{s}_{d}.py', T + f'tapps_{b}_{s}_{d}.py', BASELINE)
       for b, s, d in (('r50', '4xb4-90k', 'cityscapes-pp'), ('r50-cocopan', '4xb4-90k', 'cityscapes-pp'),
                       ('r50', '4xb4-60k', 'pascal-pp'), ('r50-cocopan', '4xb4-10k', 'pascal-pp'),
                       ('r50', '4xb4-60k', 'pascal-pp107'), ('r50-cocopan', '4xb4-10k', 'pascal-pp107'),
-                      ('r18-toy', '1xb8-1500it', 'synthetic'))],
+                      ('r18-toy', '1xb8-1000it', 'synthetic'))],
 ]
 
 

@@ -11,7 +11,7 @@ from tapps_mm.models import DynamicPartQueryGenerator, JOPSDynamicPartHead
 from tapps_mm.specs import load_spec
 from tapps_mm.testing.model_cases import predict_on_noise, thing_sample, tiny_model, train_losses
 
-DYN = 'configs/tapps/tapps_r18-toy-dynparts_1xb8-1500it_synthetic.py'
+DYN = 'configs/tapps/tapps_r18-toy-dynparts_1xb8-1000it_synthetic.py'
 SPEC = load_spec('synthetic')  # labels: robot 0 (parts 0-3), cart 1 (parts 4-6), ball 2, sky 3, grass 4, road 5
 ROBOT, CART, BALL, SKY = 0, 1, 2, 3
 LOSS_KEYS = ('loss_part_mask', 'loss_part_dice', 'loss_part_cls')

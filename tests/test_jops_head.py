@@ -11,7 +11,7 @@ from tapps_mm.registry import MODELS
 from tapps_mm.specs import load_spec
 from tapps_mm.testing.model_cases import predict_on_noise, thing_sample, tiny_model, train_losses
 
-TOY = 'configs/tapps/tapps_r18-toy_1xb8-1500it_synthetic.py'
+TOY = 'configs/tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
 SPEC = load_spec('synthetic')  # labels: robot 0, cart 1, ball 2 (things), sky 3, grass 4, road 5
 ROBOT, CART, BALL, SKY = 0, 1, 2, 3
 NO_OBJECT = -1  # the last class logit

@@ -13,8 +13,8 @@ from tapps_mm.registry import MODELS
 from tapps_mm.structures import PartTargets
 from tapps_mm.testing.model_cases import thing_sample, tiny_model, train_losses
 
-TOY = 'configs/tapps/tapps_r18-toy_1xb8-1500it_synthetic.py'
-DYN = 'configs/tapps/tapps_r18-toy-dynparts_1xb8-1500it_synthetic.py'
+TOY = 'configs/tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
+DYN = 'configs/tapps/tapps_r18-toy-dynparts_1xb8-1000it_synthetic.py'
 ROBOT, CART, BALL = 0, 1, 2
 
 

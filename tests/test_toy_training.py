@@ -13,7 +13,7 @@ import tapps_mm.registry  # noqa: F401
 from tapps_mm.datasets.synthetic_pp import write_synthetic_pp
 from tapps_mm.testing.repo import load_module
 
-TOY = 'configs/tapps/tapps_r18-toy_1xb8-1500it_synthetic.py'
+TOY = 'configs/tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
 
 
 @pytest.fixture(scope='module')

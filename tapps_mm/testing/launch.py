@@ -13,7 +13,7 @@ from mmengine.hooks import Hook
 from tapps_mm.registry import HOOKS
 from tapps_mm.testing.repo import REPO
 
-TOY = osp.join(REPO, 'configs', 'tapps', 'tapps_r18-toy_1xb8-1500it_synthetic.py')
+TOY = osp.join(REPO, 'configs', 'tapps', 'tapps_r18-toy_1xb8-1000it_synthetic.py')
 
 
 @HOOKS.register_module()

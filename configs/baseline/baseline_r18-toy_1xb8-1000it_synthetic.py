@@ -1,5 +1,5 @@
 # Toy scale: the paper's baseline (separate part queries + official merging) with the toy TAPPS settings.
-_base_ = '../tapps/tapps_r18-toy_1xb8-1500it_synthetic.py'
+_base_ = '../tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
 
 model = dict(
     panoptic_head=dict(

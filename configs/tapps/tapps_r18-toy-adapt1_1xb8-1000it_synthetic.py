@@ -1,4 +1,4 @@
 # Table 4 at toy scale, '1xFC': one adaptation layer; the toy TAPPS has the default 2-layer MLP.
-_base_ = './tapps_r18-toy_1xb8-1500it_synthetic.py'
+_base_ = './tapps_r18-toy_1xb8-1000it_synthetic.py'
 
 model = dict(panoptic_head=dict(part_query=dict(num_adapt_layers=1)))
