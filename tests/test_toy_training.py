@@ -11,6 +11,7 @@ from mmengine.runner import Runner
 
 import tapps_mm.registry  # noqa: F401
 from tapps_mm.datasets.synthetic_pp import write_synthetic_pp
+from tapps_mm.testing.launch import poly_schedule
 from tapps_mm.testing.repo import load_module
 
 TOY = 'configs/tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
@@ -39,7 +40,7 @@ def _cfg(data_root, work_dir, iters=3):
     cfg.val_evaluator.spec = data_root + 'evalspec.yaml'
     cfg.test_evaluator = cfg.val_evaluator
     cfg.train_cfg.update(max_iters=iters, val_interval=iters)
-    cfg.param_scheduler = dict(type='PolyLR', eta_min=0, power=0.9, begin=0, end=iters, by_epoch=False)  # no warm-up
+    cfg.param_scheduler = poly_schedule(iters)
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint.interval = iters
     cfg.default_hooks.pop('visualization')

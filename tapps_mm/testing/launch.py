@@ -16,6 +16,11 @@ from tapps_mm.testing.repo import REPO
 TOY = osp.join(REPO, 'configs', 'tapps', 'tapps_r18-toy_1xb8-1000it_synthetic.py')
 
 
+def poly_schedule(iters: int) -> dict:
+    """The toy schedule without its warm-up (runs of a few iterations): poly decay over ``iters``."""
+    return dict(type='PolyLR', eta_min=0, power=0.9, begin=0, end=iters, by_epoch=False)
+
+
 @HOOKS.register_module()
 class KillAtIterHook(Hook):
     """SIGKILL this process after training iteration ``iter`` (1-based), after any checkpoint of that
@@ -53,7 +58,7 @@ train_dataloader = {loader.format(data_root, ', pipeline=train_pipeline')}
 val_dataloader = {loader.format(data_root, ', pipeline=test_pipeline')}
 test_dataloader = val_dataloader
 train_cfg = dict(max_iters={iters}, val_interval={iters})
-param_scheduler = dict(_delete_=True, type='PolyLR', eta_min=0, power=0.9, begin=0, end={iters}, by_epoch=False)
+param_scheduler = {dict(_delete_=True, **poly_schedule(iters))!r}
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval={checkpoint_interval}, max_keep_ckpts=10))
 custom_hooks = {hooks}
 """
