@@ -3,6 +3,7 @@ the datasets with their real pipelines, the evaluator and one loss + predict pas
 copies of the datasets in their real formats (the evaluator then scores those predictions)."""
 from __future__ import annotations
 
+import argparse
 import ast
 import math
 import os.path as osp
@@ -18,6 +19,8 @@ from mmengine.registry import init_default_scope
 
 import tapps_mm.registry  # noqa: F401
 from benchmarks.metafiles import NAME
+from benchmarks.toy import TOY as TOY_SETTING
+from tapps_mm.engine.cli import add_common_args
 from tapps_mm.registry import DATASETS, MODELS
 from tapps_mm.testing.fake_datasets import write_fake_cityscapes_pp, write_fake_pascal_pp, write_fake_synthetic_pp
 
@@ -207,3 +210,15 @@ def test_model_base_is_mmdets_mask2former_plus_the_tapps_changes(tmp_path):
     unexpected = {k for k in changed if not any(k == p or k.startswith(p + '.') for p in TAPPS_CHANGES)}
     assert not unexpected, {k: (mmdet.get(k, '<unset>'), ours.get(k, '<unset>')) for k in sorted(unexpected)}
     assert {'type', 'panoptic_head.type', 'panoptic_fusion_head.type'} <= changed
+
+
+@pytest.mark.parametrize('config', sorted(TOY_SETTING.config_files(('3', '4', '7'))))
+def test_quick_options_shorten_the_whole_toy_schedule(config):
+    """``--quick`` overrides the toy schedule by list index: it must still end every scheduler with training."""
+    parser = argparse.ArgumentParser()
+    add_common_args(parser)  # tools/train.py's --cfg-options
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options', *TOY_SETTING.quick_options]).cfg_options)
+    schedulers = cfg.param_scheduler if isinstance(cfg.param_scheduler, list) else [cfg.param_scheduler]
+    assert schedulers[-1].end == cfg.train_cfg.max_iters == cfg.train_cfg.val_interval == 10
+    assert all(a.end == b.begin for a, b in zip(schedulers, schedulers[1:]))
