@@ -20,6 +20,7 @@ from mmdet.models.utils import get_uncertain_point_coords_with_randomness
 from mmdet.utils import reduce_mean
 from torch import Tensor
 
+from tapps_mm.models.dense_heads.batched_targets import BatchedTargetsMixin
 from tapps_mm.models.dense_heads.layer_record import LayerRecordMixin
 from tapps_mm.models.utils import mask2former_class_args
 from tapps_mm.registry import MODELS
@@ -28,7 +29,7 @@ from tapps_mm.structures import PartTargets, QueryPartOutputs, SupervisedObjects
 
 
 @MODELS.register_module()
-class JOPSHead(LayerRecordMixin, Mask2FormerHead):
+class JOPSHead(LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
     """Mask2Former head + joint object-part queries.
 
     Args:
@@ -91,8 +92,8 @@ class JOPSHead(LayerRecordMixin, Mask2FormerHead):
         return torch.einsum('mc,chw->mhw', part_q, mask_features)
 
     # ----------------------------------------------------------------------------------- training
-    def _get_targets_single(self, *args, **kwargs) -> tuple:
-        res = super()._get_targets_single(*args, **kwargs)
+    def _targets_from_assignment(self, *args, **kwargs) -> tuple:
+        res = super()._targets_from_assignment(*args, **kwargs)
         self.record(res[-1])  # this image's matches, for the part loss of the same layer
         return res
 

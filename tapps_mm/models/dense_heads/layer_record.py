@@ -4,7 +4,8 @@ mmdet's ``Mask2FormerHead`` runs two per-layer loops without exposing what the p
 ``forward`` computes each decoder layer's queries inside its loop and returns only class and mask logits,
 and ``_loss_by_feat_single`` matches queries to GT objects and returns only the losses (mmdet 3.3's
 ``get_targets(return_sampling_results=True)`` fails: it adds a list to a tuple). The heads override the
-hook mmdet calls inside each loop (``_forward_head``, ``_get_targets_single``) and append what they need to
+hook called inside each loop (mmdet's ``_forward_head``; ``_targets_from_assignment`` of
+:class:`BatchedTargetsMixin`, which replaces mmdet's ``_get_targets_single``) and append what they need to
 a record that exists only while :meth:`LayerRecordMixin.recording` is open around the call.
 """
 from __future__ import annotations

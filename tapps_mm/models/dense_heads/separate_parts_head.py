@@ -17,6 +17,7 @@ from mmdet.models.dense_heads import Mask2FormerHead
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from tapps_mm.models.dense_heads.batched_targets import BatchedTargetsMixin
 from tapps_mm.models.dense_heads.layer_record import LayerRecordMixin
 from tapps_mm.models.utils import mask2former_class_args
 from tapps_mm.registry import MODELS
@@ -25,7 +26,7 @@ from tapps_mm.structures import SemanticPartOutputs
 
 
 @MODELS.register_module()
-class SeparatePartQueriesHead(LayerRecordMixin, Mask2FormerHead):
+class SeparatePartQueriesHead(LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
     """Mask2Former head + ``num_part_queries`` part queries (part classes + 'no part').
 
     Args:
