@@ -1,6 +1,7 @@
 """The batched part branch (one product / one point-sampling call for all images) computes exactly what the
-straightforward per-image code computed: same losses on a fixed seed (it draws the same random points in the
-same order), gradients equal up to float summation order."""
+straightforward per-image code computed: on a fixed seed it draws the same random points in the same order,
+so losses and gradients are equal up to float summation order (which the BLAS kernel, and so the thread
+count, decides: with one thread the batched product rounds differently in the last bit)."""
 import types
 
 import pytest
@@ -105,6 +106,7 @@ def test_losses_and_gradients_equal_the_per_image_code(config):
         results.append(({k: float(v.detach()) for k, v in losses.items()},
                         {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
     (new, new_grads), (ref, ref_grads) = results
-    assert new == ref and any('part' in k and v > 0 for k, v in new.items())
+    assert new.keys() == ref.keys() and any('part' in k and v > 0 for k, v in new.items())
+    assert all(new[k] == pytest.approx(ref[k], rel=1e-6, abs=1e-7) for k in new)
     assert new_grads.keys() == ref_grads.keys()
     assert all(torch.allclose(new_grads[n], ref_grads[n], rtol=1e-4, atol=1e-6) for n in new_grads)
