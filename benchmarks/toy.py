@@ -1,8 +1,8 @@
 """The toy benchmark: which configs, seeds, data and ``--quick`` schedule the main job runs on a CPU.
 
-Why one place: the toy setting is being redesigned (smaller variance, faster steps); whoever changes it
-changes this module (and the toy config files), and ``tools/reproduce_tables.py``, the tables and the
-README follow. Nothing else in ``benchmarks`` names a toy config.
+Why one place: whoever changes the toy setting (its design and every setting tried are in the docstring
+of the toy TAPPS config) changes this module and the toy config files, and ``tools/reproduce_tables.py``,
+the tables and the README follow. Nothing else in ``benchmarks`` names a toy config.
 
 The toy tables mirror the paper's (``1-toy``: TAPPS vs the separate-query baseline, ``3-toy`` / ``4-toy``
 / ``7-toy``: the ablations of Tables 3, 4 and 7) on the synthetic dataset with random initialisation.
