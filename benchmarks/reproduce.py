@@ -431,7 +431,7 @@ def settings_tried_block(results_dir: str = RESULTS_DIR) -> str:
     tried = sorted(glob.glob(osp.join(results_dir, 'tried', '*', 'runs.csv')))
     settings = {osp.basename(osp.dirname(p)): p for p in tried}
     if osp.isfile(osp.join(results_dir, 'runs.csv')):
-        settings['default (benchmarks/results/)'] = osp.join(results_dir, 'runs.csv')
+        settings[f'{TOY.name} (default, benchmarks/results/)'] = osp.join(results_dir, 'runs.csv')
     lines = ['| setting | configs | seeds | TAPPS PartPQ | baseline PartPQ | TAPPS - baseline (paired) | '
              'training + evaluation |', '| --- | --- | --- | --- | --- | --- | --- |']
     for name, path in settings.items():

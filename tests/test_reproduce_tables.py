@@ -103,6 +103,28 @@ def test_paired_statistics_match_an_independent_computation():
     assert aggregate.paired_stats([], [])['n_pairs'] == 0
 
 
+def test_settings_tried_block_lists_every_setting_with_its_seed_spread(tmp_path):
+    def write(path, tapps, base, wall_s):
+        rows = [dict(config=f'{m}_r18-toy_synthetic', seed=k, status='complete', PartPQ=v / 100, wall_s=wall_s)
+                for m, values in (('tapps', tapps), ('baseline', base)) for k, v in enumerate(values)]
+        rows.append(dict(config='tapps_r18-toy_synthetic', seed=9, status='incomplete', PartPQ=0.0, wall_s=wall_s))
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        pd.DataFrame(rows).to_csv(path, index=False)
+
+    old = ([50.0, 54.0, 52.0], [49.0, 50.0, 51.5])
+    new = ([62.0, 63.0, 61.5], [62.5, 62.5, 63.0])
+    write(str(tmp_path / 'tried' / 'v1-old' / 'runs.csv'), *old, wall_s=120)
+    write(str(tmp_path / 'runs.csv'), *new, wall_s=60)
+    rows = [r for r in reproduce.settings_tried_block(str(tmp_path)).splitlines() if r.startswith('| v')]
+    assert [r.split(' | ')[0] for r in rows] == ['| v1-old', f'| {TOY.name} (default, benchmarks/results/)']
+    for row, (tapps, base), minutes in zip(rows, (old, new), (12, 6)):  # 6 complete runs each
+        diff = [a - b for a, b in zip(tapps, base)]
+        cells = row.split(' | ')
+        assert cells[2:] == ['3', f'{statistics.mean(tapps):.1f} ± {statistics.stdev(tapps):.1f}',
+                             f'{statistics.mean(base):.1f} ± {statistics.stdev(base):.1f}',
+                             f'{statistics.mean(diff):+.1f} ± {statistics.stdev(diff):.1f}', f'{minutes} min |']
+
+
 def test_seed_aggregates_and_paired_comparison_of_collected_runs(tmp_path):
     tapps, base = [71.5, 64.0, 70.2], [64.4, 66.0, 65.1]
     runs = _seed_values({TAPPS: tapps, BASELINE: base}, tmp_path)
