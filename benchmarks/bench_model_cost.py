@@ -128,6 +128,20 @@ def plain_mask2former(model_cfg):
     return cfg
 
 
+def match_in_fp32(head) -> None:
+    """Run mmdet's ``Mask2FormerHead.get_targets`` in float32 with autocast off. Under AMP its mask costs sum
+    12544 point terms in float16, which overflows ('cost matrix is infeasible'); the official Mask2Former and
+    our heads (``BatchedTargetsMixin``) match in float32, so the plain model does too here."""
+    import torch
+    get_targets = head.get_targets
+
+    def fp32_get_targets(cls_scores_list, mask_preds_list, *args, **kwargs):
+        with torch.autocast(cls_scores_list[0].device.type, enabled=False):
+            return get_targets([c.float() for c in cls_scores_list], [m.float() for m in mask_preds_list],
+                               *args, **kwargs)
+    head.get_targets = fp32_get_targets
+
+
 def model_config(setting: dict, model: str):
     from mmengine.config import Config, DictAction
     path = setting['baseline_config'] if model == 'baseline' else setting['config']
@@ -209,6 +223,8 @@ class Worker:
         self.amp = setting['amp']
         self.model = REGISTRY.build(model_config(setting, model)).to(self.device)
         self.model.init_weights()
+        if model == 'mask2former':
+            match_in_fp32(self.model.panoptic_head)
         self.optim = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
         self.train_batches, self.test_batches = _batches(setting, data_root, seed)

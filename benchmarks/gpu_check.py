@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import os.path as osp
 import subprocess
@@ -61,6 +62,19 @@ def run_evaluator(self_check: bool) -> dict:
             return json.load(f)
 
 
+def finite_or_none(obj, path: str = '') -> object:
+    """``obj`` with every non-finite float replaced by None (JSON null), each one reported: a NaN training loss
+    under AMP is a finding to keep, not a reason to lose the measurements."""
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v, f'{path}.{k}') for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v, f'{path}[{i}]') for i, v in enumerate(obj)]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        print(f'gpu_check: {path.lstrip(".")} is {obj}: written as null', flush=True)
+        return None
+    return obj
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--out', required=True, help='JSON file to write')
@@ -91,6 +105,7 @@ def main(argv=None) -> dict:
         print('gpu_check: PartPQ evaluator', flush=True)
         out['evaluator'] = run_evaluator(args.self_check)
     out['wall_s'] = time.perf_counter() - t0
+    out = finite_or_none(out)
     write_json_atomic(out, args.out)
     print(render_gpu_check(out))
     return out

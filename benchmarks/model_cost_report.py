@@ -72,7 +72,13 @@ def render_gpu_check(data: dict | None) -> str:
                 f'({ev["speedup_vs_official"]:.0f}x, identical: {ev["identical"]}); on {n} images '
                 f'{ev["scaling_s_per_image_1proc"]:.3f} s / image with 1 process'
                 + ''.join(f', {ev[k]:.3f} s / image with {k.rsplit("_", 1)[1][:-4]} processes' for k in procs) + '.')
-    return head + '\n\n' + render_model_cost(data['model_cost']) + tail
+    losses = ''
+    for scale in data['model_cost']['scales'].values():
+        nan = [NAMES[m] for m, v in scale['models'].items() if v.get('final_loss', 0.0) is None]
+        if nan:  # gpu_check writes non-finite numbers as null
+            losses = (f'\n\nThe last training loss was not finite for {", ".join(nan)} (random weights under float16 '
+                      'autocast): these are timing runs of the same operations, not training runs.')
+    return head + '\n\n' + render_model_cost(data['model_cost']) + losses + tail
 
 
 def render_evaluator(ev: dict | None) -> str:

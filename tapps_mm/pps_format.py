@@ -1,7 +1,8 @@
 """The official part-aware panoptic file formats (panoptic_parts 2.0), in one place.
 
 - **uids** (labels): one integer per pixel, ``sid`` (0-99), ``sid * 1000 + iid`` or
-  ``(sid * 1000 + iid) * 100 + pid``; :func:`encode_uids` / :func:`split_uids`.
+  ``(sid * 1000 + iid) * 100 + pid`` (:func:`split_uids`). Instance ids start at 0 (Cityscapes: ``26000`` is
+  the first car of an image); a thing uid without instance id (``sid``, at most 99) is crowd.
 - **label files**: single-channel int32 TIFF of uids (``.tif``).
 - **prediction files**: 3-channel 8-bit PNG ``[eval sid or 255, instance id, eval pid or 255]``.
 - **images.json**: ``{"images": [{"id": ..., "file_name": ...}, ...]}``, the list of images to evaluate.
@@ -20,13 +21,6 @@ from PIL import Image
 from tapps_mm.fileio import atomic_path, write_json_atomic
 
 MAX_UID = 99_999_99  # largest uid of the encoding: sid 99, iid 999, pid 99
-
-
-def encode_uids(sid, iid=0, pid=0) -> np.ndarray:
-    """Official uids (int32) of (sid, iid, pid) arrays; iid / pid 0 = absent."""
-    sid, iid, pid = (np.asarray(a, np.int64) for a in (sid, iid, pid))
-    uids = np.where(pid > 0, (sid * 1000 + iid) * 100 + pid, np.where(iid > 0, sid * 1000 + iid, sid))
-    return uids.astype(np.int32)
 
 
 def split_uids(uids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

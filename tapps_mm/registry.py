@@ -33,7 +33,7 @@ WEIGHT_INITIALIZERS = _child('weight initializer', mmdet_registry.WEIGHT_INITIAL
 OPTIMIZERS = _child('optimizer', mmdet_registry.OPTIMIZERS)
 OPTIM_WRAPPERS = _child('optim_wrapper', mmdet_registry.OPTIM_WRAPPERS)
 OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
-                                    mmdet_registry.OPTIM_WRAPPER_CONSTRUCTORS)
+                                    mmdet_registry.OPTIM_WRAPPER_CONSTRUCTORS, ['tapps_mm.engine'])
 PARAM_SCHEDULERS = _child('parameter scheduler', mmdet_registry.PARAM_SCHEDULERS)
 METRICS = _child('metric', mmdet_registry.METRICS, ['tapps_mm.evaluation.metrics'])
 TASK_UTILS = _child('task util', mmdet_registry.TASK_UTILS, ['tapps_mm.models'])

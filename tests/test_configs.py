@@ -186,7 +186,7 @@ def test_config_builds_and_runs(config, fake_roots):
 MMDET_M2F = 'mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic.py'
 TAPPS_CHANGES = {
     'type',  # PartAwareMask2Former: predict() asks the heads for parts
-    'data_preprocessor.type', 'data_preprocessor.batch_augments',  # pads the part map; no LSJ pad to 1024
+    'data_preprocessor.type', 'data_preprocessor.batch_augments',  # pads the part map; Pascal pads in its pipeline
     'backbone.init_cfg.checkpoint',  # torchvision's R-50 by URL (no torchvision install)
     'panoptic_head.type', 'panoptic_head.spec', 'panoptic_head.part_query', 'panoptic_head.compatible_parts_train',
     'panoptic_head.lambda_obj', 'panoptic_head.lambda_pt', 'panoptic_head.loss_part_mask',
@@ -196,8 +196,8 @@ TAPPS_CHANGES = {
     'panoptic_fusion_head.type', 'panoptic_fusion_head.spec', 'panoptic_fusion_head.num_things_classes',
     'panoptic_fusion_head.num_stuff_classes', 'panoptic_fusion_head.compatible_parts_test',
     'panoptic_fusion_head.no_part_score',
-    # PPS inference as the official TAPPS (detectron2): object score threshold, no low-score filter
-    'test_cfg.instance_on', 'test_cfg.object_mask_thr', 'test_cfg.filter_low_score',
+    # PPS inference as the official TAPPS (detectron2): its object score threshold
+    'test_cfg.instance_on', 'test_cfg.object_mask_thr',
 }
 
 

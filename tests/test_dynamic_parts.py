@@ -99,18 +99,21 @@ def test_more_parts_than_dynamic_queries(monkeypatch):
 
 
 def test_loss_is_finite_and_connected_without_objects():
-    model = _tiny_model()
     empty = _sample([])
     empty.gt_sem_seg = PixelData(sem_seg=torch.full((1, 64, 64), 255, dtype=torch.uint8))
     unannotated = _sample([(ROBOT, 2, 40, 2, 40, [])])  # a parts class without part labels
-    for batch in ([empty, copy.deepcopy(empty)], [unannotated]):
-        model.zero_grad(set_to_none=True)
+    # nothing to supervise: no objects, or an unannotated object that supervise_unlabelled_objects=False skips
+    for model, batch in ((_tiny_model(), [empty, copy.deepcopy(empty)]),
+                         (_tiny_model(supervise_unlabelled_objects=False), [unannotated])):
         losses = _loss(model, batch)
         assert all(torch.isfinite(v) for v in losses.values())
         assert all(float(losses[f'{p}{k}']) == 0.0 for p in ('d0.', 'd1.', '') for k in LOSS_KEYS)
         sum(losses.values()).backward()
         # DDP: the dynamic branch takes part in the graph (zero gradients) even with nothing to supervise
         assert all(p.grad is not None for p in model.panoptic_head.part_queries.parameters())
+    # official default: the unannotated robot's dynamic queries all learn 'no part' (no mask targets)
+    losses = _loss(_tiny_model(), [unannotated])
+    assert float(losses['loss_part_cls']) > 0 and float(losses['loss_part_mask']) == 0.0
 
 
 def _expected_score(head, query, part, feats, allowed):

@@ -66,9 +66,11 @@ def test_only_compatible_part_queries_get_gradients():
     assert _part_rows_with_grad(model) == set(range(SPEC.num_parts))
 
 
-def test_part_pairs_of_mixed_classes(monkeypatch):
-    """Mixed classes in a batch: robot -> 4 parts, cart -> 3, ball (no parts) -> none; unannotated -> none."""
-    model = _tiny_model()
+@pytest.mark.parametrize('supervise_unlabelled', [True, False])
+def test_part_pairs_of_mixed_classes(supervise_unlabelled, monkeypatch):
+    """Mixed classes in a batch: robot -> 4 parts, cart -> 3, ball (no parts) -> none; a robot without part
+    labels -> its 4 (empty) part masks (official), or none with ``supervise_unlabelled_objects=False``."""
+    model = _tiny_model(supervise_unlabelled_objects=supervise_unlabelled)
     seen = []
     gen = model.panoptic_head.part_queries
     orig = gen.forward
@@ -77,8 +79,9 @@ def test_part_pairs_of_mixed_classes(monkeypatch):
              _sample([(BALL, 2, 30, 2, 30, None), (ROBOT, 34, 60, 34, 60, None)])]  # unannotated robot
     _loss(model, batch)
     assert len(seen) == 3  # one call per decoder prediction (2 layers + learnable queries)
+    unlabelled_robot = [0, 1, 2, 3] if supervise_unlabelled else []
     for parts in seen:
-        assert sorted(parts.tolist()) == [0, 1, 2, 3, 4, 5, 6]
+        assert sorted(parts.tolist()) == sorted([0, 1, 2, 3, 4, 5, 6] + unlabelled_robot)
 
 
 def test_loss_is_finite_without_objects():

@@ -62,8 +62,11 @@ def algorithm_settings(stem: str) -> dict:
         decoder_layers=head.transformer_decoder.num_layers,
         pixel_decoder_layers=head.pixel_decoder.encoder.num_layers,
         fusion=_fusion(model.panoptic_fusion_head),
-        test_cfg={k: model.test_cfg[k] for k in ('object_mask_thr', 'iou_thr', 'max_per_image')},
+        test_cfg={k: model.test_cfg[k] for k in ('object_mask_thr', 'iou_thr', 'max_per_image', 'filter_low_score')},
         optimizer={k: cfg.optim_wrapper.optimizer[k] for k in ('type', 'lr', 'weight_decay')},
+        optimizer_constructor=cfg.optim_wrapper.get('constructor'),
+        norm_decay_mult=cfg.optim_wrapper.get('paramwise_cfg', {}).get('norm_decay_mult'),
+        train_pipeline=[t['type'] for t in cfg.train_dataloader.dataset.pipeline],
         clip_grad=cfg.optim_wrapper.get('clip_grad'),
         max_iters=cfg.train_cfg.max_iters,
         batch_size=cfg.train_dataloader.batch_size)

@@ -1,4 +1,4 @@
-"""The batched part branch (one product / one point-sampling call for all images) computes exactly what the
+"""The batched part branch (one product for all images) computes exactly what the
 straightforward per-image code computed: on a fixed seed it draws the same random points in the same order,
 so losses and gradients are equal up to float summation order (which the BLAS kernel, and so the thread
 count, decides: with one thread the batched product rounds differently in the last bit)."""
@@ -6,12 +6,10 @@ import types
 
 import pytest
 import torch
-from mmcv.ops import point_sample
 
 import tapps_mm.registry  # noqa: F401
 from tapps_mm.models.dense_heads.jops_head import JOPSHead
 from tapps_mm.registry import MODELS
-from tapps_mm.structures import PartTargets
 from tapps_mm.testing.model_cases import thing_sample, tiny_model, train_losses
 
 TOY = 'configs/tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
@@ -19,21 +17,12 @@ DYN = 'configs/tapps/tapps_r18-toy-dynparts_1xb8-1000it_synthetic.py'
 ROBOT, CART, BALL = 0, 1, 2
 
 
-# ------------------------------------------------------------------ the per-image reference (the former code)
+# ------------------------------------------------------------------ the per-image reference
 def masks_reference(part_q, imgs, mask_features):
     out = torch.zeros(len(part_q), *part_q.shape[1:-1], *mask_features.shape[-2:])
     for b in imgs.unique().tolist():
         sel = imgs == b
         out[sel] = torch.einsum('m...c,chw->m...hw', part_q[sel], mask_features[b])
-    return out
-
-
-def codes_reference(targets, imgs, coords):
-    out = coords.new_zeros(coords.shape[:2])
-    for b in imgs.unique().tolist():
-        sel = imgs == b
-        out[sel] = point_sample(targets[b].code_map[None, None], coords[sel].reshape(1, -1, 2),
-                                mode='nearest').view(int(sel.sum()), -1)
     return out
 
 
@@ -64,14 +53,6 @@ def test_masks_per_image_equal_per_image_products(lead):
     assert JOPSHead._masks_per_image(part_q[:0], imgs[:0], feats).shape == (0, *lead, 8, 9)
 
 
-def test_codes_at_equal_per_image_sampling():
-    torch.manual_seed(0)
-    codes = [PartTargets(torch.randint(0, 2000, (13, 17)).float(), torch.zeros(0, dtype=torch.bool)) for _ in range(3)]
-    imgs = torch.tensor([0, 2, 2, 0, 2])
-    coords = torch.rand(len(imgs), 50, 2)
-    assert torch.equal(JOPSHead._codes_at(codes, imgs, coords), codes_reference(codes, imgs, coords))
-
-
 def test_part_query_generator_equals_the_loop():
     gen = MODELS.build(dict(type='PartQueryGenerator', num_parts=6, embed_dims=16, num_adapt_layers=2))
     q = torch.randn(9, 16)
@@ -98,7 +79,6 @@ def test_losses_and_gradients_equal_the_per_image_code(config):
         head = model.panoptic_head
         if reference:
             head._masks_per_image = masks_reference
-            head._codes_at = codes_reference
             if hasattr(head.part_queries, 'part_fc'):
                 head.part_queries.forward = types.MethodType(part_queries_reference, head.part_queries)
         losses = train_losses(model, _batch())  # seeds the RNG: the same sampled points for both

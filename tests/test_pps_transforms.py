@@ -29,7 +29,8 @@ def _pipelines():
     """The paper's augmentations (Cityscapes, Pascal LSJ, test resizes) at the synthetic size."""
     base = Config.fromfile('configs/_base_/datasets/cityscapes_pps.py').train_pipeline
     lsj = Config.fromfile('configs/_base_/datasets/pascal_pps.py').train_pipeline
-    scale = dict(RandomResize=dict(scale=(128, 96)), RandomCrop=dict(crop_size=(64, 80)))
+    scale = dict(RandomResize=dict(scale=(128, 96)), RandomCrop=dict(crop_size=(64, 80)),
+                 RandomChoiceResize=dict(scales=[64, 77, 96, 128], max_size=256), Pad=dict(size=(64, 80)))
     out = {}
     for name, pipe in (('cityscapes', base), ('pascal-lsj', lsj)):
         out[name] = [{**t, **scale.get(t['type'], {})} for t in pipe]

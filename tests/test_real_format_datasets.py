@@ -168,14 +168,16 @@ def test_pipeline_targets_are_consistent(roots, ds_type):
 
 def _oracle(spec, uids):
     """Targets as our evaluator (tested against the official one) reads the GT: official decode_uids with
-    countable part groupings, crowd iff sid_iid < 1000, undefined pids as 'no part label'."""
+    countable part groupings and the eval spec's pid mapping (sid-level keys too: Pascal's boat 4 -> 4_01, bicycle
+    2 -> 2_02), crowd iff sid_iid < 1000, undefined pids as 'no part label'; part labels for every class with
+    part masks (single-part classes too), as the official TAPPS trains."""
     evaluator = PartPQEvaluator(spec)
     distinct, inverse = np.unique(uids, return_inverse=True)
     sid, _, pid, sid_iid = evaluator._decode_gt_uids(distinct, 'gt')
     label = np.array([spec.sid2label.get(spec.dataset_sid2eval_sid.get(int(s)), -1) for s in sid])
     crowd = np.isin(sid, spec.thing_sids) & (sid_iid < 1000)
     ignore = (label < 0) | crowd
-    flat = np.array([spec.sid_pid2flat.get(int(s) * 100 + int(p), 0) if s in spec.parts_sids and p > 0 else 0
+    flat = np.array([spec.sid_pid2flat.get(int(s) * 100 + int(p), 0) if s in spec.part_mask_sids and p > 0 else 0
                      for s, p in zip(sid, pid)])
     instance = np.where(np.isin(sid, spec.thing_sids) & ~ignore, sid_iid, -1)
     shape = uids.shape

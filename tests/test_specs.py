@@ -23,8 +23,11 @@ def test_named_spec_counts(name, classes, things, parts_classes, parts):
     assert spec.classes[:spec.num_things] == spec.thing_sids
     comp = spec.compatibility
     assert comp.shape == (classes, parts)
-    assert comp[~spec.label_has_parts].sum() == 0
-    assert (comp[spec.label_has_parts].sum(1) >= 2).all()
+    # the models' part masks: every class of eval_sid_pid2eval_pid_flat (the official train_sids_with_parts)
+    assert set(spec.part_mask_sids) == {sp // 100 for sp in spec.official.eval_sid_pid2eval_pid_flat}
+    assert comp[~spec.label_has_part_masks].sum() == 0 and (comp[spec.label_has_part_masks].sum(1) >= 1).all()
+    # scored with parts: more than one part (a subset)
+    assert (comp[spec.label_has_parts].sum(1) >= 2).all() and set(spec.parts_sids) <= set(spec.part_mask_sids)
 
 
 def test_cityscapes_definitions():
@@ -43,10 +46,13 @@ def test_cityscapes_definitions():
 
 
 def test_pascal_whole_object_parts_are_no_parts_classes():
+    """Scored as no-parts classes, but their one whole-object part is a part mask of the models (official)."""
     spec = load_spec('pascal')
     for name in ('boat', 'chair', 'table', 'sofa', 'train'):
         sid = next(s for s, n in spec.class_names.items() if n == name)
-        assert sid not in spec.parts_sids
+        assert sid not in spec.parts_sids and sid in spec.part_mask_sids
+        assert len(spec.parts_of(sid)) == 1 and spec.pids_of(sid) == () and spec.part_index_to_pid(sid) == {
+            spec.sid_pid2flat[sid * 100 + 1] - 1: 1}
     spec107 = load_spec('pascal-107')
     names = {n: s for s, n in spec107.class_names.items()}
     assert len(spec107.pids_of(names['train'])) == 7

@@ -39,12 +39,13 @@ def _to_coco_panoptic(segments: np.ndarray, crowd: np.ndarray, labels: np.ndarra
 def _panopticapi_case(spec, ev, gt: np.ndarray, pred: np.ndarray, root: str, name: str):
     """(gt annotation, pred annotation) for one image in the COCO panoptic format."""
     uniq, inv = np.unique(gt, return_inverse=True)
-    sid, iid, _, _ = ev._decode_gt_uids(uniq, name)
+    sid, _, _, sid_iid = ev._decode_gt_uids(uniq, name)
     label = ev.sid2label[sid][inv].reshape(gt.shape)
-    iid = iid[inv].reshape(gt.shape)
+    sid_iid = sid_iid[inv].reshape(gt.shape)
     thing = np.isin(sid[inv].reshape(gt.shape), spec.thing_sids)
-    gt_seg = np.where(label >= 0, label * 1000 + iid, -1)           # one segment per (class, instance)
-    gt_info = _to_coco_panoptic(gt_seg, thing & (iid == 0), label, spec.classes, osp.join(root, 'gt', name))
+    gt_seg = np.where(label >= 0, sid_iid, -1)  # one segment per uid without its part: sid * 1000 + iid, or sid
+    crowd = thing & (sid_iid < 1000)  # a thing uid without instance id; instance 0 is an instance
+    gt_info = _to_coco_panoptic(gt_seg, crowd, label, spec.classes, osp.join(root, 'gt', name))
     plabel = ev.sid2label[pred[..., 0]]
     p_seg = np.where(plabel >= 0, plabel * 256 + pred[..., 1], -1)
     p_info = _to_coco_panoptic(p_seg, np.zeros(gt.shape, bool), plabel, spec.classes, osp.join(root, 'pred', name))
@@ -83,9 +84,15 @@ def test_pq_equals_panopticapi(spec_name, seed, tmp_path, pq_compute_single_core
     (tmp_path / 'pred').mkdir()
     total = PPSStats.zeros(spec.num_classes, spec.num_parts)
     annotations = []
+    instance0_next_to_crowd = 0
     for i in range(6):
         h, w = (int(v) for v in rng.integers(24, 72, 2))
         gt = random_gt(spec, rng, h, w, num_things=int(rng.integers(2, 10)))
+        uids = np.unique(gt)
+        crowd_sids = {int(u) for u in uids if u in spec.thing_sids}
+        instance0_next_to_crowd += any(1000 <= u <= 99_999 and u % 1000 == 0 and u // 1000 in crowd_sids
+                                       or u > 99_999 and u // 100 % 1000 == 0 and u // 100_000 in crowd_sids
+                                       for u in uids.tolist())
         pred = prediction_from_gt(spec, gt, rng, noise=float(rng.uniform(0.2, 1.5)))
         total += ev.image_stats(gt, pred)
         annotations.append(_panopticapi_case(spec, ev, gt, pred, str(tmp_path), f'img{i:03d}.png'))
@@ -93,9 +100,11 @@ def test_pq_equals_panopticapi(spec_name, seed, tmp_path, pq_compute_single_core
     oracle = pq_compute_single_core(0, annotations, str(tmp_path / 'gt'), str(tmp_path / 'pred'), categories)
     ours = ev.summarize(total)
 
-    # the cases hold what makes standard PQ differ from PartPQ's matching: part-less parts-class objects
+    # the cases hold what makes standard PQ differ from PartPQ's matching: part-less parts-class objects, and
+    # instance 0 of a class in images with crowd of the same class
     partless = sum(c['PQ_TP'] + c['PQ_FN'] - c['TP'] - c['FN'] for c in ours['per_class'].values())
     assert partless > 0 or spec_name == 'synthetic'
+    assert instance0_next_to_crowd > 0
     for label, sid in enumerate(spec.classes):
         o, u = oracle.pq_per_cat[sid], ours['per_class'][str(sid)]
         assert (u['PQ_TP'], u['PQ_FP'], u['PQ_FN']) == (o.tp, o.fp, o.fn), (sid, u, vars(o))
@@ -105,6 +114,26 @@ def test_pq_equals_panopticapi(spec_name, seed, tmp_path, pq_compute_single_core
         for key in ('PQ', 'SQ', 'RQ'):
             assert abs(ours[key + suffix] - ref[key]) <= 1e-9, (key, suffix)
     assert json.loads(json.dumps(ours)) == ours  # plain JSON types
+
+
+def test_instance_zero_is_an_instance_not_crowd():
+    """Cityscapes numbers instances from 0: car 26000 is a segment of its own beside the car crowd (26), and a
+    prediction matching it is a TP of standard PQ (the crowd only excuses predictions on it)."""
+    spec = load_spec('cityscapes')
+    gt = np.full((12, 12), 7, np.int32)
+    gt[0:4, 0:4] = 26000       # the first car of the image
+    gt[0:4, 6:10] = 26         # car crowd
+    gt[6:10, 0:4] = 26001
+    pred = np.zeros((12, 12, 3), np.uint8)
+    pred[..., 0] = 7
+    pred[0:4, 0:4] = (26, 1, 255)
+    pred[6:10, 0:4] = (26, 2, 255)
+    ev = PartPQEvaluator(spec)
+    car = ev.summarize(ev.image_stats(gt, pred))['per_class']['26']
+    assert (car['PQ_TP'], car['PQ_FP'], car['PQ_FN'], car['PQ']) == (2, 0, 0, 1.0)
+    pred[0:4, 0:4] = (7, 0, 255)  # the first car missed: a false negative, not crowd
+    car = ev.summarize(ev.image_stats(gt, pred))['per_class']['26']
+    assert (car['PQ_TP'], car['PQ_FP'], car['PQ_FN']) == (1, 0, 1)
 
 
 def test_partless_object_is_a_segment_for_pq_and_crowd_for_partpq():

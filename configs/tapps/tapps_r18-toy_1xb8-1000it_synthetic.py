@@ -19,7 +19,7 @@
 #   decoder layers, 256 sampled points per mask (the 16x16 mask maps of a 64x64 image have 256 pixels;
 #   the paper's 12544 points are for 1/4 of 1024x1024), data loading in the main process. The paper
 #   configs keep the official settings (tests/test_configs.py).
-# - Schedule: batch 8, 1000 iterations, AdamW lr 8e-4 (v7; v5 had 4e-4), warm-up then poly decay, one
+# - Schedule: batch 8, 1000 iterations, AdamW lr 8e-4 (since v7; v5 had 4e-4), warm-up then poly decay, one
 #   evaluation at the end.
 # - Seeds 0-4 for each of TAPPS and the baseline (baseline_r18-toy_1xb8-1000it_synthetic.py: the same
 #   settings with separate part queries and the official merging).
@@ -70,6 +70,15 @@
 #   TAPPS 62.6 +- 1.0 (61.2-63.7; std 0.99: the goal met, only just), baseline 62.8 +- 0.5 (62.0-63.4):
 #   the goal met for both, so v7 is the default (this file). With 5 seeds a sample std is itself uncertain
 #   (its 95 % interval is about 0.6x-2.9x the estimate), so "at most 1" is met by the estimate, not proven.
+# - v8-official (the default; written down before its measurement): v7 with the algorithm made equal to the
+#   official TAPPS (docs/fidelity.md), which the toy inherits from the paper configs: inference keeps only the
+#   pixels a query wins with probability >= 0.5 and gives no instance id to a query that keeps none; part
+#   targets sampled bilinearly, the part loss normalised per process; objects without part labels and GT
+#   segments of one pixel dropped as officially; matching costs in float32; no weight decay on the backbone's
+#   norm layers. No toy setting changed (the synthetic generator now numbers instances from 0: the same
+#   pixels). Not a tuning step: v8 is the default whatever it measures, since the paper configs and the toy
+#   must share one algorithm; the variance goal (PartPQ std over seeds 0-4 at most 1 point for both methods)
+#   is reported, met or not.
 _base_ = [
     '../_base_/models/tapps_r50.py', '../_base_/datasets/synthetic_pps.py',
     '../_base_/schedules/schedule_90k.py', '../_base_/default_runtime.py'

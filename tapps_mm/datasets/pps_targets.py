@@ -12,9 +12,15 @@ value 255). Part code 0 = no part label, ``j + 1`` = flat part index ``j`` of th
 Decisions (the same in training and evaluation, see the README):
 - Dataset sids map through the eval spec's ``dataset_sid2eval_sid``; unmapped sids are void.
 - Thing pixels without an instance id (uid = sid) are crowd: kept apart as ignore regions.
-- File pids are grouped like the official ``decode_uids`` (Pascal-PP's countable parts), then map
-  through ``dataset_sid_pid2eval_sid_pid``; IGNORED pairs and pids that the dataset spec does not define
-  (Cityscapes-PP's person/rider pid 5) become 'no part label'.
+- File pids are grouped like the official ``decode_uids`` (Pascal-PP's countable parts); pids that the
+  dataset spec does not define (Cityscapes-PP's person/rider pid 5) become 'no part label'.
+- Part labels are the official TAPPS's (its ``datasets/prepare_*_pp.py``): every pixel's (sid, pid), or its
+  sid alone where it has no pid, maps through ``dataset_sid_pid2eval_sid_pid`` (missing or IGNORED keys map
+  to themselves, as ``parse_dataset_sid_pid2eval_sid_pid``) to an eval sid_pid, whose flat part id
+  (``eval_sid_pid2eval_pid_flat``) is the label; so Pascal-PP's single-part classes (boat ``4 -> 4_01``) and
+  the part-less pixels of bicycles / motorbikes (``2 -> 2_02``) carry a part, and Cityscapes-PP's part-less
+  pixels none.
+- GT segments of one pixel or less (after augmentation) are no targets, as in the official mappers.
 """
 from __future__ import annotations
 
@@ -52,8 +58,9 @@ class PPSTargetEncoder:
                 self.sid2label[dsid] = spec.sid2label[esid]
         self.is_thing = np.zeros(n, bool)
         self.is_thing[[dspec.sid_from_scene_class(c) for c in dspec.l_things]] = True
-        # (dataset sid, dataset pid) -> part code (0 = no part label)
+        # (dataset sid, dataset pid) -> part code (0 = no part label); ``sid_code``: of uids without pid
         self.part_code = np.zeros((n, 100), np.int64)
+        self.sid_code = np.zeros(n, np.int64)
         self.num_defined_pids = spec.num_dataset_pids
         # file pid -> dataset pid: Pascal-PP groups countable parts (e.g. car wheels 20-29 -> wheel),
         # as the official decode_uids does; -1 = not defined by the dataset spec
@@ -69,13 +76,14 @@ class PPSTargetEncoder:
                     dpid = sp % 100 if sp is not None and sp >= 100 else -1
                 if 0 < dpid <= self.num_defined_pids[dsid]:
                     self.file2pid[dsid, fpid] = dpid
+        def flat_of(key: int) -> int:  # official: sid_pid -> eval sid_pid -> flat part id (0: none)
+            esp = spec.dataset_sid_pid2eval_sid_pid.get(key) or key  # IGNORED (None) / missing: itself
+            return spec.sid_pid2flat.get(esp, 0) if esp >= 100 else 0
+
         for dsid in range(n):
-            for dpid in range(1, self.num_defined_pids[dsid] + 1):
-                esp = spec.dataset_sid_pid2eval_sid_pid.get(dsid * 100 + dpid, dsid * 100 + dpid)
-                flat = spec.sid_pid2flat.get(esp) if esp is not None else None
-                if flat is not None and esp // 100 in spec.parts_sids:
-                    self.part_code[dsid, dpid] = flat  # flat id = part index + 1
-        self.parts_label = np.asarray(spec.label_has_parts)
+            self.sid_code[dsid] = flat_of(dsid)
+            for dpid in range(self.num_defined_pids[dsid] + 1):
+                self.part_code[dsid, dpid] = flat_of(dsid * 100 + dpid)
 
     def undefined_pid_pixels(self, uids: np.ndarray) -> dict[int, int]:
         """Pixels per dataset sid whose pid the dataset spec does not define (e.g. Cityscapes pid 5)."""
@@ -98,7 +106,9 @@ class PPSTargetEncoder:
         keys = keys[int(has_void):]
         seg_labels = keys // 1001
         seg_crowd = keys % 1001 == 1000
-        part = np.where(crowd, 0, self.part_code[sid, np.maximum(self.file2pid[sid, pid], 0)])
+        dpid = self.file2pid[sid, pid]
+        part = np.where(distinct > 99_999, self.part_code[sid, np.maximum(dpid, 0)], self.sid_code[sid])
+        part = np.where(crowd | (dpid < 0), 0, part)
         code = np.where(seg >= 0, (seg + 1) * PART_BITS + part, VOID).astype(np.int32)
         return PPSTargetCodes(code[inverse].reshape(uids.shape), seg_labels.astype(np.int64), seg_crowd)
 
@@ -114,9 +124,14 @@ class PPSTargets:
     sem_seg: np.ndarray      # uint8 H x W: class label, 255 for void and crowd
 
 
+#: segments of at most this many pixels are dropped from the targets (the official mappers' ``np.sum(mask) > 1``)
+MAX_DROPPED_AREA = 1
+
+
 def decode_targets(codes: np.ndarray, labels: np.ndarray, crowd: np.ndarray, ignore_index: int = 255
                    ) -> PPSTargets:
-    """Targets of the segments still visible in ``codes`` (after augmentation)."""
+    """Targets of the segments still visible in ``codes`` (after augmentation); segments of one pixel or
+    less are ignored like crowd (no target, as the official mappers drop them)."""
     seg = codes // PART_BITS - 1
     part = (codes % PART_BITS).astype(np.uint8)
     valid = seg >= 0
@@ -124,9 +139,11 @@ def decode_targets(codes: np.ndarray, labels: np.ndarray, crowd: np.ndarray, ign
         h, w = codes.shape
         return PPSTargets(labels[:0], np.zeros((0, h, w), np.uint8), np.zeros((h, w), np.uint8),
                           np.ones((h, w), bool), np.full((h, w), ignore_index, np.uint8))
-    present = np.unique(seg[valid])
-    keep = present[~crowd[present]]
-    ignore = ~valid | (valid & crowd[np.maximum(seg, 0)])
+    present, area = np.unique(seg[valid], return_counts=True)
+    dropped = crowd.copy()
+    dropped[present[area <= MAX_DROPPED_AREA]] = True
+    keep = present[~dropped[present]]
+    ignore = ~valid | (valid & dropped[np.maximum(seg, 0)])
     masks = (seg[None] == keep[:, None, None]).astype(np.uint8)
     sem = np.where(ignore, ignore_index, labels[np.maximum(seg, 0)]).astype(np.uint8)
     part = np.where(ignore, 0, part).astype(np.uint8)

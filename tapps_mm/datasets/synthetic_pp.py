@@ -170,7 +170,7 @@ def generate_sample(rng: np.random.Generator, h: int, w: int, first_class: str |
     canvas.paint(ground & (xx < road_edge), 'grass', SID['grass'], texture=20)
     canvas.paint(ground & (xx >= road_edge), 'road', SID['road'], texture=8)
     scale = min(h, w) / 32.0 * object_scale
-    next_iid = {name: 0 for name in PARTS}
+    next_iid = {name: 0 for name in PARTS}  # instance ids from 0, as Cityscapes numbers them
     # groups of same-class objects that touch or occlude each other
     for group in range(rng.integers(2, 4)):
         name = rng.choice(list(PARTS), p=[0.45, 0.35, 0.2])
@@ -180,9 +180,9 @@ def generate_sample(rng: np.random.Generator, h: int, w: int, first_class: str |
         cy, cx = rng.uniform(0.45, 0.8) * h, rng.uniform(0.15, 0.85) * w
         step = {'robot': 3.2, 'cart': 5.0, 'ball': 2.6}[name] * s
         for k in range(rng.integers(1, 4)):
-            next_iid[name] += 1
             _draw_object(canvas, yy, xx, name, cy + rng.uniform(-1, 1) * s, cx + k * step * rng.choice([-1, 1]),
                          s, next_iid[name])
+            next_iid[name] += 1
     if rng.random() < 0.4:  # a crowd: distant small objects without instance ids
         name = rng.choice(['robot', 'cart'])
         cy, cx, s = rng.uniform(0.4, 0.55) * h, rng.uniform(0.1, 0.9) * w, scale * 0.45

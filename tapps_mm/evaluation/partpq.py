@@ -265,7 +265,7 @@ class PartPQEvaluator:
             st.fn[label] = len(g_ids) - tp
             st.fp[label] = sum((p_void[pj] + p_crowd[pj]) / p_area[pj] <= 0.5 for pj in unmatched)
 
-        self._standard_pq(st, seg, seg_keys, seg_label, pseg, pseg_label, glabel, plabel, n, p_area, p_void)
+        self._standard_pq(st, glabel, iid, sid_iid, pseg, pseg_label, plabel, n, p_area, p_void)
 
         # instance-agnostic semantic segmentation (void GT pixels excluded)
         valid = ~void
@@ -287,16 +287,23 @@ class PartPQEvaluator:
         st.part_inter += np.bincount(gflat[hit], weights=n[hit], minlength=m).astype(np.int64)
         return st
 
-    def _standard_pq(self, st, seg, seg_keys, seg_label, pseg, pseg_label, glabel, plabel, n, p_area, p_void):
+    def _standard_pq(self, st, glabel, iid, sid_iid, pseg, pseg_label, plabel, n, p_area, p_void):
         """Standard PQ statistics with panopticapi's rules (what detectron2 / the paper's PQ report).
 
-        Unlike PartPQ, every GT segment counts as it is (a parts-class object without part labels too);
-        crowd is only the thing pixels without instance id, one region per class; matching is IoU > 0.5
-        within a class with void removed from the union; an unmatched prediction is ignored, not an FP,
-        when more than half of it lies in void or in the crowd region of its class.
+        Unlike PartPQ, every GT segment counts as it is (a parts-class object without part labels too); a GT
+        segment is one uid without its part: ``sid * 1000 + iid`` (instance ids start at 0: Cityscapes'
+        ``26000`` is the first car of an image) or ``sid``, which for a thing class is its crowd region (one per
+        class); matching is IoU > 0.5 within a class with void removed from the union; an unmatched prediction
+        is ignored, not an FP, when more than half of it lies in void or in the crowd region of its class.
         """
+        # segment key: label * 1001 + (iid + 1), or + 0 for a uid without instance id (crowd / stuff)
+        key = np.where(glabel < 0, -1, glabel * 1001 + np.where(sid_iid >= 1000, iid + 1, 0))
+        seg_keys, seg = np.unique(key, return_inverse=True)
+        if seg_keys[0] == -1:
+            seg, seg_keys = seg - 1, seg_keys[1:]
+        seg_label = seg_keys // 1001
         in_seg, in_p = seg >= 0, pseg >= 0
-        crowd_seg = self.label_is_thing[seg_label] & (seg_keys % 1000 == 0)  # a thing segment without iid
+        crowd_seg = self.label_is_thing[seg_label] & (seg_keys % 1001 == 0)  # a thing uid without instance id
         crowd_px = in_seg & np.append(crowd_seg, False)[seg]
         g_area = np.bincount(seg[in_seg], weights=n[in_seg], minlength=len(seg_keys))
         same = in_seg & in_p & (glabel == plabel)

@@ -9,6 +9,10 @@ Conventions used by the models:
   panoptic convention, which Mask2Former's fusion relies on).
 - part index: flat part id - 1 (``eval_sid_pid2eval_pid_flat``); several classes may share a flat
   part (Cityscapes-PP grouped).
+- two sets of classes with parts: ``parts_sids`` are *scored* with parts (more than one eval part: the
+  evaluator's ``eval_sid_parts``); ``part_mask_sids`` get part masks in the models (every class listed in
+  ``eval_sid_pid2eval_pid_flat``, the official TAPPS's ``train_sids_with_parts``), which adds Pascal-PP's
+  single-part classes (boat, chair, table, sofa, train; tvmonitor in Pascal-PP-107).
 """
 from __future__ import annotations
 
@@ -120,6 +124,7 @@ class PPSSpec:
     thing_sids: tuple[int, ...]
     stuff_sids: tuple[int, ...]
     parts_sids: tuple[int, ...]         # classes scored with parts (more than one eval part)
+    part_mask_sids: tuple[int, ...]     # classes whose objects get part masks (single-part classes too)
     class_names: dict[int, str]         # eval sid -> name
     part_names: dict[int, str]          # flat part id -> name
     sid_pid2flat: dict[int, int]        # eval sid_pid (sid * 100 + pid) -> flat part id
@@ -157,19 +162,22 @@ class PPSSpec:
     def sid2label(self) -> dict[int, int]:
         return {sid: i for i, sid in enumerate(self.classes)}
 
+    def _mask_pids(self, sid: int) -> tuple[int, ...]:
+        """Eval pids of every part mask of a class (the official order of ``eval_sid_pid2eval_pid_flat``)."""
+        return tuple(sp % 100 for sp in self.sid_pid2flat if sp // 100 == sid)
+
     def pids_of(self, sid: int) -> tuple[int, ...]:
-        """Eval pids (1-based, per class) of a parts class, sorted; () for a class without parts."""
-        if sid not in self.parts_sids:
-            return ()
-        return tuple(sorted(sp % 100 for sp in self.sid_pid2flat if sp // 100 == sid))
+        """Eval pids (1-based, per class) of a class scored with parts; () for a class without parts."""
+        return self._mask_pids(sid) if sid in self.parts_sids else ()
 
     def parts_of(self, sid: int) -> tuple[int, ...]:
-        """Part indices (flat id - 1) compatible with a class, in the order of its pids."""
-        return tuple(self.sid_pid2flat[sid * 100 + pid] - 1 for pid in self.pids_of(sid))
+        """Part indices (flat id - 1) of a class's part masks, in the official order; () if it has none."""
+        return tuple(self.sid_pid2flat[sid * 100 + pid] - 1 for pid in self._mask_pids(sid))
 
     @functools.cached_property
     def compatibility(self) -> np.ndarray:
-        """Bool matrix [num_classes, num_parts]: part index j is compatible with label i."""
+        """Bool matrix [num_classes, num_parts]: label i has a part mask of part index j (the models'
+        compatible parts; single-part classes have one)."""
         mat = np.zeros((self.num_classes, self.num_parts), dtype=bool)
         for label, sid in enumerate(self.classes):
             mat[label, list(self.parts_of(sid))] = True
@@ -177,7 +185,13 @@ class PPSSpec:
 
     @functools.cached_property
     def label_has_parts(self) -> np.ndarray:
+        """Per label: scored with parts (``parts_sids``; the evaluator's rule)."""
         return np.array([sid in self.parts_sids for sid in self.classes])
+
+    @functools.cached_property
+    def label_has_part_masks(self) -> np.ndarray:
+        """Per label: the models predict part masks for its objects (``part_mask_sids``)."""
+        return np.array([sid in self.part_mask_sids for sid in self.classes])
 
     @functools.cached_property
     def dataset_sid2eval_sid(self) -> dict[int, int | None]:
@@ -197,8 +211,8 @@ class PPSSpec:
         return np.array([len(dspec.sid2part_classes[s]) - 1 for s in range(len(dspec.l))])
 
     def part_index_to_pid(self, sid: int) -> dict[int, int]:
-        """Flat part index -> per-class eval pid, for one parts class (for the PPS output)."""
-        return {self.sid_pid2flat[sid * 100 + pid] - 1: pid for pid in self.pids_of(sid)}
+        """Flat part index -> per-class eval pid of a class's part masks (for the PPS output)."""
+        return {self.sid_pid2flat[sid * 100 + pid] - 1: pid for pid in self._mask_pids(sid)}
 
 
 def _clean_mapping(mapping) -> dict[int, int | None]:
@@ -228,6 +242,7 @@ def load_spec(name_or_path: str = 'cityscapes') -> PPSSpec:
         thing_sids=things,
         stuff_sids=stuff,
         parts_sids=parts_sids,
+        part_mask_sids=tuple(sorted({sp // 100 for sp in sid_pid2flat})),
         class_names={int(k): str(v) for k, v in official.eval_sid2scene_label.items()},
         part_names=dict(sorted(part_names.items())),
         sid_pid2flat=sid_pid2flat,

@@ -1,8 +1,8 @@
 """Part supervision of the JOPS heads, as named structures built once per batch for all decoder layers.
 
-Part targets are point-sampled from one float map per image in which each pixel carries its object and
-its part packed into one number (:func:`pack_part_code`), so that one nearest-neighbour ``point_sample``
-gives the targets of every (object, part) pair at once.
+Each image's targets are one map in which each pixel carries its object and its part packed into one number
+(:func:`pack_part_code`): the binary mask of any (object, part) pair is one comparison with it, made only for
+the pairs a layer supervises.
 """
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ class PartTargets:
 
 @dataclass
 class SupervisedObjects:
-    """The matched queries of one decoder layer whose GT object is of a parts class and carries part
-    labels, over the batch (row k: image ``imgs[k]``, query ``queries[k]``, GT object ``gts[k]``)."""
+    """The matched queries of one decoder layer whose GT object is of a class with part masks (and, with
+    ``supervise_unlabelled_objects=False``, carries part labels), over the batch (row k: image ``imgs[k]``,
+    query ``queries[k]``, GT object ``gts[k]``)."""
     imgs: Tensor
     queries: Tensor
     gts: Tensor

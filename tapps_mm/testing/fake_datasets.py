@@ -231,15 +231,16 @@ def _pascal_sample(rng: np.random.Generator, h: int, w: int, colours, dspec) -> 
     s = h / 96.0
     person_parts = [(_pascal_pid(n, dspec.sid2part_classes[sid('person')]), box) for n, box in _PASCAL_PERSON]
     cat_parts = [(_pascal_pid(n, dspec.sid2part_classes[sid('cat')]), box) for n, box in _PASCAL_CAT]
-    # two touching persons (Pascal-PP instance ids start at 1), a car, a chair (no parts), a cat
+    # two touching persons, a car, a chair (no parts), a cat; instance ids from 0 (instance 0 is an instance,
+    # beside the person crowd below)
     ph, pw = 50 * s * rng.uniform(0.9, 1.1), 20 * s
     px = w * rng.uniform(0.03, 0.08)
-    for iid in (1, 2):
-        p.thing(sid('person'), iid, h - 4 - ph, px + (iid - 1) * pw * 0.9, ph, pw, person_parts)
+    for iid in (0, 1):
+        p.thing(sid('person'), iid, h - 4 - ph, px + iid * pw * 0.9, ph, pw, person_parts)
     x0 = px + 2 * pw + 2
-    p.thing(sid('car'), 1, h - 4 - 24 * s, x0, 24 * s, min(40 * s, w - x0 - 22 * s), _PASCAL_CAR)
-    p.thing(sid('chair'), 1, horizon - 6 * s, w * rng.uniform(0.72, 0.76), 18 * s, 12 * s, [(0, (0, 0, 1, 1))])
-    p.thing(sid('cat'), 1, h - 20 * s, w - 22 * s, 18 * s, 20 * s, cat_parts)
+    p.thing(sid('car'), 0, h - 4 - 24 * s, x0, 24 * s, min(40 * s, w - x0 - 22 * s), _PASCAL_CAR)
+    p.thing(sid('chair'), 0, horizon - 6 * s, w * rng.uniform(0.72, 0.76), 18 * s, 12 * s, [(0, (0, 0, 1, 1))])
+    p.thing(sid('cat'), 0, h - 20 * s, w - 22 * s, 18 * s, 20 * s, cat_parts)
     p.box(horizon - 10 * s, w * 0.45, horizon, w * 0.55, sid('person'))     # a group of persons: crowd
     p.box(horizon, w * 0.6, horizon + 8 * s, w * 0.7, sid('bag'))          # not evaluated (void)
     p.box(h * rng.uniform(0.05, 0.2), w * 0.8, h * 0.3, w * 0.9, 0)         # unlabelled (void)

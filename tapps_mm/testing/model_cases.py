@@ -22,6 +22,9 @@ def tiny_model(config: str, **head):
     cfg.panoptic_head.num_queries = 8
     cfg.panoptic_head.update(head)
     cfg.train_cfg.num_points = 256
+    cfg.backbone.init_cfg = None  # random weights: no download (the paper configs name torchvision's R-50)
+    if cfg.backbone.get('norm_cfg', {}).get('type') == 'SyncBN':  # needs a process group
+        cfg.backbone.norm_cfg = dict(type='BN', requires_grad=True)
     torch.manual_seed(0)
     model = MODELS.build(cfg)
     model.init_weights()

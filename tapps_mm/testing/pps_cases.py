@@ -32,7 +32,8 @@ def _box(rng, h, w, min_frac=0.1, max_frac=0.5):
 
 def random_gt(spec: PPSSpec, rng: np.random.Generator, h: int, w: int, num_things: int = 6,
               extra_pids: dict[int, list[int]] | None = None) -> np.ndarray:
-    """A random int32 uid map: stuff background, void, thing instances with parts, crowd."""
+    """A random int32 uid map: stuff background, void, thing instances with parts (instance ids from 0, as
+    Cityscapes numbers them), crowd (uid = sid, often next to instance 0 of its class)."""
     dspec = spec.dataset_spec
     void_sids = [s for s in range(len(dspec.l)) if s not in spec.classes]
     things = list(spec.thing_sids)
@@ -47,7 +48,7 @@ def random_gt(spec: PPSSpec, rng: np.random.Generator, h: int, w: int, num_thing
     for _ in range(num_things):
         # favour classes with parts, and repeat classes so same-class instances touch / occlude
         sid = int(rng.choice(parts_classes if parts_classes and rng.random() < 0.7 else things))
-        iid = next_iid[sid] = next_iid.get(sid, 0) + 1
+        iid = next_iid[sid] = next_iid.get(sid, -1) + 1  # Cityscapes numbering: the first instance is 0
         ys, xs = _box(rng, h, w, 0.15, 0.5)
         obj = np.zeros((h, w), bool)
         obj[ys, xs] = True

@@ -1,5 +1,9 @@
-# Cityscapes-PP (paper sec. 4, official config): random flip, resize 0.5-2.0, crop 512x1024, SSD colour
-# augmentation; test at 1024x2048.
+# Cityscapes-PP (paper sec. 4; the official Base-Cityscapes-PPS.yaml and its mapper): shortest side chosen from
+# {512, 614, ..., 2048} (detectron2's ResizeShortestEdge 'choice', longest side at most 4096: mmdet's
+# ResizeShortestEdge, the same rule and sizes), crop 512x1024, SSD colour augmentation (mmsegmentation's
+# PhotoMetricDistortion: brightness +-32, contrast and saturation 0.5-1.5, hue +-18, no channel swap; mmdet's
+# also swaps channels), random flip; test at shortest side 1024 (longest at most 2048) with PIL's bilinear resize
+# as detectron2. docs/fidelity.md lists every setting.
 dataset_type = 'CityscapesPPSDataset'
 data_root = 'data/cityscapes/'
 spec = 'cityscapes-grouped'  # the official TAPPS's eval spec (9 part classes)
@@ -8,15 +12,16 @@ crop_size = (512, 1024)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadPPSAnnotations'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='RandomChoiceResize', scales=[int(x * 0.1 * 1024) for x in range(5, 21)],
+         resize_type='ResizeShortestEdge', max_size=4096),
     dict(type='RandomCrop', crop_size=crop_size, crop_type='absolute', allow_negative_crop=True),
-    dict(type='PhotoMetricDistortion'),
+    dict(type='mmseg.PhotoMetricDistortion'),
+    dict(type='RandomFlip', prob=0.5),
     dict(type='PackPPSInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
+    dict(type='Resize', scale=(2048, 1024), keep_ratio=True, backend='pillow'),
     dict(type='PackPPSInputs'),
 ]
 train_dataloader = dict(

@@ -103,5 +103,7 @@ model = dict(
         max_per_image=100,
         iou_thr=0.8,
         object_mask_thr=0.8,  # 0.8 Cityscapes-PP, 0.5 Pascal-PP
-        filter_low_score=False),  # as the official (detectron2) Mask2Former
+        # a segment keeps only the pixels its query wins *and* predicts with probability >= 0.5 (the official
+        # panoptic_inference; mmdet's Mask2Former configs too)
+        filter_low_score=True),
     init_cfg=None)

@@ -1,7 +1,8 @@
 # TAPPS with a Swin-B backbone (IN-21k, 384, window 12), as the official TAPPS's Swin-B configs; the rest
 # of the model is tapps_r50.py. `custom_keys` are the optimizer groups Swin needs (configs use them with
 # optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.custom_keys}}))): backbone lr x 0.1 and no
-# weight decay on its norms and position embeddings (detectron2's WEIGHT_DECAY_NORM / WEIGHT_DECAY_EMBED).
+# weight decay on its position embeddings (the official build_optimizer); its norms get none through the
+# schedule's NormDecayOptimWrapperConstructor (detectron2's WEIGHT_DECAY_NORM).
 _base_ = './tapps_r50.py'
 depths = [2, 2, 18, 2]
 model = dict(
@@ -14,14 +15,9 @@ model = dict(
 backbone_no_decay = dict(lr_mult=0.1, decay_mult=0.0)
 custom_keys = {
     'backbone': dict(lr_mult=0.1, decay_mult=1.0),
-    'backbone.patch_embed.norm': backbone_no_decay,
-    'backbone.norm': backbone_no_decay,
     'absolute_pos_embed': backbone_no_decay,
     'relative_position_bias_table': backbone_no_decay,
     'query_embed': dict(lr_mult=1.0, decay_mult=0.0),
     'query_feat': dict(lr_mult=1.0, decay_mult=0.0),
     'level_embed': dict(lr_mult=1.0, decay_mult=0.0),
 }
-custom_keys.update({f'backbone.stages.{s}.blocks.{b}.norm': backbone_no_decay
-                    for s, n in enumerate(depths) for b in range(n)})
-custom_keys.update({f'backbone.stages.{s}.downsample.norm': backbone_no_decay for s in range(len(depths) - 1)})

@@ -15,6 +15,10 @@ algorithm and draws, and changes only how the work is grouped:
 
 The costs between one image's queries and another image's GT objects are computed and discarded: a
 ``B``-fold larger product than needed, cheap beside the per-call overhead it removes.
+
+The costs are computed in float32 with autocast off, as the official (detectron2) Mask2Former / TAPPS matcher
+does: under AMP, mmdet's mask costs sum ``num_points`` (12544) terms in float16, which overflows to inf and
+makes the Hungarian step fail ('cost matrix is infeasible').
 """
 from __future__ import annotations
 
@@ -67,13 +71,14 @@ class BatchedTargetsMixin:
         """Each image's [num_queries, num_gts] matching cost, from one call per match cost."""
         num_imgs, num_queries = cls_scores.shape[:2]
         coords = torch.rand((num_imgs, self.num_points, 2), device=cls_scores.device)
-        pred_points = point_sample(mask_preds, coords)  # [B, Q, P]: queries as channels, one grid per image
-        gt_points = [point_sample(gt.masks[None].float(), coords[b:b + 1])[0]
-                     for b, gt in enumerate(batch_gt_instances)]
-        preds = InstanceData(scores=cls_scores.flatten(0, 1), masks=pred_points.flatten(0, 1))
-        gts = InstanceData(labels=torch.cat([gt.labels for gt in batch_gt_instances]), masks=torch.cat(gt_points))
-        cost = sum(match_cost(pred_instances=preds, gt_instances=gts, img_meta=batch_img_metas[0])
-                   for match_cost in self.assigner.match_costs)
+        with torch.autocast(cls_scores.device.type, enabled=False):  # fp32 costs, as the official matcher
+            pred_points = point_sample(mask_preds.float(), coords)  # [B, Q, P]: queries as channels, one grid/image
+            gt_points = [point_sample(gt.masks[None].float(), coords[b:b + 1])[0]
+                         for b, gt in enumerate(batch_gt_instances)]
+            preds = InstanceData(scores=cls_scores.float().flatten(0, 1), masks=pred_points.flatten(0, 1))
+            gts = InstanceData(labels=torch.cat([gt.labels for gt in batch_gt_instances]), masks=torch.cat(gt_points))
+            cost = sum(match_cost(pred_instances=preds, gt_instances=gts, img_meta=batch_img_metas[0])
+                       for match_cost in self.assigner.match_costs)
         ends = torch.tensor([len(gt) for gt in batch_gt_instances]).cumsum(0).tolist()
         return [cost[b * num_queries:(b + 1) * num_queries, end - len(gt):end]
                 for b, (gt, end) in enumerate(zip(batch_gt_instances, ends))]

@@ -115,7 +115,8 @@ class JOPSDynamicPartHead(JOPSHead):
     def _match_parts(self, cls_logits: Tensor, mask_logits: Tensor, imgs: Tensor, gts: Tensor, present: Tensor,
                      targets: list) -> Tensor:
         """Per object, Hungarian matching of its dynamic queries to its present parts (as Mask2Former matches
-        objects: class cost + BCE / dice costs at ``num_points`` uniform random points).
+        objects: class cost + BCE / dice costs at ``num_points`` uniform random points, the target masks sampled
+        bilinearly as mmdet's).
 
         Returns [M, D]: the matched part index of each dynamic query, -1 if unmatched ('no part')."""
         num_obj, num_dyn = cls_logits.shape[:2]
@@ -124,12 +125,13 @@ class JOPSDynamicPartHead(JOPSHead):
             return assigned
         coords = torch.rand(num_obj, self.num_points, 2, device=mask_logits.device)
         pred_points = point_sample(mask_logits, coords)  # [M, D, N]
-        codes = self._codes_at(targets, imgs, coords)
         for m in range(num_obj):
             parts = present[m].nonzero(as_tuple=True)[0]
             if not len(parts):
                 continue
-            gt_points = (codes[m][None] == self._code(gts[m], parts)[:, None]).float()
+            k = len(parts)
+            gt_points = self._mask_targets_at(targets, imgs[m].repeat(k), gts[m].repeat(k), parts,
+                                              coords[m].expand(k, -1, -1))
             res = self.part_assigner.assign(InstanceData(scores=cls_logits[m], masks=pred_points[m]),
                                             InstanceData(labels=parts, masks=gt_points))
             hit = res.gt_inds > 0

@@ -6,9 +6,13 @@ matching on class + mask, point-sampled losses) is mmdet's ``Mask2FormerHead``. 
 
 - per decoder layer, the normalised queries; a :class:`PartQueryGenerator` turns a (query, part class)
   pair into a part query whose dot product with the mask features is that part's mask logits;
-- the part loss (Eq. 1): for each matched query of a parts-class object, dice + BCE on point-sampled
-  masks of its compatible parts (``compatible_parts_train``; otherwise of all part classes), on every
-  decoder layer. Part masks are computed only for those pairs, never for all queries x part classes.
+- the part loss (Eq. 1), as the official TAPPS computes it: for each matched query of an object of a class
+  with part masks (single-part classes included), dice + BCE of its compatible parts' masks
+  (``compatible_parts_train``; otherwise of all part classes) at mmdet's uncertainty-sampled points, the
+  target masks sampled bilinearly like the object masks, normalised by the number of part masks on this
+  process; on every decoder layer. An object without any part label is supervised too (every part mask
+  empty: it learns 'no part' there) unless ``supervise_unlabelled_objects=False``. Part masks are computed
+  only for the supervised pairs, never for all queries x part classes (the same values).
 """
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ import torch.nn.functional as F
 from mmcv.ops import point_sample
 from mmdet.models.dense_heads import Mask2FormerHead
 from mmdet.models.utils import get_uncertain_point_coords_with_randomness
-from mmdet.utils import reduce_mean
 from torch import Tensor
 
 from tapps_mm.models.dense_heads.batched_targets import BatchedTargetsMixin
@@ -40,6 +43,9 @@ class JOPSHead(LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
         compatible_parts_train: supervise only the parts compatible with the matched GT class (Table 3).
         lambda_obj / lambda_pt: weights of the object and part losses (Eq. 1).
         loss_part_mask / loss_part_dice: point-sampled BCE and dice of part masks.
+        supervise_unlabelled_objects: also supervise the part masks (all empty) of objects that carry no part
+            label (official). ``False`` skips them: where part labels are missing rather than absent (objects
+            too small to annotate), this avoids teaching 'no part' on them.
     """
 
     #: the part-query generator this head builds (subclasses with another part branch change it)
@@ -49,7 +55,7 @@ class JOPSHead(LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
                  num_stuff_classes: int | None = None, loss_cls: dict | None = None, no_object_weight: float = 0.1,
                  part_query: dict | None = None, compatible_parts_train: bool = True, lambda_obj: float = 1.0,
                  lambda_pt: float = 1.0, loss_part_mask: dict | None = None, loss_part_dice: dict | None = None,
-                 **kwargs) -> None:
+                 supervise_unlabelled_objects: bool = True, **kwargs) -> None:
         pps_spec = load_spec(spec)
         super().__init__(*args, **mask2former_class_args(pps_spec, type(self).__name__, num_things_classes,
                                                          num_stuff_classes, loss_cls, no_object_weight), **kwargs)
@@ -57,8 +63,9 @@ class JOPSHead(LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
         self.num_parts = self.spec.num_parts
         self.part_queries = MODELS.build(self._part_query_cfg(part_query or {}))
         self.register_buffer('compatibility', torch.from_numpy(self.spec.compatibility), persistent=False)
-        self.register_buffer('label_has_parts', torch.from_numpy(self.spec.label_has_parts), persistent=False)
+        self.register_buffer('label_has_parts', torch.from_numpy(self.spec.label_has_part_masks), persistent=False)
         self.compatible_parts_train = compatible_parts_train
+        self.supervise_unlabelled_objects = supervise_unlabelled_objects
         self.lambda_obj = lambda_obj
         self.lambda_pt = lambda_pt
         self.loss_part_mask = MODELS.build(loss_part_mask or dict(
@@ -141,13 +148,16 @@ class JOPSHead(LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
         return PartTargets(pack_part_code(owner, part_map * (owner > 0)).float(), annotated)
 
     def _supervised_objects(self, batch_gt_instances, targets: list, matches: list) -> SupervisedObjects:
-        """The matched queries of parts-class GT objects with part labels, over the batch."""
+        """The matched queries of GT objects of classes with part masks, over the batch (with part labels only,
+        unless ``supervise_unlabelled_objects``)."""
         imgs, qs, gts, labels, present = [], [], [], [], []
         for b, (gt, target, match) in enumerate(zip(batch_gt_instances, targets, matches)):
             if target is None:
                 continue
             pos, gt_idx = match.pos_inds, match.pos_assigned_gt_inds
-            keep = target.annotated[gt_idx] & self.label_has_parts[gt.labels[gt_idx]]
+            keep = self.label_has_parts[gt.labels[gt_idx]]
+            if not self.supervise_unlabelled_objects:
+                keep = keep & target.annotated[gt_idx]
             imgs.append(torch.full_like(pos[keep], b))
             qs.append(pos[keep])
             gts.append(gt_idx[keep])
@@ -198,34 +208,33 @@ class JOPSHead(LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
                                                                   *mask_features.shape[-2:])
         return logits[imgs, slot]
 
-    @classmethod
-    def _codes_at(cls, targets: list, imgs: Tensor, coords: Tensor) -> Tensor:
-        """Part codes [K, N] at points ``coords`` [K, N, 2] of the images ``imgs`` [K] (nearest sampling, one
-        call for all images; padding points are sampled and dropped)."""
-        used = imgs.unique()
-        maps = torch.stack([targets[b].code_map for b in used.tolist()])[:, None]
-        which = torch.searchsorted(used, imgs)
-        slot, most = cls._pad_by_image(which, len(used))
-        points = coords.new_zeros(len(used), most, *coords.shape[1:]).index_put((which, slot), coords)
-        codes = point_sample(maps, points.flatten(1, 2), mode='nearest').view(len(used), most, -1)
-        return codes[which, slot]
-
     @staticmethod
     def _code(gts: Tensor, parts: Tensor) -> Tensor:
         """Code of part ``parts`` of GT object ``gts`` in the map of :meth:`_part_targets`."""
         return pack_part_code(gts + 1, parts + 1).float()
 
+    @classmethod
+    def _mask_targets_at(cls, targets: list, imgs: Tensor, gts: Tensor, parts: Tensor, coords: Tensor) -> Tensor:
+        """Target part masks [K, N] at points ``coords`` [K, N, 2]: each (object, part) mask (1 on its part's
+        pixels) sampled bilinearly, as the official loss samples its binary part masks (soft at part edges)."""
+        out = coords.new_zeros(coords.shape[:2])
+        for b in imgs.unique().tolist():
+            rows = (imgs == b).nonzero(as_tuple=True)[0]
+            masks = targets[b].code_map[None] == cls._code(gts[rows], parts[rows])[:, None, None]
+            out[rows] = point_sample(masks[:, None].float(), coords[rows]).squeeze(1)
+        return out
+
     def _point_mask_losses(self, logits: Tensor, imgs: Tensor, gts: Tensor, parts: Tensor,
                            targets: list) -> tuple[Tensor, Tensor]:
         """BCE and dice of part masks [K, h, w] (part ``parts`` of GT object ``gts`` of image ``imgs``) at
-        mmdet's uncertainty-sampled points."""
-        num_masks = max(reduce_mean(logits.new_tensor([float(len(logits))])).item(), 1.0)
+        mmdet's uncertainty-sampled points, normalised by K on this process (official; at least 1)."""
+        num_masks = max(float(len(logits)), 1.0)
         if not len(logits):
             return logits.sum(), logits.sum()
         with torch.no_grad():
             coords = get_uncertain_point_coords_with_randomness(
                 logits.unsqueeze(1), None, self.num_points, self.oversample_ratio, self.importance_sample_ratio)
-            point_targets = (self._codes_at(targets, imgs, coords) == self._code(gts, parts)[:, None]).float()
+            point_targets = self._mask_targets_at(targets, imgs, gts, parts, coords)
         point_logits = point_sample(logits.unsqueeze(1), coords).squeeze(1)
         loss_dice = self.loss_part_dice(point_logits, point_targets, avg_factor=num_masks)
         loss_mask = self.loss_part_mask(point_logits.reshape(-1), point_targets.reshape(-1),

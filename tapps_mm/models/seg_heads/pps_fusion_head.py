@@ -1,7 +1,9 @@
-"""Part-aware panoptic inference: mmdet's Mask2Former panoptic fusion for objects, then parts inside each
-object (TAPPS sec. 3.3.3), written as the official 3-channel PPS prediction."""
+"""Part-aware panoptic inference, as the official TAPPS computes it (its ``panoptic_inference`` and
+``pps_inference``): Mask2Former's panoptic segments, then the parts inside each segment of a class with part
+masks (TAPPS sec. 3.3.3), written as the official 3-channel PPS prediction."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
@@ -9,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmdet.models.seg_heads.panoptic_fusion_heads import MaskFormerFusionHead
+from mmengine.structures import PixelData
 from torch import Tensor
 
 from tapps_mm.models.utils import merge_objects_and_parts, spec_class_counts
@@ -17,15 +20,42 @@ from tapps_mm.specs import load_spec
 from tapps_mm.structures import PartOutputs, QueryPartOutputs, SemanticPartOutputs
 
 NO_PART = 255  # official 'unknown part' value of the prediction's part channel
+VOID = 255  # official class and instance value of pixels without a segment
 
 #: part_logits(query indices [n], part indices [n]) -> mask logits [n, h, w] at mask-feature resolution
 PartLogitsFn = Callable[[Tensor, Tensor], Tensor]
 
 
+@dataclass
+class PanopticSegments:
+    """One image's panoptic segments, in the order the official inference creates them."""
+    seg_map: Tensor   # long [H, W]: segment index, -1 = void
+    queries: Tensor   # long [S]: the query of each segment (a merged stuff segment: its first query)
+    labels: Tensor    # long [S]
+    thing_ids: Tensor  # long [S]: instance id of a thing segment (1, 2, ... in creation order), 0 for stuff
+    scores: Tensor    # [S]: class score of the segment's best query
+
+    def mmdet_panoptic(self, num_classes: int) -> Tensor:
+        """mmdet's panoptic map: label + instance id * INSTANCE_OFFSET, ``num_classes`` on void."""
+        ids = torch.cat([self.labels + self.thing_ids * INSTANCE_OFFSET, self.labels.new_tensor([num_classes])])
+        return ids[self.seg_map]  # -1 reads the appended void entry
+
+
 @MODELS.register_module()
 class PPSFusionHead(MaskFormerFusionHead):
-    """Objects from mmdet's ``panoptic_postprocess``; for every object of a parts class, the part masks of
-    its query are compared inside the object, with a 'no part' score fixed at ``no_part_score``.
+    """Panoptic segments from the object queries; for every segment of a class with part masks, the part
+    masks of its query are compared inside the segment, with a 'no part' score fixed at ``no_part_score``.
+
+    The segments follow the official rule: queries whose class is not 'no object' and whose score exceeds
+    ``test_cfg.object_mask_thr`` compete per pixel (score x mask probability); a query keeps the pixels it
+    wins where its own mask probability is >= 0.5 (``test_cfg.filter_low_score=True``, mmdet's and the
+    official rule; ``False`` keeps every pixel it wins), if its winning area is at least
+    ``test_cfg.iou_thr`` of its own mask (>= 0.5) and what it keeps is not empty; the queries of one stuff
+    class form one segment. Thing instance ids count the kept thing segments from 1 (a query that keeps
+    nothing takes no id, unlike mmdet's ``panoptic_postprocess``).
+
+    The PPS prediction is the official one: [eval sid, instance id (things 1, 2, ...; stuff 1), pid]; void
+    pixels are [255, 255, 255]; pixels of a segment without part masks, and 'no part' pixels, have pid 255.
 
     Args:
         spec: PPS spec name or eval-spec YAML (label -> eval sid, parts, compatibility; the class counts).
@@ -44,14 +74,15 @@ class PPSFusionHead(MaskFormerFusionHead):
         self.spec = pps_spec
         self.compatible_parts_test = compatible_parts_test
         self.no_part_score = no_part_score
-        self.register_buffer('eval_sids', torch.tensor(list(self.spec.classes) + [255], dtype=torch.long),
-                             persistent=False)
+        self.register_buffer('eval_sids', torch.tensor(self.spec.classes, dtype=torch.long), persistent=False)
         pid = torch.full((self.spec.num_classes, max(self.spec.num_parts, 1)), NO_PART, dtype=torch.long)
         for label, sid in enumerate(self.spec.classes):
             for j, p in self.spec.part_index_to_pid(sid).items():
                 pid[label, j] = p
         self.register_buffer('part_pid', pid, persistent=False)  # [label, part index] -> pid, 255 if incompatible
-        self.register_buffer('label_has_parts', torch.from_numpy(self.spec.label_has_parts), persistent=False)
+        self.register_buffer('label_has_parts', torch.from_numpy(self.spec.label_has_part_masks), persistent=False)
+        self.register_buffer('label_scored_with_parts', torch.from_numpy(self.spec.label_has_parts),
+                             persistent=False)
 
     def predict(self, mask_cls_results: Tensor, mask_pred_results: Tensor, batch_data_samples,
                 rescale: bool = False, parts: PartOutputs | None = None, **kwargs) -> list[dict]:
@@ -61,20 +92,62 @@ class PPSFusionHead(MaskFormerFusionHead):
         for b, sample in enumerate(batch_data_samples):
             meta = sample.metainfo
             mask_pred = self._to_output_size(mask_pred_results[b], meta, rescale)
-            pan = self.panoptic_postprocess(mask_cls_results[b], mask_pred)
-            pps, conflicts = self.sample_pps(b, mask_cls_results[b], mask_pred, pan.sem_seg[0], parts, meta,
-                                             rescale)
+            segments = self.panoptic_segments(mask_cls_results[b], mask_pred)
+            pan = PixelData(sem_seg=segments.mmdet_panoptic(self.num_classes)[None].int())
+            pps, conflicts = self.sample_pps(b, segments, parts, meta, rescale)
             results.append(dict(pan_results=pan, pps=pps, pps_conflicts=conflicts))
             if self.test_cfg.get('segment_scores', False):  # tools/infer.py: scores in its segment JSON
-                results[-1]['pps_segment_scores'] = self.segment_scores(mask_cls_results[b], mask_pred,
-                                                                        pan.sem_seg[0])
+                results[-1]['pps_segment_scores'] = self.segment_scores(segments)
         return results
 
-    def sample_pps(self, b: int, mask_cls: Tensor, mask_pred: Tensor, panoptic: Tensor,
-                   parts: QueryPartOutputs | None, meta: dict, rescale: bool) -> tuple[Tensor, Tensor]:
-        """Sample ``b``'s PPS prediction: the parts of each kept object from its own query."""
+    def panoptic_postprocess(self, mask_cls: Tensor, mask_pred: Tensor) -> PixelData:
+        """mmdet's interface (mmdet's map format) with the official segments of :meth:`panoptic_segments`."""
+        segments = self.panoptic_segments(mask_cls, mask_pred)
+        return PixelData(sem_seg=segments.mmdet_panoptic(self.num_classes)[None].int())
+
+    def panoptic_segments(self, mask_cls: Tensor, mask_pred: Tensor) -> PanopticSegments:
+        """The official panoptic segments (see the class docstring) of one image's class logits [Q, C + 1]
+        and mask logits [Q, H, W] at the output size."""
+        scores, labels = F.softmax(mask_cls, dim=-1).max(-1)
+        keep = labels.ne(self.num_classes) & (scores > self.test_cfg.get('object_mask_thr', 0.8))
+        kept = keep.nonzero(as_tuple=True)[0]
+        seg_map = torch.full(mask_pred.shape[-2:], -1, dtype=torch.long, device=mask_pred.device)
+        queries, seg_labels, thing_ids, seg_scores = [], [], [], []
+        if len(kept):
+            probs = mask_pred[kept].sigmoid()
+            owner = (scores[kept, None, None] * probs).argmax(0)
+            filter_low = self.test_cfg.get('filter_low_score', True)
+            iou_thr = self.test_cfg.get('iou_thr', 0.8)
+            stuff_segment: dict[int, int] = {}
+            for k, q in enumerate(kept.tolist()):
+                label = int(labels[q])
+                won = owner == k
+                mask = won & (probs[k] >= 0.5) if filter_low else won
+                area, original = int(won.sum()), int((probs[k] >= 0.5).sum())
+                if not (area and original and bool(mask.any())) or area / original < iou_thr:
+                    continue
+                if label >= self.num_things_classes and label in stuff_segment:  # one segment per stuff class
+                    s = stuff_segment[label]
+                    seg_scores[s] = max(seg_scores[s], float(scores[q]))
+                    seg_map[mask] = s
+                    continue
+                s = len(queries)
+                if label >= self.num_things_classes:
+                    stuff_segment[label] = s
+                seg_map[mask] = s
+                queries.append(q)
+                seg_labels.append(label)
+                thing_ids.append(0 if label >= self.num_things_classes else 1 + sum(t > 0 for t in thing_ids))
+                seg_scores.append(float(scores[q]))
+        as_long = partial(torch.tensor, dtype=torch.long, device=mask_pred.device)
+        return PanopticSegments(seg_map, as_long(queries), as_long(seg_labels), as_long(thing_ids),
+                                torch.tensor(seg_scores, device=mask_pred.device))
+
+    def sample_pps(self, b: int, segments: PanopticSegments, parts: QueryPartOutputs | None, meta: dict,
+                   rescale: bool) -> tuple[Tensor, Tensor]:
+        """Sample ``b``'s PPS prediction: the parts of each segment from its own query."""
         part_logits = partial(parts.logits, b) if parts is not None else None
-        return self.pps_postprocess(mask_cls, mask_pred, panoptic, part_logits, meta, rescale)
+        return self.pps_postprocess(segments, part_logits, meta, rescale)
 
     @staticmethod
     def _to_output_size(masks: Tensor, meta: dict, rescale: bool) -> Tensor:
@@ -92,63 +165,38 @@ class PPSFusionHead(MaskFormerFusionHead):
                                align_corners=False)[:, 0]
         return self._to_output_size(logits, meta, rescale).sigmoid()
 
-    def _query_owners(self, mask_cls: Tensor, mask_pred: Tensor, labels_map: Tensor) -> tuple | None:
-        """The query that owns each pixel, recomputed as in mmdet's ``panoptic_postprocess``: (scores,
-        labels of all queries, the kept queries, owner [H, W] = index into kept or -1 on void); None if no
-        query is kept."""
-        scores, labels = F.softmax(mask_cls, dim=-1).max(-1)
-        keep = labels.ne(self.num_classes) & (scores > self.test_cfg.get('object_mask_thr', 0.8))
-        kept = keep.nonzero(as_tuple=True)[0]
-        if not len(kept):
-            return None
-        owner = (scores[kept, None, None] * mask_pred[kept].sigmoid()).argmax(0)
-        return scores, labels, kept, torch.where(labels_map == self.num_classes, -1, owner)
+    def segment_scores(self, segments: PanopticSegments) -> dict[int, float]:
+        """Score (class probability of its query; merged stuff: the best) of each predicted segment, keyed
+        by ``eval sid * 1000 + instance id`` as in the PPS prediction (stuff: instance 1)."""
+        iids = torch.where(segments.thing_ids > 0, segments.thing_ids, 1)
+        keys = (self.eval_sids[segments.labels] * 1000 + iids).tolist()
+        return dict(zip(keys, segments.scores.tolist()))
 
-    def segment_scores(self, mask_cls: Tensor, mask_pred: Tensor, panoptic: Tensor) -> dict[int, float]:
-        """Score (class probability of its query) of each predicted segment, keyed by ``eval sid * 1000 +
-        instance id`` as in the PPS prediction (stuff: instance 0; merged stuff queries: the best)."""
-        labels_map = panoptic % INSTANCE_OFFSET
-        owners = self._query_owners(mask_cls, mask_pred, labels_map)
-        if owners is None:
-            return {}
-        scores, _, kept, owner = owners
-        keys = self.eval_sids[labels_map.long()] * 1000 + torch.where(
-            labels_map < self.num_things_classes, panoptic // INSTANCE_OFFSET, 0)
-        out: dict[int, float] = {}
-        for k in owner.unique().tolist():
-            if k >= 0:
-                key = int(keys[owner == k].mode().values)
-                out[key] = max(out.get(key, 0.0), float(scores[kept[k]]))
-        return out
-
-    def pps_postprocess(self, mask_cls: Tensor, mask_pred: Tensor, panoptic: Tensor,
-                        part_logits: PartLogitsFn | None, meta: dict, rescale: bool) -> tuple[Tensor, Tensor]:
-        """The uint8 [3, H, W] PPS prediction [eval sid / 255, instance id, pid / 255] and one conflict flag
-        per predicted object of a parts class."""
-        labels_map = panoptic % INSTANCE_OFFSET
-        out = torch.full((3, *panoptic.shape), 255, dtype=torch.uint8, device=panoptic.device)
-        out[0] = self.eval_sids[labels_map.long()].to(torch.uint8)
-        out[1] = torch.where(labels_map < self.num_things_classes, panoptic // INSTANCE_OFFSET, 0).to(torch.uint8)
+    def pps_postprocess(self, segments: PanopticSegments, part_logits: PartLogitsFn | None, meta: dict,
+                        rescale: bool) -> tuple[Tensor, Tensor]:
+        """The uint8 [3, H, W] PPS prediction [eval sid, instance id, pid] and one conflict flag per segment
+        of a class scored with parts, in segment order."""
+        seg_map = segments.seg_map
+        out = torch.full((3, *seg_map.shape), VOID, dtype=torch.uint8, device=seg_map.device)
+        void = seg_map.new_tensor([VOID])
+        out[0] = torch.cat([self.eval_sids[segments.labels], void])[seg_map].to(torch.uint8)
+        iids = torch.where(segments.thing_ids > 0, segments.thing_ids, 1)  # official: stuff instance 1
+        out[1] = torch.cat([iids, void])[seg_map].to(torch.uint8)
         conflicts = []
         if part_logits is None:
             return out, torch.zeros(0, dtype=torch.bool)
-        owners = self._query_owners(mask_cls, mask_pred, labels_map)
-        if owners is None:
-            return out, torch.zeros(0, dtype=torch.bool)
-        scores, labels, kept, owner = owners
-        for k in owner.unique().tolist():
-            if k < 0 or not self.label_has_parts[labels[kept[k]]]:
+        for s, (q, label) in enumerate(zip(segments.queries.tolist(), segments.labels.tolist())):
+            if not self.label_has_parts[label]:
                 continue
-            label = int(labels[kept[k]])
-            region = owner == k
             parts = (self.part_pid[label] != NO_PART).nonzero(as_tuple=True)[0] if self.compatible_parts_test \
-                else torch.arange(self.spec.num_parts, device=mask_cls.device)
-            ys, xs = region.nonzero(as_tuple=True)
-            probs = self._part_probs(part_logits(kept[k].repeat(len(parts)), parts), meta, rescale)[:, ys, xs]
+                else torch.arange(self.spec.num_parts, device=seg_map.device)
+            ys, xs = (seg_map == s).nonzero(as_tuple=True)
+            probs = self._part_probs(part_logits(torch.full_like(parts, q), parts), meta, rescale)[:, ys, xs]
             best = torch.cat([probs.new_full((1, probs.shape[1]), self.no_part_score), probs]).argmax(0)
             chosen = self.part_pid[label, parts[(best - 1).clamp(min=0)]]  # NO_PART if incompatible
             out[2, ys, xs] = torch.where(best > 0, chosen, NO_PART).to(torch.uint8)
-            conflicts.append(bool(((best > 0) & (chosen == NO_PART)).any()))
+            if self.label_scored_with_parts[label]:
+                conflicts.append(bool(((best > 0) & (chosen == NO_PART)).any()))
         return out, torch.tensor(conflicts, dtype=torch.bool)
 
 
@@ -163,10 +211,10 @@ class PartMergeFusionHead(PPSFusionHead):
     (TAPPS's 'no part' score) is background.
     """
 
-    def sample_pps(self, b: int, mask_cls: Tensor, mask_pred: Tensor, panoptic: Tensor,
-                   parts: SemanticPartOutputs, meta: dict, rescale: bool) -> tuple[Tensor, Tensor]:
+    def sample_pps(self, b: int, segments: PanopticSegments, parts: SemanticPartOutputs, meta: dict,
+                   rescale: bool) -> tuple[Tensor, Tensor]:
         """Sample ``b``'s objects merged with its part segmentation."""
-        objects, _ = self.pps_postprocess(mask_cls, mask_pred, panoptic, None, meta, rescale)
+        objects, _ = self.pps_postprocess(segments, None, meta, rescale)
         part_seg = self.part_semantic(parts.cls_logits[b], self._to_output_size(parts.mask_logits[b], meta, rescale))
         pps, conflicts = merge_objects_and_parts(objects[:2].permute(1, 2, 0).cpu().numpy(), part_seg.cpu().numpy(),
                                                  self.spec)
