@@ -144,11 +144,13 @@ def match_in_fp32(head) -> None:
 
 def model_config(setting: dict, model: str):
     from mmengine.config import Config, DictAction
+
+    from tapps_mm.engine.cli import merge_cfg_options
     path = setting['baseline_config'] if model == 'baseline' else setting['config']
     cfg = Config.fromfile(osp.join(ROOT, path))
-    if setting['cfg_options']:  # parsed as tools/train.py's --cfg-options
-        cfg.merge_from_dict({k: DictAction._parse_iterable(v) for k, v in
-                             (kv.split('=', 1) for kv in setting['cfg_options'])})
+    if setting['cfg_options']:  # parsed and checked as tools/train.py's --cfg-options
+        merge_cfg_options(cfg, {k: DictAction._parse_iterable(v) for k, v in
+                                (kv.split('=', 1) for kv in setting['cfg_options'])})
     model_cfg = plain_mask2former(cfg.model) if model == 'mask2former' else cfg.model
     model_cfg.backbone.init_cfg = None  # no download; random weights cost the same
     return model_cfg

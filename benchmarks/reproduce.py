@@ -487,6 +487,7 @@ def main(args) -> int:
     if args.update_readme and not args.publish:
         return report(sync_files(readme_files(), REPO, check=False), check=False)
 
+    stream.write(f'[reproduce] checkout: {REPO}\n')
     rows = aggregate.table_rows()
     out_dir = args.out or osp.join('work_dirs', 'reproduce', 'quick' if args.quick else '')
     codes: dict[Job, int] = {}

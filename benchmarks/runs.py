@@ -7,6 +7,9 @@ training lines with ``iter`` and the losses, evaluation lines with the metric ke
 and ``<ts>/<ts>.log`` (text, with the seed and the world size). A ``tools/test.py`` work dir has
 ``<ts>/<ts>.json`` (one JSON object) instead, and ``--out DIR`` inside it adds ``pps_results.json``.
 
+The dumped config is read as data (Python's parser, no line of it runs: work dirs are copied from clusters and
+colleagues), so it may hold only the ``name = <literal or dict(...)>`` lines mmengine writes.
+
 The record of a run: its config stem (from the dumped config, not the folder name), seed
 (``randomness.seed``, else the seed in the log), status (``complete`` only when the evaluation at
 ``max_iters`` exists, else ``incomplete k/N``), the metrics of that final evaluation (fractions, as the
@@ -15,6 +18,7 @@ Bad input raises :class:`RunError` naming the file.
 """
 from __future__ import annotations
 
+import ast
 import glob
 import json
 import math
@@ -233,12 +237,42 @@ def _dumped_config(work_dir: str, timestamps: list[str]) -> str:
                    'one work dir per run')
 
 
-def _load_config(path: str):
-    from mmengine.config import Config
+def _literal(node: ast.AST, path: str):
+    """The value of a plain-data expression of a dumped config: literals, lists, tuples, dicts, sets and
+    ``dict(key=value, ...)``; anything else (a call, a name, an attribute, a comprehension) is refused."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        items = [_literal(e, path) for e in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items) if isinstance(node, ast.Tuple) else set(items)
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {_literal(k, path): _literal(v, path) for k, v in zip(node.keys, node.values)}
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == 'dict' and not node.args
+            and all(k.arg is not None for k in node.keywords)):
+        return {k.arg: _literal(k.value, path) for k in node.keywords}
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _literal(node.operand, path)
+        if isinstance(value, (int, float, complex)) and not isinstance(value, bool):
+            return -value if isinstance(node.op, ast.USub) else value
+    raise RunError(f'{path}: line {getattr(node, "lineno", "?")}: {ast.unparse(node)[:60]!r} is not plain data; a '
+                   "work dir's dumped config is read without running it, so it may hold only "
+                   '`name = <literal or dict(...)>` lines, as mmengine writes them')
+
+
+def _load_config(path: str) -> dict:
+    """The settings of a dumped config, read as data: no line of it runs (work dirs come from elsewhere)."""
     try:
-        return Config.fromfile(path, import_custom_modules=False)
-    except Exception as e:  # a syntax error or a missing base: say which file
+        with open(path) as f:
+            tree = ast.parse(f.read(), filename=path)
+    except (OSError, SyntaxError, ValueError) as e:
         raise RunError(f'{path}: cannot read the dumped config ({type(e).__name__}: {e})') from e
+    out = {}
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+            raise RunError(f'{path}: line {stmt.lineno}: {ast.unparse(stmt)[:60]!r} is not an assignment of plain '
+                           "data; a work dir's dumped config is read without running it")
+        out[stmt.targets[0].id] = _literal(stmt.value, path)
+    return out
 
 
 def read_run(work_dir: str) -> Run:
@@ -299,6 +333,10 @@ def read_run(work_dir: str) -> Run:
         if final is not None:
             run.status, run.iters = 'complete', max_iters
             run.metrics = _metrics(final[0], final[1])
+            nan = [k for k in REQUIRED_KEYS if run.metrics.get(k) is None]
+            if nan:  # a diverged run: not a number to average, and the table says so
+                run.status = f'failed: {", ".join(nan)} not finite in {final[1]}'
+                run.metrics = {}
         else:
             run.status = f'incomplete {last}/{max_iters if max_iters else "?"}'
         run.curves = {'loss': [(int(r['step']), float(r['loss'])) for r in train if 'loss' in r],
@@ -348,7 +386,10 @@ def collect(roots: list[str]) -> list[Run]:
     """The runs below ``roots`` (each a run dir or a folder of them), checked for duplicates."""
     dirs = []
     for root in roots:
-        dirs += [d for d in ([osp.normpath(root)] if is_run_dir(root) else find_run_dirs(root)) if d not in dirs]
+        found = [osp.normpath(root)] if is_run_dir(root) else find_run_dirs(root)
+        if not found:
+            raise RunError(f'{root}: no run below it (a run dir holds a <timestamp>/ folder of an mmengine run)')
+        dirs += [d for d in found if d not in dirs]
     runs = [read_run(d) for d in dirs]
     check_unique(runs)
     return sorted(runs, key=lambda r: (r.config, -1 if r.seed is None else r.seed, r.source))

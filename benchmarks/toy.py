@@ -49,17 +49,14 @@ class ToySetting:
         'param_scheduler.1.begin=2', 'param_scheduler.1.end=10', 'default_hooks.checkpoint.interval=5',
         'default_hooks.logger.interval=5', 'train_dataloader.batch_size=2',
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-        'val_dataloader.dataset.indices=10'))
+        '+val_dataloader.dataset.indices=10'))  # + : a key the config leaves at the dataset's default
     quick_work_root: str = 'work_dirs/quick'
 
     @property
     def make_data(self) -> tuple[str, ...]:
         """The command (repository-relative) that writes the dataset."""
-        a = self.data_args
-        return ('tools/dataset_converters/make_synthetic_pp.py', '--out', self.data_root, '--num-train',
-                str(a['num_train']), '--num-val', str(a['num_val']), '--size', '{}x{}'.format(*a['size']),
-                '--seed', str(a['seed']), '--object-scale', str(a['object_scale']),
-                *(('--twin-parts',) if a['twin_parts'] else ()))
+        from tapps_mm.datasets.synthetic_pp import make_command
+        return tuple(make_command(self.data_root, **self.data_args))
 
     def config_files(self, tables: tuple[str, ...] = ()) -> list[str]:
         """The default configs, then those of the requested toy tables (``'3'``, ``'4'``, ``'7'``)."""

@@ -70,9 +70,19 @@ def write_label(path: str, uids: np.ndarray) -> None:
 def read_prediction(path: str) -> np.ndarray:
     """uint8 H x W x 3 prediction of a ``.png``."""
     with Image.open(path) as im:
-        if im.mode != 'RGB':
-            raise ValueError(f'{path}: expected an 8-bit 3-channel PNG [class, instance, part], got mode {im.mode}')
+        # Pillow reads a 16-bit RGB PNG as 8-bit 'RGB' (keeping the high bytes): check the file's bit depth
+        depth = _png_bit_depth(path) if im.format == 'PNG' else 8
+        if im.mode != 'RGB' or depth != 8:
+            raise ValueError(f'{path}: expected an 8-bit 3-channel PNG [class, instance, part], got mode {im.mode}'
+                             f', {depth} bits per channel')
         return np.array(im)
+
+
+def _png_bit_depth(path: str) -> int:
+    """Bits per channel of a PNG, from its IHDR chunk (byte 24 of the file)."""
+    with open(path, 'rb') as f:
+        header = f.read(25)
+    return header[24] if len(header) == 25 and header[12:16] == b'IHDR' else 8
 
 
 def write_prediction(path: str, pred: np.ndarray) -> None:
@@ -97,13 +107,18 @@ def prediction_array(pred) -> np.ndarray:
 
 
 def read_image_ids(images_json: str) -> list[str]:
-    """The image ids of an ``images.json``."""
+    """The image ids of an ``images.json``; an id listed twice is an error (it would be scored twice)."""
     try:
         with open(images_json) as f:
             images = json.load(f)['images']
-        return [str(im['id']) for im in images]
+        ids = [str(im['id']) for im in images]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise ValueError(f'{images_json}: not an official images.json ({{"images": [{{"id": ...}}]}}): {e}') from e
+    repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+    if repeated:
+        raise ValueError(f'{images_json}: image ids listed more than once (each would be scored again): '
+                         f'{repeated[:10]}')
+    return ids
 
 
 def write_images_json(path: str, images: list[dict]) -> None:

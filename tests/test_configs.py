@@ -20,7 +20,7 @@ from mmengine.registry import init_default_scope
 import tapps_mm.registry  # noqa: F401
 from benchmarks.metafiles import NAME
 from benchmarks.toy import TOY as TOY_SETTING
-from tapps_mm.engine.cli import add_common_args
+from tapps_mm.engine.cli import add_common_args, merge_cfg_options
 from tapps_mm.registry import DATASETS, MODELS
 from tapps_mm.testing.fake_datasets import write_fake_cityscapes_pp, write_fake_pascal_pp, write_fake_synthetic_pp
 
@@ -218,7 +218,7 @@ def test_quick_options_shorten_the_whole_toy_schedule(config):
     parser = argparse.ArgumentParser()
     add_common_args(parser)  # tools/train.py's --cfg-options
     cfg = Config.fromfile(config)
-    cfg.merge_from_dict(parser.parse_args(['--cfg-options', *TOY_SETTING.quick_options]).cfg_options)
+    merge_cfg_options(cfg, parser.parse_args(['--cfg-options', *TOY_SETTING.quick_options]).cfg_options)
     schedulers = cfg.param_scheduler if isinstance(cfg.param_scheduler, list) else [cfg.param_scheduler]
     assert schedulers[-1].end == cfg.train_cfg.max_iters == cfg.train_cfg.val_interval == 10
     assert all(a.end == b.begin for a, b in zip(schedulers, schedulers[1:]))

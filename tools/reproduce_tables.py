@@ -10,17 +10,41 @@ compare paired by seed, and write tables, plots, CSVs and a summary (``benchmark
     python tools/reproduce_tables.py --check               # exit 1 if a generated README block is stale
 """
 import argparse
+import os.path as osp
+import re
 import sys
 
-from benchmarks.reproduce import LAUNCHERS, main
-from benchmarks.toy import TOY
+# the checkout this script belongs to, not the one the environment was installed from: its benchmarks and
+# tapps_mm are imported, its runs launched and collected (a second checkout may share one .venv)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from benchmarks.reproduce import LAUNCHERS, main  # noqa: E402
+from benchmarks.toy import TOY  # noqa: E402
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1 (a count of seeds or of parallel jobs)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{value} is not a count: give 1 or more')
+    return value
+
+
+def partition_name(text: str) -> str:
+    """A Slurm partition name (it goes into the generated sbatch script: no spaces, newlines or quotes)."""
+    if not re.fullmatch(r'[A-Za-z0-9_.,:+-]*', text):
+        raise argparse.ArgumentTypeError(f'{text!r} is not a Slurm partition name (letters, digits, _ . , : + -)')
+    return text
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--out', help='where the tables, plots and CSVs go (default work_dirs/reproduce/, '
                                  'work_dirs/reproduce/quick/ with --quick)')
-    p.add_argument('--seeds', type=int, help=f'seeds 0..N-1 per config (default {TOY.seeds}; '
+    p.add_argument('--seeds', type=positive_int, help=f'seeds 0..N-1 per config (default {TOY.seeds}; '
                                              f'{TOY.quick_seeds} with --quick)')
     p.add_argument('--quick', action='store_true', help='tiny schedule end to end in minutes (smoke numbers), '
                                                         f'in {TOY.quick_work_root}/')
@@ -33,9 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--launch', choices=LAUNCHERS, default='local',
                    help='local: here; dist: tools/dist_train.sh (GPUS); slurm: an sbatch job array of '
                         'tools/slurm_train.sh (GPUS, GPUS_PER_NODE, CPUS_PER_TASK, GRES, SRUN_ARGS)')
-    p.add_argument('--partition', default='', help='Slurm partition (--launch slurm)')
-    p.add_argument('--jobs', type=int, default=1, help='runs at once (local: the cores are split between them; '
-                                                       'slurm: the job array\'s limit)')
+    p.add_argument('--partition', type=partition_name, default='', help='Slurm partition (--launch slurm)')
+    p.add_argument('--jobs', type=positive_int, default=1,
+                   help='runs at once (local: the cores are split between them; slurm: the job array\'s limit)')
     p.add_argument('--dry-run', action='store_true', help='print what would run, run nothing')
     p.add_argument('--publish', action='store_true',
                    help='store this call\'s aggregates in benchmarks/results/ (committed; the README is rendered '

@@ -53,7 +53,8 @@ def build_config(args) -> Config:
     cfg.load_from = args.checkpoint
     # a checkpoint that does not fit the model would silently score a randomly initialised one
     hooks = [h for h in cfg.get('custom_hooks', []) if h.get('type') != 'CheckpointMatchHook']
-    cfg.custom_hooks = hooks + [dict(type='CheckpointMatchHook', strict=not args.non_strict)]
+    cfg.custom_hooks = hooks + [dict(type='CheckpointMatchHook', strict=not args.non_strict,
+                                                   allow_unrelated=args.non_strict)]
     if args.show or args.show_dir:
         vis = cfg.default_hooks.visualization
         vis.draw = True

@@ -117,6 +117,8 @@ model = dict(
     test_cfg=dict(object_mask_thr=0.5))
 
 data_root = 'data/synthetic_pp-bench/'
+# how the benchmark dataset is made (benchmarks/toy.py has the same; a missing dataset names this command)
+generator = dict(num_train=2000, num_val=500, size=(64, 64), seed=0, object_scale=2.0, twin_parts=True)
 size = 64
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -132,8 +134,8 @@ test_pipeline = [
     dict(type='PackPPSInputs'),
 ]
 train_dataloader = dict(batch_size=8, num_workers=0, persistent_workers=False,  # see the speed levers above
-                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(batch_size=16, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+                        dataset=dict(data_root=data_root, generator=generator, pipeline=train_pipeline))
+val_dataloader = dict(batch_size=16, dataset=dict(data_root=data_root, generator=generator, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 max_iters = 1000

@@ -22,12 +22,12 @@ def init_pps_model(config: str, checkpoint: str, device: str = 'cpu', cfg_option
 
     import tapps_mm.registry  # noqa: F401
     from tapps_mm.datasets.pps_dataset import pps_metainfo
+    from tapps_mm.engine.cli import merge_cfg_options
     from tapps_mm.registry import MODELS
     from tapps_mm.specs import load_spec
 
     cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     init_default_scope(cfg.get('default_scope', 'tapps_mm'))
     cfg.model.backbone.init_cfg = None  # the checkpoint holds the weights: no pretrained download
     cfg.model.test_cfg.segment_scores = True
@@ -51,6 +51,20 @@ def list_images(inputs: list[str]) -> list[str]:
         else:
             raise FileNotFoundError(f'{item}: no such image file or folder')
     return list(dict.fromkeys(found))
+
+
+def output_stems(images: list[str]) -> list[str]:
+    """One output name per image, all distinct (outputs and images.json ids are named by them): the file stem;
+    where stems repeat, the path below the common folder (``a__b__x``), and the extension where even that
+    repeats (``dup.png``, ``dup.jpg`` -> ``dup_png``, ``dup_jpg``)."""
+    stems = [osp.splitext(osp.basename(p))[0] for p in images]
+    if len(set(stems)) == len(stems):
+        return stems
+    paths = [osp.abspath(p) for p in images]
+    common = osp.commonpath([osp.dirname(p) for p in paths])
+    stems = [osp.splitext(osp.relpath(p, common))[0].replace(osp.sep, '__') for p in paths]
+    return [s + '_' + osp.splitext(p)[1].lstrip('.').lower() if stems.count(s) > 1 else s
+            for s, p in zip(stems, paths)]
 
 
 def segments_of(pps: np.ndarray, scores: dict[int, float], spec) -> list[dict]:
@@ -94,10 +108,7 @@ def infer_images(model, images: list[str], out_dir: str, progress: bool = True) 
     from tapps_mm.pps_format import prediction_array, write_images_json, write_prediction
     from tapps_mm.visualization import draw_pps_prediction
     os.makedirs(out_dir, exist_ok=True)
-    stems = [osp.splitext(osp.basename(p))[0] for p in images]
-    if len(set(stems)) != len(stems):  # outputs are named by stem: two images must not share one
-        stems = [osp.splitext(osp.relpath(p, osp.commonpath([osp.abspath(i) for i in images])))[0]
-                 .replace(osp.sep, '__') for p in map(osp.abspath, images)]
+    stems = output_stems(images)
     bar = None
     if progress and len(images) > 1:
         from mmengine.utils import ProgressBar

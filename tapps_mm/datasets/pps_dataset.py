@@ -112,20 +112,33 @@ class PPSDataset(BaseDataset):
 
 @DATASETS.register_module()
 class SyntheticPPSDataset(PPSDataset):
-    """The synthetic dataset of ``tools/dataset_converters/make_synthetic_pp.py``."""
+    """The synthetic dataset of ``tools/dataset_converters/make_synthetic_pp.py``.
+
+    Args:
+        generator: the generator options the dataset was made with (``synthetic_pp.generator_args``), so that a
+            missing dataset names the command that makes it, options included (the toy benchmark's data).
+    """
 
     default_spec = 'evalspec.yaml'
     layout = DatasetLayout('synthetic', ('train', 'val'),
                            'images/{split}/<id>.png, labels/{split}/<id>.tif, images_{split}.json and evalspec.yaml '
                            '(tools/dataset_converters/make_synthetic_pp.py)',
                            ('images/{split}', 'labels/{split}', 'images_{split}.json'))
-    missing_root_hint = 'create it with: python tools/dataset_converters/make_synthetic_pp.py --out {root}'
+
+    def __init__(self, *args, generator: dict | None = None, **kwargs) -> None:
+        self.generator = dict(generator or {})
+        super().__init__(*args, **kwargs)
+
+    @property
+    def missing_root_hint(self) -> str:
+        from tapps_mm.datasets.synthetic_pp import make_command
+        return 'create it with: python ' + ' '.join(make_command('{root}', **self.generator))
 
     def list_pairs(self):
         ann = osp.join(self.data_root, f'images_{self.split}.json')
         if not osp.isfile(ann):
-            raise FileNotFoundError(f'SyntheticPPSDataset: {ann} not found; create the dataset with '
-                                    f'tools/dataset_converters/make_synthetic_pp.py --out {self.data_root}')
+            raise FileNotFoundError(f'SyntheticPPSDataset: {ann} not found; '
+                                    + self.missing_root_hint.format(root=self.data_root))
         ids = read_image_ids(ann)
         return [(i, osp.join(self.data_root, 'images', self.split, f'{i}.png'),
                  osp.join(self.data_root, 'labels', self.split, f'{i}.tif')) for i in ids]

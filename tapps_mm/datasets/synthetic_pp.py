@@ -253,6 +253,15 @@ def generator_args(num_train: int = 200, num_val: int = 50, size: tuple[int, int
                 twin_parts=twin_parts)
 
 
+def make_command(out: str, **options) -> list[str]:
+    """The ``tools/dataset_converters/make_synthetic_pp.py`` command that writes a dataset with these
+    :func:`generator_args` options into ``out``."""
+    a = generator_args(**options)
+    return ['tools/dataset_converters/make_synthetic_pp.py', '--out', out, '--num-train', str(a['num_train']),
+            '--num-val', str(a['num_val']), '--size', '{}x{}'.format(*a['size']), '--seed', str(a['seed']),
+            '--object-scale', str(a['object_scale']), *(('--twin-parts',) if a['twin_parts'] else ())]
+
+
 def _sids(uids: np.ndarray) -> set[int]:
     """Dataset sids present in a uid map (official encoding)."""
     return set(split_uids(np.unique(uids))[0].tolist())

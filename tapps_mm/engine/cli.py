@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import os.path as osp
 
@@ -11,7 +12,8 @@ from mmengine.config import Config, DictAction
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and results')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. train_cfg.max_iters=100')
+                        help='override config settings, e.g. train_cfg.max_iters=100; a key the config does not '
+                        'have is an error unless marked new with a leading +, e.g. +model.backbone.new_arg=1')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher (tools/dist_*.sh use pytorch, tools/slurm_*.sh use slurm)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -32,8 +34,7 @@ def load_config(args: argparse.Namespace) -> Config:
         raise FileNotFoundError(f'config file not found: {args.config}')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     if cfg.get('tensorboard', False):  # the config switch of default_runtime.py
         backends = cfg.visualizer.setdefault('vis_backends', [])
         if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
@@ -42,6 +43,37 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
+def merge_cfg_options(cfg: Config, options: dict | None) -> Config:
+    """``--cfg-options`` merged into ``cfg``, refusing keys the config does not have: a misspelt key
+    (``num_querys``) would otherwise add a setting nothing reads and train with the default. A key written
+    with a leading ``+`` is new on purpose (an argument the config leaves at its default) and is added."""
+    if not options:
+        return cfg
+    checked, tree = {}, cfg.to_dict()
+    for key, value in options.items():
+        if key.startswith('+'):
+            checked[key[1:]] = value
+            continue
+        node = tree
+        parts = key.split('.')
+        for i, part in enumerate(parts):
+            if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+                continue
+            if not isinstance(node, dict):
+                break  # below a leaf value: mmengine's merge reports it
+            if part not in node:
+                where = '.'.join(parts[:i]) or 'the config'
+                close = difflib.get_close_matches(part, [str(k) for k in node], n=1)
+                hint = f"; did you mean '{'.'.join(parts[:i] + close)}'?" if close else ''
+                raise KeyError(f'--cfg-options {key}: {where} has no key {part!r}{hint} (write +{key}=... to add a '
+                               'new key on purpose)')
+            node = node[part]
+        checked[key] = value
+    cfg.merge_from_dict(checked)
     return cfg
 
 

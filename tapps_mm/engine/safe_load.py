@@ -1,26 +1,42 @@
 """Checkpoints load without running code: ``torch.load(weights_only=True)`` with a short allow-list.
 
 A checkpoint is a pickle, and a pickle can call any function on load, so a file from elsewhere (a
-downloaded ``.pth`` given to ``tools/test.py``, a ``load_from``) must not be unpickled freely. PyTorch's
-restricted unpickler accepts tensors and plain containers; our own full (resumable) checkpoints also hold
-the few other types :func:`trusted_globals` lists: numpy arrays and scalars (RNG states, message hub)
-and mmengine's ``HistoryBuffer`` (the message hub's scalars, whose statistics methods are pickled as
-``getattr(HistoryBuffer, name)``: allowed for exactly those names). A file that needs anything else is
-refused with the file and the globals named, unless the user passes ``--unsafe-load`` (tools) or calls
-:func:`allow_unsafe_load`.
+downloaded ``.pth`` given to ``tools/test.py``, a ``load_from``, a checkpoint to resume) must not be unpickled
+freely. PyTorch's restricted unpickler accepts tensors and plain containers; our own full (resumable)
+checkpoints also hold numpy arrays and scalars (RNG states, message hub) and mmengine's ``HistoryBuffer``
+(the message hub's scalars, whose statistics methods are pickled as ``getattr(HistoryBuffer, name)``: allowed
+for exactly those names).
+
+numpy objects never reach numpy's own unpickling: a pickle's ``numpy.dtype``, ``_reconstruct`` and ``scalar``
+calls build inert records here (:class:`_DtypeRecord`, :class:`_ArrayRecord`), whose state is checked, and
+after the load each becomes a fresh array of a plain numeric dtype (bool, integer, float, complex) copied
+from the file's bytes. numpy's ``dtype.__setstate__`` would accept any flags and fields, so a file could
+otherwise declare bytes to be object pointers (a crash on use, or already when the array is freed).
+
+A file that needs anything else is refused with the file and the globals named, unless the user passes
+``--unsafe-load`` (tools) or calls :func:`allow_unsafe_load`.
 """
 from __future__ import annotations
 
 import builtins
+import os
 import os.path as osp
 import pickle
 import re
+from collections import OrderedDict
 
 _UNSAFE = {'allowed': False}
+#: dtype kinds an array in a checkpoint may have: bool, signed / unsigned integer, float, complex
+PLAIN_KINDS = 'biufc'
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
-    """A checkpoint needs globals outside the allow-list."""
+    """A checkpoint needs globals outside the allow-list, or holds numpy data that is not plain numbers."""
+
+
+class _Refused(Exception):
+    """Raised inside the unpickler by our allowed callables (not an UnpicklingError, which torch rewrites into
+    its own message)."""
 
 
 def allow_unsafe_load(allowed: bool = True) -> None:
@@ -37,17 +53,119 @@ def _history_buffer_getattr(obj, name: str):
     from mmengine.logging.history_buffer import HistoryBuffer
     if obj is HistoryBuffer and (name in _HISTORY_STATISTICS or name in HistoryBuffer._statistics_methods):
         return getattr(obj, name)
-    raise UnsafeCheckpointError(f'getattr({getattr(obj, "__name__", type(obj).__name__)}, {name!r}) is not allowed')
+    raise _Refused(f'getattr({getattr(obj, "__name__", type(obj).__name__)}, {name!r}) is not allowed')
+
+
+def _plain_dtype(spec):
+    """The numpy dtype of a type code (``'f8'``, ``'<i4'``, ...) if it is plain numbers; else refused."""
+    import numpy as np
+    try:
+        dtype = np.dtype(spec) if isinstance(spec, str) else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in PLAIN_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise _Refused(f'numpy dtype {spec!r} is not allowed: only plain numbers '
+                                    f'(kinds {PLAIN_KINDS!r}), no object, structured or sub-array dtypes')
+    return dtype
+
+
+class _DtypeRecord:
+    """What a pickled ``numpy.dtype(code, align, copy)`` + its state become: a checked type code."""
+
+    def __init__(self, code, align=False, copy=True):
+        self.dtype = _plain_dtype(code)
+
+    def __setstate__(self, state) -> None:
+        # numpy's state: (version, byte order, sub-array, names, fields, item size, alignment, flags)
+        if not (isinstance(state, tuple) and len(state) in (8, 9) and state[1] in ('<', '>', '|', '=')
+                and state[2:5] == (None, None, None)):
+            raise _Refused(f'numpy dtype state {state!r} is not that of a plain number type')
+        if state[5:8] != (-1, -1, 0):  # what numpy writes for a plain number type
+            raise _Refused(f'numpy dtype state {state!r} rewrites the size, alignment or flags of '
+                                        f'{self.dtype}')
+        if state[1] != '|':
+            self.dtype = self.dtype.newbyteorder(state[1])
+
+
+class _ArrayRecord:
+    """What a pickled ``_reconstruct(ndarray, shape, code)`` + its state become: shape, dtype and bytes."""
+
+    def __init__(self, subtype=None, shape=(0,), code=b'b'):
+        if subtype is not _NoNdarray:
+            raise _Refused(f'array type {subtype!r} is not allowed: only numpy.ndarray')
+        self.array = None
+
+    def __setstate__(self, state) -> None:
+        if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[2], _DtypeRecord)
+                and isinstance(state[4], (bytes, bytearray)) and isinstance(state[1], tuple)
+                and all(isinstance(n, int) and n >= 0 for n in state[1])):
+            raise _Refused('numpy array state is not (version, shape, plain dtype, order, bytes)')
+        self.array = _from_bytes(state[4], state[2].dtype, state[1], 'F' if state[3] else 'C')
+
+
+def _from_bytes(raw: bytes, dtype, shape=(), order='C'):
+    import numpy as np
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if len(raw) != count * dtype.itemsize:
+        raise _Refused(f'numpy data of {len(raw)} bytes does not fill {shape} x {dtype}')
+    return np.frombuffer(bytes(raw), dtype=dtype).reshape(shape, order=order).copy(order='K')
+
+
+def _scalar_record(dtype, raw=b''):
+    """A pickled ``numpy.core.multiarray.scalar(dtype, bytes)``: the number, from a checked dtype."""
+    if not isinstance(dtype, _DtypeRecord) or not isinstance(raw, (bytes, bytearray)):
+        raise _Refused('numpy scalar is not (plain dtype, bytes)')
+    return _from_bytes(raw, dtype.dtype)[()]
 
 
 def trusted_globals() -> list:
-    """What our own checkpoints contain beyond tensors and containers."""
-    import numpy as np
+    """What our own checkpoints contain beyond tensors and containers (numpy's names map to records)."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    multiarray = np._core.multiarray
-    dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith('DType')]
-    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *dtypes, HistoryBuffer,
+    numpy_names = []
+    for core in ('numpy.core', 'numpy._core'):  # numpy 1.x and 2.x pickles
+        numpy_names += [(_ArrayRecord, f'{core}.multiarray._reconstruct'),
+                        (_scalar_record, f'{core}.multiarray.scalar')]
+    # bytes(): protocol 2 pickles the empty bytes of an empty array as a call of the bytes type
+    return [*numpy_names, (_DtypeRecord, 'numpy.dtype'), (_NoNdarray, 'numpy.ndarray'), bytes, HistoryBuffer,
             (_history_buffer_getattr, f'{builtins.__name__}.getattr')]
+
+
+class _NoNdarray:
+    """``numpy.ndarray`` as a pickle names it (the first argument of ``_reconstruct``); not constructible."""
+
+    def __init__(self, *args, **kwargs):
+        raise _Refused('numpy.ndarray(...) is not allowed in a checkpoint')
+
+
+def _materialize(obj, seen: dict | None = None):
+    """The loaded object with every record replaced by its numpy value (containers rebuilt, HistoryBuffer
+    attributes replaced in place)."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    seen = {} if seen is None else seen
+    if id(obj) in seen:
+        return seen[id(obj)]
+    if isinstance(obj, _ArrayRecord):
+        if obj.array is None:
+            raise _Refused('numpy array without its data')
+        out = obj.array
+    elif isinstance(obj, (_DtypeRecord, _NoNdarray)):
+        out = obj.dtype if isinstance(obj, _DtypeRecord) else obj
+    elif isinstance(obj, OrderedDict):
+        out = OrderedDict((k, _materialize(v, seen)) for k, v in obj.items())
+    elif isinstance(obj, dict):
+        out = {_materialize(k, seen): _materialize(v, seen) for k, v in obj.items()}
+    elif isinstance(obj, list):
+        out = [_materialize(v, seen) for v in obj]
+    elif isinstance(obj, tuple):
+        out = tuple(_materialize(v, seen) for v in obj)
+    elif isinstance(obj, HistoryBuffer):
+        for k, v in vars(obj).items():
+            setattr(obj, k, _materialize(v, seen))
+        out = obj
+    else:
+        out = obj
+    seen[id(obj)] = out
+    return out
 
 
 def _refusal(filename: str, error: Exception) -> UnsafeCheckpointError:
@@ -56,13 +174,26 @@ def _refusal(filename: str, error: Exception) -> UnsafeCheckpointError:
         needed = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
     except Exception:  # not a zip checkpoint: name what the unpickler stopped at
         needed = re.findall(r'GLOBAL ([\w.]+)', str(error))
-    allowed = {f'{g.__module__}.{g.__qualname__}' for g in trusted_globals() if not isinstance(g, tuple)}
-    names = [n for n in needed if n not in allowed and n != 'builtins.getattr']
+    allowed = {g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}' for g in trusted_globals()}
+    names = [n for n in needed if n not in allowed]
     what = f'unpickling it would need {", ".join(names)}' if names else 'a call it makes is not allowed'
     return UnsafeCheckpointError(
         f'{filename}: refused to load: {what}, which a checkpoint of weights does not need (loading runs '
         'code it names). If you trust the file, pass --unsafe-load (tools/train.py, tools/test.py, '
         f'tools/infer.py) or call tapps_mm.engine.allow_unsafe_load(). ({error})')
+
+
+def _check_container(filename: str) -> None:
+    """A torch checkpoint is a zip archive (torch.save) or a pickle (the legacy format): anything else is not
+    one, whatever the unpickler would make of its bytes."""
+    import zipfile
+    if zipfile.is_zipfile(filename):
+        return
+    with open(filename, 'rb') as f:
+        head = f.read(2)
+    if len(head) < 2 or head[0] != 0x80:  # pickle protocol 2+ starts with PROTO
+        raise ValueError(f'{filename}: not a readable checkpoint (neither a zip archive nor a pickle; '
+                         f'{"empty" if not head else "starts with " + repr(head)})')
 
 
 def load_checkpoint_file(filename: str, map_location=None):
@@ -71,10 +202,52 @@ def load_checkpoint_file(filename: str, map_location=None):
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
+    _check_container(filename)
     if _UNSAFE['allowed']:
         return torch.load(filename, map_location=map_location, weights_only=False)
     try:
         with torch.serialization.safe_globals(trusted_globals()):
-            return torch.load(filename, map_location=map_location, weights_only=True)
+            return _materialize(torch.load(filename, map_location=map_location, weights_only=True))
+    except _Refused as e:
+        raise UnsafeCheckpointError(f'{filename}: refused to load: {e}. If you trust the file, pass --unsafe-load '
+                                    '(tools/train.py, tools/test.py, tools/infer.py) or call '
+                                    'tapps_mm.engine.allow_unsafe_load().') from None
     except pickle.UnpicklingError as e:
         raise _refusal(filename, e) from None
+    except (EOFError, RuntimeError, KeyError, ValueError, OSError) as e:  # empty, truncated, not a checkpoint
+        raise ValueError(f'{filename}: not a readable checkpoint ({type(e).__name__}: {e})') from None
+
+
+def load_checkpoint_url(url: str, map_location=None, model_dir: str | None = None, progress: bool | None = None):
+    """A remote checkpoint (``http(s)://``, and mmengine's ``torchvision://`` / ``open-mmlab://`` names that
+    resolve to one): downloaded once into torch hub's cache (rank 0 first, as mmengine does), then loaded by
+    :func:`load_checkpoint_file`, the same policy as a local file."""
+    from urllib.parse import urlparse
+
+    from mmengine.dist import barrier, get_dist_info
+    from torch.hub import download_url_to_file, get_dir
+    name = osp.basename(urlparse(url).path) or 'checkpoint.pth'
+    cached = osp.join(model_dir or osp.join(get_dir(), 'checkpoints'), name)
+
+    def fetch() -> None:
+        if osp.isfile(cached):
+            return
+        os.makedirs(osp.dirname(cached), exist_ok=True)
+        try:  # writes a temporary file and moves it into place: no partial file under the cached name
+            download_url_to_file(url, cached, progress=os.isatty(0) if progress is None else progress)
+        except Exception as e:
+            raise OSError(f'{url}: download failed ({type(e).__name__}: {e})') from None
+
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        fetch()
+    if world_size > 1:
+        barrier()
+        fetch()
+    return load_checkpoint_file(cached, map_location)
+
+
+def refuse_scheme(filename: str, map_location=None):
+    """A checkpoint scheme whose loader would bypass the policy (``pavi://``)."""
+    raise UnsafeCheckpointError(f'{filename}: this scheme is not supported (its loader would unpickle the file '
+                                'outside the checkpoint policy); download the file and pass its path')

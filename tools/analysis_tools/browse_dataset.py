@@ -76,10 +76,10 @@ def _title(data_sample) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[str]:
+    from tapps_mm.engine.cli import merge_cfg_options
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
 
     import numpy as np
     from PIL import Image

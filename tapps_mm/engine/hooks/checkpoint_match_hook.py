@@ -4,7 +4,9 @@ mmengine loads checkpoints tolerantly: a state dict that matches none of the mod
 logs a warning, and a test run then scores a randomly initialised model as if it were the checkpoint.
 This hook runs before the weights are copied (``after_load_checkpoint``): it compares the checkpoint's
 tensors with the model's by name and shape, logs a one-line summary, and with ``strict=True`` (what
-``tools/test.py`` uses unless ``--non-strict``) raises an error naming what did not match.
+``tools/test.py`` uses unless ``--non-strict``) raises an error naming what did not match. A checkpoint
+of which not one tensor fits is an error too (a wrong file, not a partial initialisation), unless
+``allow_unrelated`` (``tools/test.py --non-strict``: evaluate it anyway, on request).
 """
 from __future__ import annotations
 
@@ -75,12 +77,14 @@ class CheckpointMatchHook(Hook):
     Args:
         strict: raise when a tensor is missing, unexpected or of another shape. Training keeps it off:
             ``load_from`` of a COCO Mask2Former checkpoint is meant to drop its class head.
+        allow_unrelated: accept a checkpoint of which not one tensor fits (otherwise an error).
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, strict: bool = False) -> None:
+    def __init__(self, strict: bool = False, allow_unrelated: bool = False) -> None:
         self.strict = strict
+        self.allow_unrelated = allow_unrelated
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
@@ -90,6 +94,9 @@ class CheckpointMatchHook(Hook):
         if self.strict and not match.exact:
             raise RuntimeError(f'{source} does not match the model of this config: {match.summary()}\n'
                                f'{match.details()}\n(pass --non-strict to tools/test.py to evaluate it anyway)')
+        if not match.loaded and (match.missing or match.mismatched) and not self.allow_unrelated:
+            raise RuntimeError(f'{source}: not one tensor of it fits the model of this config ({match.summary()}): '
+                               'a checkpoint of another model, or no weights at all')
         print_log(f'{source}: {match.summary()}', logger='current')
         if not match.exact:
             print_log(f'not loaded from {source}:\n{match.details()}', logger='current', level=logging.WARNING)
