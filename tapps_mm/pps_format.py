@@ -14,6 +14,7 @@ complete).
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 from PIL import Image
@@ -114,7 +115,7 @@ def read_image_ids(images_json: str) -> list[str]:
         ids = [str(im['id']) for im in images]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise ValueError(f'{images_json}: not an official images.json ({{"images": [{{"id": ...}}]}}): {e}') from e
-    repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+    repeated = sorted(i for i, count in Counter(ids).items() if count > 1)
     if repeated:
         raise ValueError(f'{images_json}: image ids listed more than once (each would be scored again): '
                          f'{repeated[:10]}')

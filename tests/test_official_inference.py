@@ -212,9 +212,7 @@ def _wins_but_keeps_nothing(cls, masks, num_things):
 def _model(stem: str):
     init_default_scope('tapps_mm')
     cfg = Config.fromfile(osp.join('configs', stem.split('_')[0], stem + '.py')).model
-    cfg.backbone.init_cfg = None
-    if cfg.backbone.get('norm_cfg', {}).get('type') == 'SyncBN':  # needs a process group; unused here
-        cfg.backbone.norm_cfg = dict(type='BN', requires_grad=False)
+    cfg.backbone.init_cfg = None  # random weights, no download; the backbone is not run
     torch.manual_seed(0)
     model = MODELS.build(cfg).double().eval()
     with torch.no_grad():  # part queries of a useful scale (initialised weights give tiny logits)

@@ -148,8 +148,8 @@ def _materialize(obj, seen: dict | None = None):
         if obj.array is None:
             raise _Refused('numpy array without its data')
         out = obj.array
-    elif isinstance(obj, (_DtypeRecord, _NoNdarray)):
-        out = obj.dtype if isinstance(obj, _DtypeRecord) else obj
+    elif isinstance(obj, _DtypeRecord):
+        out = obj.dtype
     elif isinstance(obj, OrderedDict):
         out = OrderedDict((k, _materialize(v, seen)) for k, v in obj.items())
     elif isinstance(obj, dict):

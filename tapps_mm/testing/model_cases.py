@@ -6,6 +6,7 @@ import torch
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData, PixelData
 
@@ -23,10 +24,8 @@ def tiny_model(config: str, **head):
     cfg.panoptic_head.update(head)
     cfg.train_cfg.num_points = 256
     cfg.backbone.init_cfg = None  # random weights: no download (the paper configs name torchvision's R-50)
-    if cfg.backbone.get('norm_cfg', {}).get('type') == 'SyncBN':  # needs a process group
-        cfg.backbone.norm_cfg = dict(type='BN', requires_grad=True)
     torch.manual_seed(0)
-    model = MODELS.build(cfg)
+    model = revert_sync_batchnorm(MODELS.build(cfg))  # SyncBN (Cityscapes-PP) needs a process group
     model.init_weights()
     return model
 

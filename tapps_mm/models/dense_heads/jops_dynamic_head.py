@@ -125,13 +125,14 @@ class JOPSDynamicPartHead(JOPSHead):
             return assigned
         coords = torch.rand(num_obj, self.num_points, 2, device=mask_logits.device)
         pred_points = point_sample(mask_logits, coords)  # [M, D, N]
+        # every (object, present part) target at its object's points, in one call (grouped by image inside)
+        rows, present_parts = present.nonzero(as_tuple=True)
+        all_points = self._mask_targets_at(targets, imgs[rows], gts[rows], present_parts, coords[rows])
         for m in range(num_obj):
-            parts = present[m].nonzero(as_tuple=True)[0]
+            sel = rows == m
+            parts, gt_points = present_parts[sel], all_points[sel]
             if not len(parts):
                 continue
-            k = len(parts)
-            gt_points = self._mask_targets_at(targets, imgs[m].repeat(k), gts[m].repeat(k), parts,
-                                              coords[m].expand(k, -1, -1))
             res = self.part_assigner.assign(InstanceData(scores=cls_logits[m], masks=pred_points[m]),
                                             InstanceData(labels=parts, masks=gt_points))
             hit = res.gt_inds > 0

@@ -63,7 +63,8 @@ class JOPSHead(LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
         self.num_parts = self.spec.num_parts
         self.part_queries = MODELS.build(self._part_query_cfg(part_query or {}))
         self.register_buffer('compatibility', torch.from_numpy(self.spec.compatibility), persistent=False)
-        self.register_buffer('label_has_parts', torch.from_numpy(self.spec.label_has_part_masks), persistent=False)
+        self.register_buffer('label_has_part_masks', torch.from_numpy(self.spec.label_has_part_masks),
+                             persistent=False)
         self.compatible_parts_train = compatible_parts_train
         self.supervise_unlabelled_objects = supervise_unlabelled_objects
         self.lambda_obj = lambda_obj
@@ -155,7 +156,7 @@ class JOPSHead(LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
             if target is None:
                 continue
             pos, gt_idx = match.pos_inds, match.pos_assigned_gt_inds
-            keep = self.label_has_parts[gt.labels[gt_idx]]
+            keep = self.label_has_part_masks[gt.labels[gt_idx]]
             if not self.supervise_unlabelled_objects:
                 keep = keep & target.annotated[gt_idx]
             imgs.append(torch.full_like(pos[keep], b))
@@ -174,7 +175,7 @@ class JOPSHead(LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
         """[n, num_parts] bool: the parts to supervise for matched objects of these GT labels."""
         if self.compatible_parts_train:
             return self.compatibility[labels]
-        return self.label_has_parts[labels, None].expand(-1, self.num_parts)
+        return self.label_has_part_masks[labels, None].expand(-1, self.num_parts)
 
     def _part_loss(self, queries: Tensor, mask_features: Tensor, objects: SupervisedObjects,
                    targets: list) -> dict[str, Tensor]:

@@ -35,10 +35,15 @@ class PanopticSegments:
     thing_ids: Tensor  # long [S]: instance id of a thing segment (1, 2, ... in creation order), 0 for stuff
     scores: Tensor    # [S]: class score of the segment's best query
 
-    def mmdet_panoptic(self, num_classes: int) -> Tensor:
-        """mmdet's panoptic map: label + instance id * INSTANCE_OFFSET, ``num_classes`` on void."""
+    @property
+    def instance_ids(self) -> Tensor:
+        """The official prediction's instance id of each segment: things 1, 2, ...; stuff 1."""
+        return torch.where(self.thing_ids > 0, self.thing_ids, 1)
+
+    def mmdet_panoptic(self, num_classes: int) -> PixelData:
+        """mmdet's panoptic result: label + instance id * INSTANCE_OFFSET, ``num_classes`` on void."""
         ids = torch.cat([self.labels + self.thing_ids * INSTANCE_OFFSET, self.labels.new_tensor([num_classes])])
-        return ids[self.seg_map]  # -1 reads the appended void entry
+        return PixelData(sem_seg=ids[self.seg_map][None].int())  # -1 reads the appended void entry
 
 
 @MODELS.register_module()
@@ -80,7 +85,8 @@ class PPSFusionHead(MaskFormerFusionHead):
             for j, p in self.spec.part_index_to_pid(sid).items():
                 pid[label, j] = p
         self.register_buffer('part_pid', pid, persistent=False)  # [label, part index] -> pid, 255 if incompatible
-        self.register_buffer('label_has_parts', torch.from_numpy(self.spec.label_has_part_masks), persistent=False)
+        self.register_buffer('label_has_part_masks', torch.from_numpy(self.spec.label_has_part_masks),
+                             persistent=False)
         self.register_buffer('label_scored_with_parts', torch.from_numpy(self.spec.label_has_parts),
                              persistent=False)
 
@@ -93,7 +99,7 @@ class PPSFusionHead(MaskFormerFusionHead):
             meta = sample.metainfo
             mask_pred = self._to_output_size(mask_pred_results[b], meta, rescale)
             segments = self.panoptic_segments(mask_cls_results[b], mask_pred)
-            pan = PixelData(sem_seg=segments.mmdet_panoptic(self.num_classes)[None].int())
+            pan = segments.mmdet_panoptic(self.num_classes)
             pps, conflicts = self.sample_pps(b, segments, parts, meta, rescale)
             results.append(dict(pan_results=pan, pps=pps, pps_conflicts=conflicts))
             if self.test_cfg.get('segment_scores', False):  # tools/infer.py: scores in its segment JSON
@@ -102,8 +108,7 @@ class PPSFusionHead(MaskFormerFusionHead):
 
     def panoptic_postprocess(self, mask_cls: Tensor, mask_pred: Tensor) -> PixelData:
         """mmdet's interface (mmdet's map format) with the official segments of :meth:`panoptic_segments`."""
-        segments = self.panoptic_segments(mask_cls, mask_pred)
-        return PixelData(sem_seg=segments.mmdet_panoptic(self.num_classes)[None].int())
+        return self.panoptic_segments(mask_cls, mask_pred).mmdet_panoptic(self.num_classes)
 
     def panoptic_segments(self, mask_cls: Tensor, mask_pred: Tensor) -> PanopticSegments:
         """The official panoptic segments (see the class docstring) of one image's class logits [Q, C + 1]
@@ -168,8 +173,7 @@ class PPSFusionHead(MaskFormerFusionHead):
     def segment_scores(self, segments: PanopticSegments) -> dict[int, float]:
         """Score (class probability of its query; merged stuff: the best) of each predicted segment, keyed
         by ``eval sid * 1000 + instance id`` as in the PPS prediction (stuff: instance 1)."""
-        iids = torch.where(segments.thing_ids > 0, segments.thing_ids, 1)
-        keys = (self.eval_sids[segments.labels] * 1000 + iids).tolist()
+        keys = (self.eval_sids[segments.labels] * 1000 + segments.instance_ids).tolist()
         return dict(zip(keys, segments.scores.tolist()))
 
     def pps_postprocess(self, segments: PanopticSegments, part_logits: PartLogitsFn | None, meta: dict,
@@ -180,13 +184,12 @@ class PPSFusionHead(MaskFormerFusionHead):
         out = torch.full((3, *seg_map.shape), VOID, dtype=torch.uint8, device=seg_map.device)
         void = seg_map.new_tensor([VOID])
         out[0] = torch.cat([self.eval_sids[segments.labels], void])[seg_map].to(torch.uint8)
-        iids = torch.where(segments.thing_ids > 0, segments.thing_ids, 1)  # official: stuff instance 1
-        out[1] = torch.cat([iids, void])[seg_map].to(torch.uint8)
+        out[1] = torch.cat([segments.instance_ids, void])[seg_map].to(torch.uint8)
         conflicts = []
         if part_logits is None:
             return out, torch.zeros(0, dtype=torch.bool)
         for s, (q, label) in enumerate(zip(segments.queries.tolist(), segments.labels.tolist())):
-            if not self.label_has_parts[label]:
+            if not self.label_has_part_masks[label]:
                 continue
             parts = (self.part_pid[label] != NO_PART).nonzero(as_tuple=True)[0] if self.compatible_parts_test \
                 else torch.arange(self.spec.num_parts, device=seg_map.device)
