@@ -1,4 +1,5 @@
-"""PartPQMetric: the numbers of evaluate_pps, under distributed evaluation too; official-format output."""
+"""PartPQMetric: the numbers of evaluate_pps, under distributed evaluation too; official-format output; the
+per-image statistics file, whose rows sum to the reported numbers exactly."""
 import json
 import os
 import os.path as osp
@@ -7,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from tapps_mm.evaluation import evaluate_pps, pair_files
+from tapps_mm.evaluation import PartPQEvaluator, evaluate_pps, pair_files
+from tapps_mm.evaluation.per_image import STAT_FIELDS, PerImageStats
 from tapps_mm.pps_format import read_prediction
 from tapps_mm.specs import load_spec
 from tapps_mm.testing.official import official_class_stats
@@ -85,11 +87,51 @@ def test_missing_fields_are_named():
         metric.process({}, [{'pps_label_path': 'x.tif', 'img_path': 'x.png'}])
 
 
-def _dist_worker(rank, world, case, port, out_file):
+def test_per_image_file_sums_to_the_reported_numbers(case, tmp_path):
+    """Summing the kept rows and summarising gives every reported number bit for bit; ids sorted, one row each."""
+    path = str(tmp_path / 'per_image.npz')
+    metric = _build(per_image_file=path)
+    samples = _samples(case)[::-1]  # arrival order does not matter
+    metric.process({}, samples)
+    res = metric.evaluate(len(samples))
+    kept = PerImageStats.load(path)
+    assert kept.image_ids.tolist() == sorted(s['pps_image_id'] for s in samples)
+    again = PartPQEvaluator(load_spec('cityscapes')).summarize(kept.total())
+    for key, value in again.items():
+        if key != 'per_class':
+            assert res[f'pps/{key}'] == value, key
+    num_objects, num_conflicts = kept.objects()
+    assert res['pps/obj_without_conflicts'] == 1.0 - num_conflicts / num_objects
+    # one image's row is that image's own statistics
+    first = pair_files(*case)[0]
+    ref = PartPQEvaluator(load_spec('cityscapes')).image_stats(*_read(first))
+    for name in STAT_FIELDS:
+        np.testing.assert_array_equal(kept.arrays[name][0], getattr(ref, name))
+
+
+def _read(pair):
+    from tapps_mm.pps_format import read_label
+    return read_label(pair[1]), read_prediction(pair[2])
+
+
+def test_per_image_file_refuses_repeats_and_bad_files(case, tmp_path):
+    metric = _build(per_image_file=str(tmp_path / 'x.npz'))
+    samples = _samples(case)
+    metric.process({}, samples + samples[:1])
+    with pytest.raises(ValueError, match='more than once'):
+        metric.evaluate(len(samples) + 1)
+    assert not (tmp_path / 'x.npz').exists()
+    bad = tmp_path / 'bad.npz'
+    bad.write_bytes(b'PK\x03\x04 cut short')
+    with pytest.raises(ValueError, match='bad.npz'):
+        PerImageStats.load(str(bad))
+
+
+def _dist_worker(rank, world, case, port, out_file, per_image_file=None):
     import torch.distributed as dist
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     dist.init_process_group('gloo', rank=rank, world_size=world)
-    metric = _build()
+    metric = _build(per_image_file=per_image_file)
     samples = _samples(case)
     # mmengine's DefaultSampler shards by rank, as in a real distributed test loop
     metric.process({}, samples[rank::world])
@@ -107,9 +149,18 @@ def test_distributed_evaluation_gives_single_process_numbers(case, tmp_path):
     from tapps_mm.testing.ports import free_ports
     (port,) = free_ports()
     out_file = str(tmp_path / 'dist.json')
-    mp.spawn(_dist_worker, args=(2, case, port, out_file), nprocs=2, join=True)
+    mp.spawn(_dist_worker, args=(2, case, port, out_file, str(tmp_path / 'dist.npz')), nprocs=2, join=True)
     res = json.loads(open(out_file).read())
     ref = evaluate_pps(*case, progress=False)
     for key in KEYS:
         assert res[f'pps/{key}'] == pytest.approx(ref[key], abs=1e-12), key
     assert osp.getsize(out_file) > 0
+    # the per-image file of two processes is the one of a single process, row for row
+    single = _build(per_image_file=str(tmp_path / 'single.npz'))
+    single.process({}, _samples(case))
+    single_res = single.evaluate(len(_samples(case)))
+    a, b = PerImageStats.load(str(tmp_path / 'dist.npz')), PerImageStats.load(str(tmp_path / 'single.npz'))
+    assert a.image_ids.tolist() == b.image_ids.tolist()
+    for name in a.arrays:
+        np.testing.assert_array_equal(a.arrays[name], b.arrays[name])
+    assert all(res[k] == single_res[k] for k in res)

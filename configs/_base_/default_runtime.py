@@ -12,10 +12,11 @@ default_hooks = dict(
                     backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
-# keep both when a config sets custom_hooks: a resumed run continues with the generator state it stopped
-# at (RNGStateHook); every loaded checkpoint logs how many tensors reached the model (CheckpointMatchHook;
-# tools/test.py makes it strict)
-custom_hooks = [dict(type='RNGStateHook'), dict(type='CheckpointMatchHook')]
+# keep all three when a config sets custom_hooks: a resumed run continues with the generator state it
+# stopped at (RNGStateHook); every loaded checkpoint logs how many tensors reached the model
+# (CheckpointMatchHook; tools/test.py makes it strict); every evaluation keeps its per-image statistics in
+# the work dir, for the results pipeline's image resampling (PerImageStatsHook)
+custom_hooks = [dict(type='RNGStateHook'), dict(type='CheckpointMatchHook'), dict(type='PerImageStatsHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -148,7 +148,7 @@ param_scheduler = [
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=250, max_keep_ckpts=2))
-custom_hooks = [dict(type='RNGStateHook'), dict(type='CheckpointMatchHook'),
+custom_hooks = [dict(type='RNGStateHook'), dict(type='CheckpointMatchHook'), dict(type='PerImageStatsHook'),
                 dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.01, update_buffers=True,
                      priority=49)]
 randomness = dict(seed=0, deterministic=False)

@@ -40,7 +40,7 @@ def write_tiny_toy_config(path: str, data_root: str, iters: int, checkpoint_inte
                           kill_at: int | None = None) -> str:
     """A config inheriting the toy one: 2 decoder layers, 8 queries, 64x64 images, batch 2, no workers,
     ``iters`` iterations with evaluation at the end; optionally killed after iteration ``kill_at``."""
-    hooks = ("[dict(type='RNGStateHook'), dict(type='CheckpointMatchHook')"
+    hooks = ("[dict(type='RNGStateHook'), dict(type='CheckpointMatchHook'), dict(type='PerImageStatsHook')"
              + (f", dict(type='KillAtIterHook', iter={kill_at})]" if kill_at else ']'))
     loader = "dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(data_root='{}'{}))"
     text = f"""_base_ = '{TOY}'

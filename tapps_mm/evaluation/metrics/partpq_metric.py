@@ -12,7 +12,8 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from tapps_mm.evaluation.partpq import PartPQEvaluator, PPSStats
+from tapps_mm.evaluation.partpq import PartPQEvaluator
+from tapps_mm.evaluation.per_image import PerImageStats
 from tapps_mm.fileio import write_json_atomic
 from tapps_mm.pps_format import prediction_array, read_label, write_images_json, write_prediction
 from tapps_mm.registry import METRICS
@@ -43,17 +44,22 @@ class PartPQMetric(BaseMetric):
             results (incl. per class) to ``<outfile_prefix>/pps_results.json``.
         undefined_pids: 'unlabelled' (default, as in training) or 'official'; see
             :data:`tapps_mm.evaluation.partpq.UNDEFINED_PIDS`.
+        per_image_file: where to keep the per-image statistics of each evaluation
+            (:mod:`tapps_mm.evaluation.per_image`); :class:`~tapps_mm.engine.PerImageStatsHook` sets it in
+            the run's work dir. Summing the file's rows gives the reported numbers exactly.
     """
 
     default_prefix = 'pps'
 
     def __init__(self, spec: str = 'cityscapes', outfile_prefix: str | None = None, format_only: bool = False,
-                 collect_device: str = 'cpu', prefix: str | None = None, undefined_pids: str = 'unlabelled') -> None:
+                 collect_device: str = 'cpu', prefix: str | None = None, undefined_pids: str = 'unlabelled',
+                 per_image_file: str | None = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.spec = load_spec(spec)
         self.evaluator = PartPQEvaluator(self.spec, undefined_pids)
         self.outfile_prefix = outfile_prefix
         self.format_only = format_only
+        self.per_image_file = per_image_file
         if format_only and not outfile_prefix:
             raise ValueError('PartPQMetric: format_only=True needs outfile_prefix (where to write predictions).')
 
@@ -88,16 +94,20 @@ class PartPQMetric(BaseMetric):
             logger.info(f'PPS predictions written to {self.outfile_prefix} (official format)')
         if self.format_only:
             return {}
-        total = PPSStats.zeros(self.spec.num_classes, self.spec.num_parts)
-        for r in results:
-            total += r['stats']
-        res = self.evaluator.summarize(total)
+        # the reported numbers are the sums of exactly the rows the per-image file keeps (sorted by image id,
+        # so every world size sums in one order)
+        per_image = PerImageStats.from_images([r['image_id'] for r in results], [r['stats'] for r in results],
+                                              [r['num_objects'] for r in results],
+                                              [r['num_conflicts'] for r in results], self.spec.name)
+        res = self.evaluator.summarize(per_image.total())
         # over the predicted objects of parts classes; None (JSON null) when there are none, with the count
         # beside it, so every results file stays valid JSON and a table can leave the cell empty
-        num_objects = sum(r['num_objects'] for r in results)
-        res['obj_without_conflicts'] = (
-            1.0 - sum(r['num_conflicts'] for r in results) / num_objects if num_objects else None)
+        num_objects, num_conflicts = per_image.objects()
+        res['obj_without_conflicts'] = 1.0 - num_conflicts / num_objects if num_objects else None
         res['obj_without_conflicts_n'] = num_objects
+        if self.per_image_file:
+            per_image.save(self.per_image_file)
+            logger.info(f'per-image statistics of {len(per_image)} images written to {self.per_image_file}')
         if self.outfile_prefix:
             write_json_atomic(res, osp.join(self.outfile_prefix, 'pps_results.json'))
         logger.info('PPS results:\n' + json.dumps({k: v for k, v in res.items() if k != 'per_class'}, indent=1))

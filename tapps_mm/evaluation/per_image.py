@@ -1,0 +1,95 @@
+"""Per-image PartPQ statistics, kept: one compact ``.npz`` per evaluation, keyed by image id.
+
+Why: PartPQ, PQ and mIoU are ratios of sums over the val images, so the val set itself is a source of
+noise. Keeping each image's additive statistics (:class:`~tapps_mm.evaluation.partpq.PPSStats`) lets the
+results pipeline resample images and recompute every metric exactly (``benchmarks.statistics``), instead
+of averaging per-image scores. Summing the file's rows reproduces the evaluation's reported numbers
+bit for bit, because :class:`PartPQMetric` sums these same rows, in this order, to report them.
+
+The file is plain arrays (``np.load`` with ``allow_pickle=False`` reads it; nothing in it runs):
+``image_id`` (str, sorted), one ``(images, ...)`` array per ``PPSStats`` field, ``num_objects`` /
+``num_conflicts`` (predicted objects of parts classes, and those whose parts conflicted) and ``spec``.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from tapps_mm.evaluation.partpq import PPSStats
+from tapps_mm.fileio import atomic_path
+
+#: the additive arrays of one image (every PPSStats field but the image count)
+STAT_FIELDS = tuple(f.name for f in fields(PPSStats) if f.name != 'num_images')
+OBJECT_FIELDS = ('num_objects', 'num_conflicts')
+FILE_VERSION = 1
+
+
+@dataclass
+class PerImageStats:
+    """The statistics of N images: ``arrays[field]`` has the image as its first axis."""
+
+    image_ids: np.ndarray  # (N,) str, sorted
+    arrays: dict[str, np.ndarray]
+    spec: str = ''
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    @classmethod
+    def from_images(cls, image_ids: Sequence[str], stats: Sequence[PPSStats], num_objects: Sequence[int],
+                    num_conflicts: Sequence[int], spec: str = '') -> 'PerImageStats':
+        """Stack per-image results, sorted by image id (so any order of arrival, e.g. from several ranks,
+        gives the same arrays); a repeated image id is an error (it would count twice)."""
+        order = np.argsort(np.asarray(image_ids, dtype=str), kind='stable')
+        ids = np.asarray(image_ids, dtype=str)[order]
+        repeated = ids[1:][ids[1:] == ids[:-1]]
+        if repeated.size:
+            raise ValueError(f'per-image statistics: image id(s) {sorted(set(repeated.tolist()))[:5]} evaluated '
+                             'more than once')
+        arrays = {name: np.stack([getattr(stats[i], name) for i in order]) for name in STAT_FIELDS} if len(ids) else {}
+        arrays['num_objects'] = np.asarray(num_objects, np.int64)[order]
+        arrays['num_conflicts'] = np.asarray(num_conflicts, np.int64)[order]
+        return cls(ids, arrays, spec)
+
+    def total(self, index: np.ndarray | None = None) -> PPSStats:
+        """The summed statistics of all images, or of the images ``index`` selects (repeats counted)."""
+        pick = (lambda a: a) if index is None else (lambda a: a[index])
+        values = {name: pick(self.arrays[name]).sum(axis=0) for name in STAT_FIELDS}
+        return PPSStats(**values, num_images=len(self) if index is None else len(index))
+
+    def objects(self, index: np.ndarray | None = None) -> tuple[int, int]:
+        """(predicted objects of parts classes, of which with part conflicts) over the images."""
+        pick = (lambda a: a) if index is None else (lambda a: a[index])
+        return int(pick(self.arrays['num_objects']).sum()), int(pick(self.arrays['num_conflicts']).sum())
+
+    def save(self, path: str) -> None:
+        """Write atomically (a killed evaluation never leaves a partial file that looks complete)."""
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        with atomic_path(path) as tmp:
+            np.savez_compressed(tmp, image_id=self.image_ids, spec=np.asarray(self.spec),
+                                version=np.asarray(FILE_VERSION), **self.arrays)
+
+    @classmethod
+    def load(cls, path: str) -> 'PerImageStats':
+        """Read a file of :meth:`save`; anything else raises ValueError naming the file."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                content = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f'{path}: not a readable per-image statistics file ({type(e).__name__}: {e})') from e
+        missing = [k for k in ('image_id', 'version', *STAT_FIELDS, *OBJECT_FIELDS) if k not in content]
+        if missing:
+            raise ValueError(f'{path}: per-image statistics file without {missing}')
+        if int(content['version']) != FILE_VERSION:
+            raise ValueError(f'{path}: per-image statistics version {int(content["version"])}, expected {FILE_VERSION}')
+        n = len(content['image_id'])
+        bad = [k for k in (*STAT_FIELDS, *OBJECT_FIELDS) if len(content[k]) != n]
+        if bad:
+            raise ValueError(f'{path}: arrays {bad} do not have one row per image ({n} images)')
+        arrays = {k: content[k] for k in (*STAT_FIELDS, *OBJECT_FIELDS)}
+        return cls(content['image_id'].astype(str), arrays, str(content.get('spec', '')))
