@@ -8,10 +8,17 @@ much as TAPPS differs from the baseline (0.9-1.7 PartPQ in the paper, mmdet repo
 noise for Mask2Former). Comparing the two methods seed by seed (same seed, same data order) removes the
 noise both share; what remains is summarised by the mean difference, its t-interval and how often one
 wins, and the output says when there are too few seeds for any claim.
+
+Why also the val images: the metrics are ratios of sums over a finite val set, itself a source of noise.
+Where the runs kept their per-image statistics, every cell and comparison also gets the two-level
+bootstrap of ``benchmarks.statistics`` (seeds x images), the noise split into seed and image parts, the
+power of the comparison, Holm-adjusted p-values per table and, for full-scale cells, a verdict against
+the paper's number. Runs without the file leave those columns empty and say so in the note.
 """
 from __future__ import annotations
 
 import math
+import os.path as osp
 import re
 from collections.abc import Sequence
 
@@ -19,13 +26,30 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from benchmarks.paper import CONFIG_ROWS, KEYS, METRIC_KEYS, METRICS, PERCENT, ConfigRows, paper_table
+from benchmarks import statistics as st
+from benchmarks.paper import (
+    CONFIG_ROWS,
+    EQUIVALENCE_MARGIN,
+    KEYS,
+    METRIC_KEYS,
+    METRICS,
+    PERCENT,
+    ConfigRows,
+    paper_table,
+    primary_metric,
+)
 from benchmarks.runs import Run
 from benchmarks.toy import TOY
+from tapps_mm.evaluation.per_image import PerImageStats
 
 RESULT_COLUMNS = KEYS + ['config', 'metric', 'paper', 'mean', 'std', 'n', 'delta']
 COMPARISON_COLUMNS = ['table', 'dataset', 'pretraining', 'metric', 'a_config', 'b_config', 'n_pairs', 'mean_diff',
                       'ci_low', 'ci_high', 'p_improvement']
+#: the columns of the seed x image statistics (percent points, but the share, the p-values and counts)
+NOISE_COLUMNS = ['boot_low', 'boot_high', 'val_low', 'val_high', 'seed_std', 'image_std', 'image_share']
+VERDICT_COLUMNS = ['pred_low', 'pred_high', 'tost_p', 'margin', 'verdict']
+TEST_COLUMNS = ['t_p', 'holm_p', 'holm_reject', 'mdd', 'seeds_needed']
+NO_PER_IMAGE = 'no per-image statistics kept by these runs (made before they were): image columns empty'
 #: Tables 3, 4 and 7: each row against the table's reference row (the plain TAPPS config)
 REFERENCE_VARIANT = {'3': 'compat train yes / test yes', '4': 'adaptation 2-layer MLP', '7': 'fixed part queries'}
 #: Tables 1, 5 and 6: TAPPS against the baseline of the same setting
@@ -78,11 +102,9 @@ def select_tables(rows: pd.DataFrame, tables: Sequence[str] | None) -> pd.DataFr
     return rows[rows.table.isin(tables)]
 
 
-def final_values(runs: list[Run]) -> pd.DataFrame:
-    """Long format: one row per (config, seed, paper metric) of every complete run, in percent.
-
-    A (config, seed) with both a training run and a ``tools/test.py`` run uses the training run's final
-    validation; test runs count only where no training run exists. Null / NaN metrics are left out."""
+def chosen_runs(runs: list[Run]) -> dict[tuple[str, int], Run]:
+    """The run that counts for each (config, seed): a training run's final validation; a ``tools/test.py``
+    run only where no complete training run exists."""
     chosen: dict[tuple, Run] = {}
     for run in runs:
         if not run.complete:
@@ -90,13 +112,80 @@ def final_values(runs: list[Run]) -> pd.DataFrame:
         key = (run.config, run.seed)
         if key not in chosen or (chosen[key].source == 'test' and run.source == 'train'):
             chosen[key] = run
+    return chosen
+
+
+def final_values(runs: list[Run]) -> pd.DataFrame:
+    """Long format: one row per (config, seed, paper metric) of every complete run, in percent (the run of
+    :func:`chosen_runs`). Null / NaN metrics are left out."""
     out = []
-    for (config, seed), run in chosen.items():
+    for (config, seed), run in chosen_runs(runs).items():
         for metric, key in METRIC_KEYS.items():
             value = run.metrics.get(key)
             if value is not None and not math.isnan(value):
                 out.append(dict(config=config, seed=seed, metric=metric, value=PERCENT * value))
     return pd.DataFrame(out, columns=['config', 'seed', 'metric', 'value'])
+
+
+class ImageNoise:
+    """The seed x image statistics of :mod:`benchmarks.statistics` for cells and pairs of configs, from the
+    per-image files of their chosen runs (each file read once, each config's resamples computed once).
+    Every result is in the paper's names and percent points (the image share is a fraction)."""
+
+    def __init__(self, runs: list[Run], n_boot: int = st.N_BOOT, seed: int = st.BOOT_SEED) -> None:
+        self.chosen, self.n_boot, self.seed = chosen_runs(runs), n_boot, seed
+        self._cache: dict = {}
+
+    def _once(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def _stacked(self, config: str, seeds: tuple[int, ...]):
+        """(spec, image ids, arrays) of the config's runs of ``seeds``, or None if one kept no file."""
+        runs = [self.chosen.get((config, s)) for s in seeds]
+        if not seeds or any(r is None or not r.per_image for r in runs):
+            return None
+        files = [self._once(osp.join(r.work_dir, r.per_image), lambda r=r: PerImageStats.load(
+            osp.join(r.work_dir, r.per_image))) for r in runs]
+        try:
+            ids, arrays = st.stacked(files)
+        except ValueError as e:
+            raise ValueError(f'{config}: {e} ({", ".join(r.work_dir for r in runs)})') from None
+        return files[0].spec, ids, arrays
+
+    def _draws(self, n_seeds: int, n_images: int) -> st.Resamples:
+        return self._once(('draws', n_seeds, n_images),
+                          lambda: st.Resamples.draw(n_seeds, n_images, self.n_boot, self.seed))
+
+    def _seed_metrics(self, config: str, seeds: tuple[int, ...]):
+        def make():
+            found = self._stacked(config, seeds)
+            if found is None:
+                return None
+            spec, ids, arrays = found
+            draws = self._draws(len(seeds), len(ids))
+            metric_fn = self._once(('spec', spec), lambda: st.SpecMetrics.of_spec(spec))
+            return ids, draws, st.SeedMetrics.of(arrays, draws, metric_fn)
+        return self._once(('metrics', config, seeds), make)
+
+    def of(self, a_config: str, seeds: Sequence[int], b_config: str | None = None) -> dict[str, dict] | None:
+        """Per paper metric, :func:`benchmarks.statistics.noise_sources` of a (or of a - b, paired by
+        ``seeds``) in percent points; None when a run of them kept no per-image statistics."""
+        seeds = tuple(sorted(int(x) for x in seeds))
+        a = self._seed_metrics(a_config, seeds)
+        b = self._seed_metrics(b_config, seeds) if b_config else None
+        if a is None or (b_config and b is None):
+            return None
+        if b is not None and (len(a[0]) != len(b[0]) or (a[0] != b[0]).any()):
+            raise ValueError(f'{a_config} and {b_config} were evaluated on different val images: no paired '
+                             'image resampling')
+        noise = st.noise_sources(a[2], b[2] if b else None, a[1])
+        out = {}
+        for metric, key in METRIC_KEYS.items():
+            values = noise[key]
+            out[metric] = {k: v if k == 'image_share' else PERCENT * v for k, v in values.items()}
+        return out
 
 
 def run_status(runs: list[Run]) -> dict[str, str]:
@@ -107,28 +196,45 @@ def run_status(runs: list[Run]) -> dict[str, str]:
     return out
 
 
-def results(runs: list[Run], rows: pd.DataFrame) -> pd.DataFrame:
+def results(runs: list[Run], rows: pd.DataFrame, noise: ImageNoise | None = None) -> pd.DataFrame:
     """``results.csv``: per (table row, metric) the paper's value and mean, sample std, n, min, max over
-    seeds of the complete runs, delta = mean - paper, and the row's status and seeds."""
+    seeds of the complete runs, delta = mean - paper, the row's status and seeds; the seed x image
+    statistics of the mean (:class:`ImageNoise`); for a full-scale cell with a paper value, the prediction
+    interval of one more run and the equivalence verdict against the paper (``EQUIVALENCE_MARGIN``)."""
     values = final_values(runs)
+    noise = noise or ImageNoise(runs)
+    by_seed = {k: g.value.to_numpy() for k, g in values.groupby(['config', 'metric'])}
     status = run_status(runs)
     grouped = values.groupby(['config', 'metric']).value
     agg = grouped.agg(['mean', 'std', 'count', 'min', 'max']).rename(columns={'count': 'n'})
     seeds = values.groupby(['config', 'metric']).seed.agg(lambda s: ','.join(str(int(x)) for x in sorted(s)))
     out = []
     for _, row in rows.iterrows():
+        config_seeds = sorted({s for (c, s) in chosen_runs(runs) if c == row.config})
+        cell_noise = noise.of(row.config, config_seeds) if config_seeds else None
         for metric in METRICS:
             key = (row.config, metric)
             stats_ = agg.loc[key] if key in agg.index else None
             n = int(stats_['n']) if stats_ is not None else 0
             mean = float(stats_['mean']) if n else math.nan
-            out.append({**{k: row[k] for k in KEYS}, 'config': row.config, 'metric': metric, 'paper': row[metric],
-                        'mean': mean, 'std': float(stats_['std']) if n > 1 else math.nan, 'n': n,
-                        'delta': mean - row[metric] if n else math.nan,
-                        'min': float(stats_['min']) if n else math.nan,
-                        'max': float(stats_['max']) if n else math.nan,
-                        'status': status.get(row.config, 'missing'), 'seeds': seeds.get(key, '')})
-    return pd.DataFrame(out, columns=RESULT_COLUMNS + ['min', 'max', 'status', 'seeds'])
+            entry = {**{k: row[k] for k in KEYS}, 'config': row.config, 'metric': metric, 'paper': row[metric],
+                     'mean': mean, 'std': float(stats_['std']) if n > 1 else math.nan, 'n': n,
+                     'delta': mean - row[metric] if n else math.nan,
+                     'min': float(stats_['min']) if n else math.nan,
+                     'max': float(stats_['max']) if n else math.nan,
+                     'status': status.get(row.config, 'missing'), 'seeds': seeds.get(key, '')}
+            # the image statistics need the metric on every seed (a metric undefined on one run has none)
+            complete = cell_noise is not None and n == len(config_seeds)
+            entry.update({c: cell_noise[metric][c] if complete else math.nan for c in NOISE_COLUMNS})
+            paper_value = row[metric]
+            if not is_toy(row.table) and n and not pd.isna(paper_value):
+                entry.update(st.reproduction_verdict(by_seed[key], float(paper_value), EQUIVALENCE_MARGIN[metric]))
+            else:
+                entry.update(pred_low=math.nan, pred_high=math.nan, tost_p=math.nan, margin=math.nan, verdict='')
+            entry.update(n_boot=noise.n_boot, boot_seed=noise.seed)
+            out.append(entry)
+    return pd.DataFrame(out, columns=RESULT_COLUMNS + ['min', 'max', 'status', 'seeds'] + NOISE_COLUMNS
+                        + VERDICT_COLUMNS + ['n_boot', 'boot_seed'])
 
 
 # ------------------------------------------------------------------------------------------ statistics
@@ -224,26 +330,60 @@ def _paper_diff(a: pd.Series, b: pd.Series, metric: str, paper: pd.DataFrame) ->
     return value(a) - value(b)
 
 
-def comparisons(runs: list[Run], rows: pd.DataFrame) -> pd.DataFrame:
+def comparisons(runs: list[Run], rows: pd.DataFrame, noise: ImageNoise | None = None) -> pd.DataFrame:
     """``comparisons.csv``: per pair of table rows and metric, the paired statistics over the seeds both
-    configs completed (percent points), the paper's difference and a note on what n allows."""
+    configs completed (percent points), the paper's difference and a note on what n allows; the seed x
+    image statistics of the difference, its t-test p-value, Holm's adjustment over the table's comparisons
+    on its primary metric, the minimum detectable difference and the seeds the paper's difference needs."""
     values = final_values(runs)
+    noise = noise or ImageNoise(runs)
     by = {k: g.set_index('seed').value for k, g in values.groupby(['config', 'metric'])}
     paper = paper_table()
     out = []
     for a, b in comparison_pairs(rows):
+        pair_noise: dict = {}
         for metric in METRICS:
             va, vb = by.get((a.config, metric)), by.get((b.config, metric))
             seeds = sorted(set(va.index) & set(vb.index)) if va is not None and vb is not None else []
             s = paired_stats([va[k] for k in seeds], [vb[k] for k in seeds])
+            diffs = [va[k] - vb[k] for k in seeds]
+            if seeds and tuple(seeds) not in pair_noise:
+                pair_noise[tuple(seeds)] = noise.of(a.config, seeds, b.config)
+            found = pair_noise.get(tuple(seeds))
+            paper_diff = _paper_diff(a, b, metric, paper)
+            note = claim_note(s['n_pairs'], s['ci_low'], s['ci_high'])
+            if seeds and found is None:
+                note += ('; ' if note else '') + NO_PER_IMAGE
             out.append(dict(table=a.table, dataset=a.dataset, pretraining=a.pretraining, metric=metric,
                             a_config=a.config, b_config=b.config, **s,
-                            paper_diff=_paper_diff(a, b, metric, paper), backbone=a.backbone,
+                            paper_diff=paper_diff, backbone=a.backbone,
                             a_row=f'{a.method} {a.variant}'.strip(), b_row=f'{b.method} {b.variant}'.strip(),
-                            seeds=','.join(str(int(k)) for k in seeds),
-                            note=claim_note(s['n_pairs'], s['ci_low'], s['ci_high'])))
+                            seeds=','.join(str(int(k)) for k in seeds), note=note,
+                            **{c: found[metric][c] if found else math.nan for c in NOISE_COLUMNS},
+                            t_p=st.t_test_p(diffs),
+                            **st.power(float(np.std(diffs, ddof=1)) if len(diffs) > 1 else math.nan, len(diffs),
+                                       paper_diff),
+                            n_boot=noise.n_boot, boot_seed=noise.seed))
     extra = ['sign_p', 'min_sign_p', 'wins', 'ties', 'paper_diff', 'backbone', 'a_row', 'b_row', 'seeds', 'note']
-    return pd.DataFrame(out, columns=COMPARISON_COLUMNS + extra)
+    frame = pd.DataFrame(out, columns=COMPARISON_COLUMNS + extra + NOISE_COLUMNS + ['t_p', 'mdd', 'seeds_needed',
+                                                                                   'n_boot', 'boot_seed'])
+    return with_holm(frame)
+
+
+def with_holm(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Holm-adjusted p-values (``holm_p``) and whether they reject at 5 % (``holm_reject``), over each
+    table's comparisons on its primary metric (``benchmarks.paper.primary_metric``); other rows empty."""
+    out = comparisons.copy()
+    out['holm_p'], out['holm_reject'] = math.nan, pd.array([pd.NA] * len(out), dtype='boolean')
+    for table, group in out.groupby('table'):
+        family = group[group.metric == primary_metric(table_number(table))]
+        if family.empty:
+            continue
+        adjusted, reject = st.holm(family.t_p.to_numpy())
+        out.loc[family.index, 'holm_p'] = adjusted
+        out.loc[family.index, 'holm_reject'] = pd.array(
+            [pd.NA if math.isnan(p) else bool(r) for p, r in zip(adjusted, reject)], dtype='boolean')
+    return out
 
 
 def unused_runs(runs: list[Run], rows: pd.DataFrame) -> list[Run]:

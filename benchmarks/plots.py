@@ -124,7 +124,12 @@ def plot_comparisons(comparisons: pd.DataFrame, table: str, out_dir: str, smoke:
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(part) + 1.2))
     y = np.arange(len(part))[::-1]
     ci = np.vstack([part.mean_diff - part.ci_low, part.ci_high - part.mean_diff]).clip(min=0)
-    ax.errorbar(part.mean_diff, y, xerr=np.nan_to_num(ci), fmt='o', capsize=3, color='C0', label='ours: mean, 95% CI')
+    ax.errorbar(part.mean_diff, y, xerr=np.nan_to_num(ci), fmt='o', capsize=3, color='C0',
+                label='ours: mean, 95% t-interval over seeds')
+    if 'boot_low' in part and part.boot_low.notna().any():  # runs that kept per-image statistics
+        boot = np.vstack([part.mean_diff - part.boot_low, part.boot_high - part.mean_diff]).clip(min=0)
+        ax.errorbar(part.mean_diff, y - 0.25, xerr=np.nan_to_num(boot), fmt='none', capsize=2, color='C1',
+                    label='95% bootstrap, seeds x val images')
     paper_label = (f'the paper\'s Table {TOY.paper_reference[table][0]} (full scale)'
                    if is_toy(table) and table in TOY.paper_reference else 'paper')
     ax.scatter(part.paper_diff, y, marker='x', color='black', zorder=5, label=paper_label)

@@ -114,19 +114,101 @@ def _fmt(x, spec: str = '+.1f') -> str:
     return '' if _nan(x) else format(x, spec)
 
 
+def _interval(low, high) -> str:
+    return '' if _nan(low) else f'[{low:+.1f}, {high:+.1f}]'
+
+
+def _seeds_text(x) -> str:
+    return '' if _nan(x) else ('> 1000' if math.isinf(x) or x > 1000 else f'{int(x)}')
+
+
 def comparison_table(comparisons: pd.DataFrame, table: str, metrics=HEADLINE_METRICS) -> str:
-    """Markdown: the paired differences a - b of ``table`` (percent points)."""
+    """Markdown: the paired differences a - b of ``table`` (percent points) with the seed x image statistics:
+    the t-interval over seeds, the two-level bootstrap interval (new images of the same kind) and the
+    seeds-only one (this val set), seed and image std with the image share of the variance, Holm's p on the
+    primary metric, the minimum detectable difference and the seeds the paper's difference would need."""
     part = comparisons[(comparisons.table == table) & comparisons.metric.isin(metrics)]
     if part.empty:
         return ''
     paper_col = 'paper\'s table' if is_toy(table) else 'paper'
-    lines = [f'| a - b (table {table}) | metric | seeds | mean diff | 95% interval | P(a > b) | {paper_col} diff |'
-             ' note |', '|' + ' --- |' * 8]
+    header = ['a - b (table ' + table + ')', 'metric', 'seeds', 'mean diff', '95% t-interval',
+              '95% bootstrap, seeds x images', 'this val set', 'seed std', 'image std (share)', 'P(a > b)',
+              'Holm p', 'MDD (80%)', f'{paper_col} diff', 'seeds for it', 'note']
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
     for _, r in part.iterrows():
-        ci = f'[{r.ci_low:+.1f}, {r.ci_high:+.1f}]' if not _nan(r.ci_low) else ''
-        lines.append(f'| {r.a_row} - {r.b_row} | {r.metric} | {r.n_pairs} | {_fmt(r.mean_diff)} | {ci} | '
-                     f'{_fmt(r.p_improvement, ".2f")} | {_fmt(r.paper_diff)} | {r.note} |')
+        share = '' if _nan(r.get('image_share')) else f' ({100 * r.image_share:.0f}%)'
+        image = '' if _nan(r.get('image_std')) else f'{r.image_std:.2f}{share}'
+        holm = '' if _nan(r.get('holm_p')) else f'{r.holm_p:.3f}'
+        cells = [f'{r.a_row} - {r.b_row}', r.metric, str(r.n_pairs), _fmt(r.mean_diff),
+                 _interval(r.ci_low, r.ci_high), _interval(r.get('boot_low'), r.get('boot_high')),
+                 _interval(r.get('val_low'), r.get('val_high')), _fmt(r.get('seed_std'), '.2f'), image,
+                 _fmt(r.p_improvement, '.2f'), holm, _fmt(r.get('mdd'), '.1f'), _fmt(r.paper_diff),
+                 _seeds_text(r.get('seeds_needed')), r.note]
+        lines.append('| ' + ' | '.join(c.replace('|', '\\|') for c in cells) + ' |')
     return '\n'.join(lines)
+
+
+def noise_table(results: pd.DataFrame, table: str, metrics=None) -> str:
+    """Markdown, per cell of ``table``: the mean over seeds with its two-level bootstrap interval, the seed
+    and image std and the image share; for a full-scale cell with a paper value, the prediction interval of
+    one more run and the equivalence verdict."""
+    part = results[(results.table == table) & (results.n > 0)]
+    part = part[part.metric.isin(metrics or table_metrics(table))]
+    if part.empty:
+        return ''
+    full = not is_toy(table)
+    header = ['row', 'metric', 'mean', '95% bootstrap, seeds x images', 'seed std', 'image std (share)']
+    header += ['paper', 'one more run (95%)', 'verdict'] if full else []
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
+    several = part[['dataset', 'backbone', 'pretraining']].drop_duplicates().shape[0] > 1
+    for _, r in part.iterrows():
+        share = '' if _nan(r.image_share) else f' ({100 * r.image_share:.0f}%)'
+        cells = [_row_label(r, several), r.metric, f'{r["mean"]:.1f}', _interval(r.boot_low, r.boot_high).replace(
+            '+', ''), _fmt(r['std'], '.2f'), '' if _nan(r.image_std) else f'{r.image_std:.2f}{share}']
+        if full:
+            cells += [_fmt(r.paper, '.1f'), _interval(r.pred_low, r.pred_high).replace('+', ''), r.verdict or '']
+        lines.append('| ' + ' | '.join(str(c).replace('|', '\\|') for c in cells) + ' |')
+    return '\n'.join(lines)
+
+
+def statistics_paragraph(comparisons: pd.DataFrame, table: str, metrics=HEADLINE_METRICS) -> str:
+    """What the statistics of ``table`` say, in words, from the numbers: which differences separate from
+    the noise (t- and bootstrap intervals both exclude 0; Holm on the primary metric), how much of the noise
+    is the val images', and how many seeds the paper's differences would need."""
+    part = comparisons[(comparisons.table == table) & comparisons.metric.isin(metrics) & (comparisons.n_pairs > 1)]
+    if part.empty:
+        return ''
+
+    def name(r):
+        return f'{r.metric} ({r.a_row} - {r.b_row}, {r.mean_diff:+.1f})'
+    separated = [r for _, r in part.iterrows() if not _nan(r.ci_low) and (r.ci_low > 0 or r.ci_high < 0)
+                 and not _nan(r.get('boot_low')) and (r.boot_low > 0 or r.boot_high < 0)]
+    primary = part[part.holm_p.notna()] if 'holm_p' in part else part.iloc[:0]
+    boot = part.get('boot_low', pd.Series(dtype=float)).notna().any()
+    text = [f'Read from the numbers (table {table}, {int(part.n_pairs.max())} paired seeds, '
+            + (f'{int(part.n_boot.iloc[0])} bootstrap resamples, generator seed {int(part.boot_seed.iloc[0])}): '
+               if boot else 'no per-image statistics, so no image resampling): ')]
+    if separated:
+        text.append('the differences that separate from seed and image noise (the t-interval and the '
+                    'seeds x images bootstrap both exclude 0) are ' + '; '.join(name(r) for r in separated) + '. ')
+    elif boot:
+        text.append('no difference separates from seed and image noise (every t- or bootstrap interval '
+                    'includes 0). ')
+    for _, r in primary.iterrows():
+        verdict = 'survives' if r.holm_reject is True or r.holm_reject == 1 else 'does not survive'
+        text.append(f'On the primary metric {r.metric}, {r.a_row} - {r.b_row} {verdict} Holm\'s correction '
+                    f'over the table (adjusted p {r.holm_p:.3f}). ')
+    shares = part.image_share.dropna() if 'image_share' in part else pd.Series(dtype=float)
+    if len(shares):
+        text.append(f'The val images account for {100 * shares.min():.0f}-{100 * shares.max():.0f} % of the '
+                    'variance of the mean differences (the rest is seed to seed). ')
+    needs = [r for _, r in part.iterrows() if not _nan(r.get('seeds_needed')) and not _nan(r.paper_diff)]
+    if needs:
+        text.append('With the paired std seen here, detecting the paper\'s own differences at 80 % power would '
+                    'take ' + '; '.join(f'{_seeds_text(r.seeds_needed)} seeds for {r.metric} '
+                                         f'({r.paper_diff:+.1f}; {r.n_pairs} seeds detect {r.mdd:.1f})'
+                                         for r in needs) + '.')
+    return ''.join(text).strip()
 
 
 def tables_markdown(results: pd.DataFrame, comparisons: pd.DataFrame, meta: dict) -> str:
@@ -135,8 +217,12 @@ def tables_markdown(results: pd.DataFrame, comparisons: pd.DataFrame, meta: dict
         parts.append(markdown_table(results, table, meta))
         comp = comparison_table(comparisons, table, metrics=table_metrics(table))
         if comp:
-            parts.append(comp)
-    return '\n\n'.join(parts) + '\n'
+            parts += [comp, statistics_paragraph(comparisons, table, metrics=table_metrics(table))]
+        noise = noise_table(results, table)
+        if noise:
+            parts.append('Per cell, seeds x val images' + (' and the verdict against the paper' if not is_toy(table)
+                                                             else '') + ':\n\n' + noise)
+    return '\n\n'.join(p for p in parts if p) + '\n'
 
 
 def tables_latex(results: pd.DataFrame, meta: dict) -> str:
@@ -150,6 +236,9 @@ def comparison_sentence(r: pd.Series) -> str:
     text = f'Table {r.table}, {r.a_row} - {r.b_row}, {r.metric}: {r.mean_diff:+.2f} points over {r.n_pairs} seed(s)'
     if not _nan(r.ci_low):
         text += f', 95% interval [{r.ci_low:+.2f}, {r.ci_high:+.2f}]'
+    if not _nan(r.get('boot_low')):
+        share = '' if _nan(r.get('image_share')) else f', image share of the variance {100 * r.image_share:.0f}%'
+        text += f' (seeds x images bootstrap [{r.boot_low:+.2f}, {r.boot_high:+.2f}]{share})'
     text += f', a better on {r.wins} of {r.n_pairs} seeds' + (f' ({r.ties} tied)' if r.ties else '')
     if not _nan(r.paper_diff):
         ref = f'the paper\'s Table {TOY.paper_reference[r.table][0]}' if is_toy(r.table) else 'the paper'
@@ -221,5 +310,7 @@ def readme_block(results: pd.DataFrame | None, comparisons: pd.DataFrame | None,
             parts.append('Each run (percent):\n\n' + seeds)
         comp = comparison_table(comparisons, table) if comparisons is not None else ''
         if comp:
-            parts.append('Paired by seed (percent points):\n\n' + comp)
-    return '\n\n'.join(parts)
+            parts.append('Paired by seed (percent points; the bootstrap resamples seeds and val images, the same '
+                         'draws for both methods):\n\n' + comp)
+            parts.append(statistics_paragraph(comparisons, table))
+    return '\n\n'.join(p for p in parts if p)

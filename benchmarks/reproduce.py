@@ -27,7 +27,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from benchmarks import aggregate, plots, render
+from benchmarks import aggregate, plots, render, statistics
 from benchmarks.readme_blocks import Markers, replace_block, report, sync_files
 from benchmarks.runs import LAUNCH_FILE, PREFIX, Run, RunError, collect, is_run_dir, read_run, runs_frame
 from benchmarks.toy import TOY
@@ -320,14 +320,18 @@ def meta_of(runs: list[Run], command_line: str, quick: bool) -> dict:
                 machine='; '.join(machines) if machines else machine(),
                 runs=len(runs), runs_complete=sum(r.complete for r in runs),
                 wall_s=round(sum(r.wall_s or 0.0 for r in runs), 1),
-                seeds=sorted({r.seed for r in runs if r.seed is not None}))
+                seeds=sorted({r.seed for r in runs if r.seed is not None}),
+                per_image_runs=sum(bool(r.per_image) for r in runs if r.complete),
+                bootstrap=dict(n_boot=statistics.N_BOOT, generator_seed=statistics.BOOT_SEED,
+                               confidence=statistics.CONFIDENCE))
 
 
 def write_outputs(runs: list[Run], rows: pd.DataFrame, out_dir: str, meta: dict) -> dict[str, pd.DataFrame]:
     """Everything under ``out_dir``: the CSVs, meta.json, tables (Markdown, LaTeX), plots, summary."""
     os.makedirs(out_dir, exist_ok=True)
-    frames = dict(runs=runs_frame(runs), results=aggregate.results(runs, rows),
-                  comparisons=aggregate.comparisons(runs, rows))
+    noise = aggregate.ImageNoise(runs)  # one cache of per-image files and resamples for cells and comparisons
+    frames = dict(runs=runs_frame(runs), results=aggregate.results(runs, rows, noise),
+                  comparisons=aggregate.comparisons(runs, rows, noise))
     for name, frame in frames.items():
         frame.to_csv(osp.join(out_dir, f'{name}.csv'), index=False, float_format='%.6g')
     with open(osp.join(out_dir, 'meta.json'), 'w') as f:

@@ -6,6 +6,9 @@ A work dir of ``tools/train.py`` / ``dist_train.sh`` / ``slurm_train.sh`` holds 
 training lines with ``iter`` and the losses, evaluation lines with the metric keys, prefixed ``pps/``)
 and ``<ts>/<ts>.log`` (text, with the seed and the world size). A ``tools/test.py`` work dir has
 ``<ts>/<ts>.json`` (one JSON object) instead, and ``--out DIR`` inside it adds ``pps_results.json``.
+The per-image statistics of the final evaluation (``tapps_mm.engine.PerImageStatsHook``) are
+``per_image_stats/iter_<max_iters>.npz`` of a training run and ``<ts>/per_image_stats.npz`` of a test;
+runs made before they were kept have none (the image-resampling statistics are then left empty).
 
 The dumped config is read as data (Python's parser, no line of it runs: work dirs are copied from clusters and
 colleagues), so it may hold only the ``name = <literal or dict(...)>`` lines mmengine writes.
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from benchmarks.paper import METRIC_KEYS
+from tapps_mm.evaluation.per_image import TEST_FILE, val_file
 
 PREFIX = 'pps/'  # PartPQMetric's default_prefix
 #: may be absent from scalars.json: None when no object of a parts class was predicted (mmengine logs
@@ -41,7 +45,8 @@ _LOG_TIME = re.compile(r'^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) - ', re.M)
 _VERSIONS = ('Python', 'PyTorch', 'TorchVision', 'OpenCV', 'MMEngine', 'MMCV', 'MMDetection')
 LAUNCH_FILE = 'reproduce_launch.json'  # written by benchmarks.reproduce when it launches a run (commit, machine)
 RECORD_COLUMNS = ['config', 'seed', 'status', 'iters', 'max_iters', 'work_dir']
-_PROVENANCE = ['source', 'world_size_x_batch', 'wall_s', 'timestamps', 'last_start', 'commit', 'versions', 'machine']
+_PROVENANCE = ['per_image', 'source', 'world_size_x_batch', 'wall_s', 'timestamps', 'last_start', 'commit',
+               'versions', 'machine']
 
 
 class RunError(ValueError):
@@ -68,6 +73,7 @@ class Run:
     timestamps: int = 0
     last_start: str = ''  # the newest <ts> folder name (YYYYmmdd_HHMMSS)
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # 'loss', 'PartPQ': (iter, value)
+    per_image: str = ''  # the final evaluation's per-image statistics, relative to work_dir; '' if not kept
 
     @property
     def complete(self) -> bool:
@@ -79,8 +85,9 @@ class Run:
         row = dict(config=self.config, seed=self.seed, status=self.status, iters=self.iters,
                    max_iters=self.max_iters, work_dir=self.work_dir)
         row.update(self.metrics)
-        row.update(source=self.source, world_size_x_batch=ws, wall_s=self.wall_s, timestamps=self.timestamps,
-                   last_start=self.last_start, commit=self.commit, versions=self.versions, machine=self.machine)
+        row.update(per_image=self.per_image, source=self.source, world_size_x_batch=ws, wall_s=self.wall_s,
+                   timestamps=self.timestamps, last_start=self.last_start, commit=self.commit,
+                   versions=self.versions, machine=self.machine)
         return row
 
 
@@ -333,6 +340,7 @@ def read_run(work_dir: str) -> Run:
         if final is not None:
             run.status, run.iters = 'complete', max_iters
             run.metrics = _metrics(final[0], final[1])
+            run.per_image = _kept(work_dir, val_file(work_dir, max_iters))
             nan = [k for k in REQUIRED_KEYS if run.metrics.get(k) is None]
             if nan:  # a diverged run: not a number to average, and the table says so
                 run.status = f'failed: {", ".join(nan)} not finite in {final[1]}'
@@ -349,12 +357,18 @@ def read_run(work_dir: str) -> Run:
     run.source = 'test'
     path = (tests or outs)[-1]
     run.metrics = _metrics(read_json(path), path, prefixed=bool(tests))
+    if tests:
+        run.per_image = _kept(work_dir, osp.join(osp.dirname(path), TEST_FILE))
     m = re.search(r'iter_(\d+)\.pth', str(cfg.get('load_from') or ''))
     run.iters = int(m[1]) if m else None
     run.status = 'complete' if run.iters in (None, max_iters) else f'incomplete {run.iters}/{max_iters}'
     if not run.complete:
         run.metrics = {}
     return run
+
+
+def _kept(work_dir: str, path: str) -> str:
+    return osp.relpath(path, work_dir) if osp.isfile(path) else ''
 
 
 def find_run_dirs(root: str) -> list[str]:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tapps_mm.evaluation import evaluate_pps
+from tapps_mm.evaluation import PartPQEvaluator, evaluate_pps
+from tapps_mm.evaluation.per_image import PerImageStats
 from tapps_mm.specs import load_spec
 from tapps_mm.testing.pps_cases import prediction_from_gt, random_gt, write_case_folder
 
@@ -42,11 +43,17 @@ def test_api_keys_and_nproc_equality(case):
 def test_cli_writes_results_json(case, tmp_path):
     out = tmp_path / 'res' / 'results.json'
     proc = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'evaluate_pps.py'), *case, '--spec', 'cityscapes',
-                           '--out', str(out), '--nproc', '2'], capture_output=True, text=True, cwd=str(tmp_path))
+                           '--out', str(out), '--nproc', '2', '--per-image-out', str(tmp_path / 'per_image.npz')],
+                          capture_output=True, text=True, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     saved = json.loads(out.read_text())
     assert saved['PartPQ'] == pytest.approx(evaluate_pps(*case, progress=False)['PartPQ'], abs=1e-12)
     assert not [f for f in os.listdir(out.parent) if '.tmp' in f]
+    # the per-image statistics, one row per image of images.json, sum to the written numbers exactly
+    kept = PerImageStats.load(str(tmp_path / 'per_image.npz'))
+    assert len(kept) == 6 and kept.image_ids.tolist() == sorted(kept.image_ids.tolist())
+    again = PartPQEvaluator(load_spec('cityscapes')).summarize(kept.total())
+    assert all(saved[k] == again[k] for k in ('PartPQ', 'PQ', 'mIoU', 'PartSQ_parts'))
 
 
 def _rewrite_pred(case, index, arr_or_image):

@@ -3,6 +3,7 @@ tools/slurm_train.sh + slurm_test.sh under a real local Slurm (the session's ``s
 killed run resumed with --resume."""
 from __future__ import annotations
 
+import glob
 import os
 import os.path as osp
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tapps_mm.evaluation.per_image import PerImageStats
 from tapps_mm.testing.fake_datasets import write_fake_synthetic_pp
 from tapps_mm.testing.launch import REPO, evaluation_results, logged_metrics, write_tiny_toy_config
 from tapps_mm.testing.ports import free_ports
@@ -81,6 +83,13 @@ def test_dist_train_and_dist_test_on_cpu(data_root, tmp_path):
     assert any((p[..., 0] != 255).any() for p in single_pred.values()), 'no object predicted: a trivial comparison'
     single = evaluation_results(str(tmp_path / 'single'))
     assert _metrics(evaluation_results(str(tmp_path / 'dist'))) == _metrics(single)
+    # every evaluation kept its per-image statistics (PerImageStatsHook); two processes keep the rows of one
+    assert osp.isfile(osp.join(work, 'per_image_stats', 'iter_4.npz'))
+    kept = [PerImageStats.load(p) for w in ('dist', 'single')
+            for p in glob.glob(str(tmp_path / w / '*' / 'per_image_stats.npz'))]
+    assert len(kept) == 2 and len(kept[0]) == 2 and kept[0].image_ids.tolist() == kept[1].image_ids.tolist()
+    for name, array in kept[0].arrays.items():
+        np.testing.assert_array_equal(array, kept[1].arrays[name])
     drawings = [p for p in os.listdir(tmp_path / 'single') if osp.isdir(tmp_path / 'single' / p / 'vis')]
     assert len(drawings) == 1 and len(os.listdir(tmp_path / 'single' / drawings[0] / 'vis')) == 2
 

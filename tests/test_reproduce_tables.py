@@ -21,6 +21,9 @@ from benchmarks.paper import METRIC_KEYS, ConfigRows
 from benchmarks.readme_blocks import Markers, replace_block, sync_files
 from benchmarks.runs import PREFIX, RunError, collect, read_run, runs_frame
 from benchmarks.toy import TOY
+from tapps_mm.evaluation import PartPQEvaluator
+from tapps_mm.evaluation.per_image import PerImageStats
+from tapps_mm.specs import load_spec
 from tapps_mm.testing.fake_datasets import write_fake_synthetic_pp
 from tapps_mm.testing.launch import logged_metrics, write_tiny_toy_config
 from tapps_mm.testing.ports import free_ports
@@ -374,6 +377,12 @@ def test_real_runs_two_seeds_one_killed_and_resumed(tiny, tmp_path, monkeypatch)
         assert run.metrics == {k[len(PREFIX):]: (None if v is None else float(v)) for k, v in logged.items()
                                if k.startswith(PREFIX)}
         assert run.world_size == 1 and run.batch_size == 2 and run.wall_s > 0 and run.commit
+        # the final evaluation kept its per-image statistics (PerImageStatsHook), the resumed run too; they
+        # sum to the logged numbers
+        assert run.per_image == 'per_image_stats/iter_4.npz'
+        kept = PerImageStats.load(osp.join(run.work_dir, run.per_image))
+        again = PartPQEvaluator(load_spec(kept.spec)).summarize(kept.total())
+        assert all(run.metrics[k] == again[k] for k in ('PartPQ', 'PQ', 'mIoU_th', 'PartSQ_parts'))
     assert [it for it, _ in runs[0].curves['loss']] == [1, 2, 3, 4]
     rows = aggregate.table_rows({'tiny': ConfigRows('synthetic', 'R18-toy', 'none', 'tapps', {'1-toy': ''})})
     res = aggregate.results(runs, rows)

@@ -18,6 +18,8 @@ def parse_args():
     parser.add_argument('--spec', default='cityscapes',
                         help=f'spec name ({", ".join(NAMED_SPECS)}) or an eval-spec YAML (default: cityscapes)')
     parser.add_argument('--out', help='write all results (incl. per class) to this JSON file')
+    parser.add_argument('--per-image-out', metavar='FILE.npz',
+                        help='also keep the per-image statistics (for resampling the val images: docs/statistics.md)')
     parser.add_argument('--nproc', type=int, default=1, help='worker processes (default: 1)')
     parser.add_argument('--undefined-pids', choices=UNDEFINED_PIDS, default='unlabelled',
                         help="GT pids the dataset spec does not define (Cityscapes-PP person/rider pid 5): "
@@ -29,7 +31,7 @@ def parse_args():
 def main():
     args = parse_args()
     results = evaluate_pps(args.gt_dir, args.pred_dir, args.images_json, args.spec, nproc=args.nproc,
-                           undefined_pids=args.undefined_pids)
+                           undefined_pids=args.undefined_pids, per_image_file=args.per_image_out)
     summary = {k: v for k, v in results.items() if k != 'per_class'}
     print(json.dumps(summary, indent=2))
     if args.out:

@@ -6,6 +6,7 @@ import glob
 import os.path as osp
 
 from tapps_mm.evaluation.partpq import PartPQEvaluator, PPSStats
+from tapps_mm.evaluation.per_image import PerImageStats
 from tapps_mm.parallel import parallel_map
 from tapps_mm.pps_format import read_image_ids, read_label, read_prediction
 from tapps_mm.specs import PPSSpec, load_spec
@@ -52,7 +53,8 @@ def _stats_of_pair(pair: tuple[str, str, str]) -> PPSStats:
 
 
 def evaluate_pps(gt_dir: str, pred_dir: str, images_json: str, spec: str | PPSSpec = 'cityscapes',
-                 nproc: int = 1, progress: bool = True, undefined_pids: str = 'unlabelled') -> dict:
+                 nproc: int = 1, progress: bool = True, undefined_pids: str = 'unlabelled',
+                 per_image_file: str | None = None) -> dict:
     """PartPQ (+ PQ, mIoU) of a folder of PPS predictions; the official evaluator's numbers.
 
     Args:
@@ -63,10 +65,16 @@ def evaluate_pps(gt_dir: str, pred_dir: str, images_json: str, spec: str | PPSSp
         nproc: worker processes.
         undefined_pids: 'unlabelled' (default; GT pids the dataset spec does not define, like
             Cityscapes-PP's pid 5, are 'no part label', as in training) or 'official' (the official tool).
+        per_image_file: also keep the per-image statistics there (``tapps_mm.evaluation.per_image``; the
+            numbers returned are their sums, as in ``PartPQMetric``).
     """
     spec = spec if isinstance(spec, PPSSpec) else load_spec(spec)
     pairs = pair_files(gt_dir, pred_dir, images_json)
-    total = PPSStats.zeros(spec.num_classes, spec.num_parts)
-    for st in parallel_map(_stats_of_pair, pairs, nproc, progress, _init_worker, (spec.path, undefined_pids)):
-        total += st
-    return PartPQEvaluator(spec, undefined_pids).summarize(total)
+    stats = list(parallel_map(_stats_of_pair, pairs, nproc, progress, _init_worker, (spec.path, undefined_pids)))
+    if not stats:
+        return PartPQEvaluator(spec, undefined_pids).summarize(PPSStats.zeros(spec.num_classes, spec.num_parts))
+    zeros = [0] * len(stats)  # prediction files carry no part-conflict flags
+    per_image = PerImageStats.from_images([i for i, _, _ in pairs], stats, zeros, zeros, spec.name)
+    if per_image_file:
+        per_image.save(per_image_file)
+    return PartPQEvaluator(spec, undefined_pids).summarize(per_image.total())

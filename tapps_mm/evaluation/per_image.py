@@ -27,6 +27,12 @@ from tapps_mm.fileio import atomic_path
 STAT_FIELDS = tuple(f.name for f in fields(PPSStats) if f.name != 'num_images')
 OBJECT_FIELDS = ('num_objects', 'num_conflicts')
 FILE_VERSION = 1
+TEST_FILE = 'per_image_stats.npz'  # a test's, in <work_dir>/<timestamp>/
+
+
+def val_file(work_dir: str, iteration: int) -> str:
+    """Where a training run keeps the per-image statistics of its evaluation at ``iteration``."""
+    return osp.join(work_dir, 'per_image_stats', f'iter_{iteration}.npz')
 
 
 @dataclass

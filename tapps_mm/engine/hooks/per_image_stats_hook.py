@@ -13,14 +13,8 @@ import os.path as osp
 
 from mmengine.hooks import Hook
 
+from tapps_mm.evaluation.per_image import TEST_FILE, val_file
 from tapps_mm.registry import HOOKS
-
-VAL_FOLDER = 'per_image_stats'
-TEST_FILE = 'per_image_stats.npz'
-
-
-def val_file(work_dir: str, iteration: int) -> str:
-    return osp.join(work_dir, VAL_FOLDER, f'iter_{iteration}.npz')
 
 
 def _part_metrics(loop):
