@@ -167,6 +167,15 @@ def test_paper_rows_get_the_paper_values_and_delta(tmp_path):
     assert base.n == 0 and base.status == 'missing'
     md = render.markdown_table(res, '1a', {'machine': 'test', 'commit': 'abc', 'date': '2025-01-01'})
     assert 'missing (paper 42.9)' in md and '44.5 ± 0.7 (44.6, -0.1)' in md and 'full scale' in md
+    # the verdict against the paper: two runs 1 point apart cannot show equivalence within +-1 (inconclusive);
+    # runs made before per-image statistics were kept: no bootstrap, never a made-up number
+    assert row.verdict.startswith('inconclusive') and row.margin == 1.0 and row.pred_low < 44.6 < row.pred_high
+    assert math.isnan(row.boot_low) and math.isnan(row.image_std)
+    five = aggregate.results(_seed_values({stem: [44.5, 44.6, 44.7, 44.4, 44.6]}, tmp_path / 'five'),
+                             aggregate.select_tables(aggregate.table_rows(), ['1a']))
+    tight = five[(five.config == stem) & (five.metric == 'PartPQ_All')].iloc[0]
+    assert tight.verdict == 'reproduced within +-1 (n = 5)' and tight.tost_p < 0.05
+    assert 'reproduced within +-1' in render.noise_table(five, '1a')
 
 
 # ----------------------------------------------------------------------------------------- collecting
