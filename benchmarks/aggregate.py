@@ -48,7 +48,6 @@ COMPARISON_COLUMNS = ['table', 'dataset', 'pretraining', 'metric', 'a_config', '
 #: the columns of the seed x image statistics (percent points, but the share, the p-values and counts)
 NOISE_COLUMNS = ['boot_low', 'boot_high', 'val_low', 'val_high', 'seed_std', 'image_std', 'image_share']
 VERDICT_COLUMNS = ['pred_low', 'pred_high', 'tost_p', 'margin', 'verdict']
-TEST_COLUMNS = ['t_p', 'holm_p', 'holm_reject', 'mdd', 'seeds_needed']
 NO_PER_IMAGE = 'no per-image statistics kept by these runs (made before they were): image columns empty'
 #: Tables 3, 4 and 7: each row against the table's reference row (the plain TAPPS config)
 REFERENCE_VARIANT = {'3': 'compat train yes / test yes', '4': 'adaptation 2-layer MLP', '7': 'fixed part queries'}
@@ -208,9 +207,12 @@ def results(runs: list[Run], rows: pd.DataFrame, noise: ImageNoise | None = None
     grouped = values.groupby(['config', 'metric']).value
     agg = grouped.agg(['mean', 'std', 'count', 'min', 'max']).rename(columns={'count': 'n'})
     seeds = values.groupby(['config', 'metric']).seed.agg(lambda s: ','.join(str(int(x)) for x in sorted(s)))
+    seeds_of: dict[str, list[int]] = {}
+    for config, seed in sorted(noise.chosen):
+        seeds_of.setdefault(config, []).append(seed)
     out = []
     for _, row in rows.iterrows():
-        config_seeds = sorted({s for (c, s) in chosen_runs(runs) if c == row.config})
+        config_seeds = seeds_of.get(row.config, [])
         cell_noise = noise.of(row.config, config_seeds) if config_seeds else None
         for metric in METRICS:
             key = (row.config, metric)
@@ -230,7 +232,7 @@ def results(runs: list[Run], rows: pd.DataFrame, noise: ImageNoise | None = None
             if not is_toy(row.table) and n and not pd.isna(paper_value):
                 entry.update(st.reproduction_verdict(by_seed[key], float(paper_value), EQUIVALENCE_MARGIN[metric]))
             else:
-                entry.update(pred_low=math.nan, pred_high=math.nan, tost_p=math.nan, margin=math.nan, verdict='')
+                entry.update({c: '' if c == 'verdict' else math.nan for c in VERDICT_COLUMNS})
             entry.update(n_boot=noise.n_boot, boot_seed=noise.seed)
             out.append(entry)
     return pd.DataFrame(out, columns=RESULT_COLUMNS + ['min', 'max', 'status', 'seeds'] + NOISE_COLUMNS

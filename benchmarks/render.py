@@ -114,8 +114,15 @@ def _fmt(x, spec: str = '+.1f') -> str:
     return '' if _nan(x) else format(x, spec)
 
 
-def _interval(low, high) -> str:
-    return '' if _nan(low) else f'[{low:+.1f}, {high:+.1f}]'
+def _interval(low, high, sign: str = '+') -> str:
+    return '' if _nan(low) else f'[{low:{sign}.1f}, {high:{sign}.1f}]'
+
+
+def _image_noise(r: pd.Series) -> str:
+    """'image std (share of the variance)', or '' where the runs kept no per-image statistics."""
+    if _nan(r.get('image_std')):
+        return ''
+    return f'{r.image_std:.2f}' + ('' if _nan(r.get('image_share')) else f' ({100 * r.image_share:.0f}%)')
 
 
 def _seeds_text(x) -> str:
@@ -136,12 +143,10 @@ def comparison_table(comparisons: pd.DataFrame, table: str, metrics=HEADLINE_MET
               'Holm p', 'MDD (80%)', f'{paper_col} diff', 'seeds for it', 'note']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
     for _, r in part.iterrows():
-        share = '' if _nan(r.get('image_share')) else f' ({100 * r.image_share:.0f}%)'
-        image = '' if _nan(r.get('image_std')) else f'{r.image_std:.2f}{share}'
         holm = '' if _nan(r.get('holm_p')) else f'{r.holm_p:.3f}'
         cells = [f'{r.a_row} - {r.b_row}', r.metric, str(r.n_pairs), _fmt(r.mean_diff),
                  _interval(r.ci_low, r.ci_high), _interval(r.get('boot_low'), r.get('boot_high')),
-                 _interval(r.get('val_low'), r.get('val_high')), _fmt(r.get('seed_std'), '.2f'), image,
+                 _interval(r.get('val_low'), r.get('val_high')), _fmt(r.get('seed_std'), '.2f'), _image_noise(r),
                  _fmt(r.p_improvement, '.2f'), holm, _fmt(r.get('mdd'), '.1f'), _fmt(r.paper_diff),
                  _seeds_text(r.get('seeds_needed')), r.note]
         lines.append('| ' + ' | '.join(c.replace('|', '\\|') for c in cells) + ' |')
@@ -162,11 +167,10 @@ def noise_table(results: pd.DataFrame, table: str, metrics=None) -> str:
     lines = ['| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
     several = part[['dataset', 'backbone', 'pretraining']].drop_duplicates().shape[0] > 1
     for _, r in part.iterrows():
-        share = '' if _nan(r.image_share) else f' ({100 * r.image_share:.0f}%)'
-        cells = [_row_label(r, several), r.metric, f'{r["mean"]:.1f}', _interval(r.boot_low, r.boot_high).replace(
-            '+', ''), _fmt(r['std'], '.2f'), '' if _nan(r.image_std) else f'{r.image_std:.2f}{share}']
+        cells = [_row_label(r, several), r.metric, f'{r["mean"]:.1f}', _interval(r.boot_low, r.boot_high, sign=''),
+                 _fmt(r['std'], '.2f'), _image_noise(r)]
         if full:
-            cells += [_fmt(r.paper, '.1f'), _interval(r.pred_low, r.pred_high).replace('+', ''), r.verdict or '']
+            cells += [_fmt(r.paper, '.1f'), _interval(r.pred_low, r.pred_high, sign=''), r.verdict or '']
         lines.append('| ' + ' | '.join(str(c).replace('|', '\\|') for c in cells) + ' |')
     return '\n'.join(lines)
 

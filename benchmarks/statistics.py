@@ -37,7 +37,7 @@ ALPHA = 0.05
 POWER = 0.80
 N_BOOT = 2000      # resamples of every bootstrap (recorded with the generator seed in meta.json)
 BOOT_SEED = 0      # numpy default_rng seed of the bootstraps: the intervals are reproducible from it
-#: the metrics recomputed from per-image sums: the keys PartPQMetric reports (fractions)
+#: the per-image fields the paper's metrics are recomputed from (SpecMetrics)
 SUM_FIELDS = ('tp', 'fp', 'fn', 'part_iou', 'pq_tp', 'pq_fp', 'pq_fn', 'pq_iou', 'sem_inter', 'sem_gt',
               'sem_pred') + OBJECT_FIELDS
 
