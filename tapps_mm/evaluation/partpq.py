@@ -193,99 +193,96 @@ class PartPQEvaluator:
         if pred.shape[:2] != gt.shape:
             raise ValueError(f'{pred_name}: size {pred.shape[:2]} differs from {gt_name} {gt.shape}')
 
-    def _table_stats(self, sid, iid, pid, sid_iid, p_sid, p_iid, p_pid, n) -> PPSStats:
-        spec = self.spec
-        st = PPSStats.zeros(spec.num_classes, spec.num_parts)
-        st.num_images = 1
-        total = int(n.sum())
-        glabel = self.sid2label[sid]
-        void = glabel < 0
-        plabel = self.sid2label[p_sid]  # -1 for 255
+    def _table_stats(self, gt_sid, gt_iid, gt_pid, gt_sid_iid, pred_sid, pred_iid, pred_pid, pixels) -> PPSStats:
+        """One image's statistics, from its table of distinct (GT uid, prediction) pairs: per row the decoded
+        GT uid, the prediction's class, instance id and pid, and the pair's pixel count.
 
-        # GT segments (label, iid), sorted like the official per-class np.unique over iids
-        seg_key = np.where(void, -1, glabel * 1000 + iid)
-        seg_keys, seg = np.unique(seg_key, return_inverse=True)
-        if seg_keys[0] == -1:
-            seg = seg - 1
-            seg_keys = seg_keys[1:]
+        What :meth:`summarize` reports is a sum over images of these: the PartPQ counts and IoU sums (the
+        official rules of the module docstring), the standard PQ ones (:meth:`_standard_pq`) and the pixel
+        counts of the semantic and part-level mIoU (:meth:`_semantic_stats`).
+        """
+        stats = PPSStats.zeros(self.spec.num_classes, self.spec.num_parts)
+        stats.num_images = 1
+        gt_label = self.sid2label[gt_sid]  # -1: void
+        pred_label = self.sid2label[pred_sid]  # -1: no class (255)
+        void = gt_label < 0
+        gt_seg_label, crowd, dropped, counted_seg = self._partpq_gt_segments(gt_label, gt_sid, gt_iid, gt_pid,
+                                                                             gt_sid_iid, pixels)
+        gt_area = _pixel_sums(counted_seg, pixels, counted_seg >= 0, len(gt_seg_label))
+        pred_keys, pred_seg = _segments(np.where(pred_label < 0, -1, pred_label * 256 + pred_iid))
+        pred_seg_label = pred_keys // 256
+        in_pred = pred_seg >= 0
+        pred_area = _pixel_sums(pred_seg, pixels, in_pred, len(pred_keys))
+        pred_void = _pixel_sums(pred_seg, pixels, in_pred & void, len(pred_keys))
+        pred_crowd = _pixel_sums(pred_seg, pixels, in_pred & crowd & (gt_label == pred_label), len(pred_keys))
+        num_pixels, num_void = int(pixels.sum()), int(pixels[void].sum())
+
+        # PartPQ, class by class: a TP adds its part IoU (classes without parts: its object IoU)
+        gt_row_label = np.append(gt_seg_label, -2)[counted_seg]  # -2: the row counts for no GT segment
+        pred_row_label = np.append(pred_seg_label, -3)[pred_seg]  # -3: the row is in no predicted segment
+        for label in np.union1d(gt_seg_label[~dropped], pred_seg_label):
+            gt_ids = np.flatnonzero((gt_seg_label == label) & ~dropped)
+            same_class = (gt_row_label == label) & (pred_row_label == label)
+            inter = np.zeros((len(gt_seg_label), len(pred_keys)))
+            np.add.at(inter, (counted_seg[same_class], pred_seg[same_class]), pixels[same_class])
+            matches, unmatched = _greedy_matches(gt_ids, np.flatnonzero(pred_seg_label == label), inter, gt_area,
+                                                 pred_area, pred_void)
+            for gi, pj, iou in matches:
+                stats.part_iou[label] += (self._part_iou(gi, pj, label, counted_seg, pred_seg, gt_pid, pred_pid, crowd,
+                                                         gt_label, pixels, num_pixels, num_void)
+                                          if self.label_has_parts[label] else iou)
+            stats.tp[label] = len(matches)
+            stats.fn[label] = len(gt_ids) - len(matches)
+            # not an FP: an unmatched prediction more than half in void or in crowd of its class
+            stats.fp[label] = sum((pred_void[pj] + pred_crowd[pj]) / pred_area[pj] <= 0.5 for pj in unmatched)
+
+        self._standard_pq(stats, gt_label, gt_iid, gt_sid_iid, pred_seg, pred_seg_label, pred_label, pixels,
+                          pred_area, pred_void)
+        self._semantic_stats(stats, gt_label, gt_sid, gt_pid, pred_label, pred_sid, pred_pid, pixels)
+        return stats
+
+    def _partpq_gt_segments(self, gt_label, gt_sid, gt_iid, gt_pid, gt_sid_iid,
+                            pixels) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The GT segments of PartPQ, as the official evaluator makes them: one per (class, instance id) in
+        the order of its per-class ``np.unique`` over instance ids. Returns each segment's label, each row's
+        crowd flag, which segments are dropped (not evaluated) and the segment each row's pixels count for
+        (-1: none, for void, crowd and dropped segments)."""
+        void = gt_label < 0
+        seg_keys, seg = _segments(np.where(void, -1, gt_label * 1000 + gt_iid))
         seg_label = seg_keys // 1000
-        crowd = ~void & (sid_iid < 1000) & np.isin(sid, self.things)
-        # segments of parts classes without any part label are deleted and become crowd
         in_seg = seg >= 0
-        has_part = np.bincount(seg[in_seg], weights=(pid[in_seg] != 0), minlength=len(seg_keys)) > 0
-        deleted = self.label_has_parts[seg_label] & ~has_part
+        crowd = ~void & (gt_sid_iid < 1000) & np.isin(gt_sid, self.things)  # thing pixels without instance id
+        # segments of parts classes without any part label are deleted and become crowd
+        has_part_label = _pixel_sums(seg, pixels, in_seg & (gt_pid != 0), len(seg_keys)) > 0
+        deleted = self.label_has_parts[seg_label] & ~has_part_label
         crowd |= in_seg & np.append(deleted, False)[seg]  # seg -1 (void) reads the appended entry
-        # the first remaining segment of each class that lies fully in crowd is dropped
-        noncrowd_area = np.bincount(seg[in_seg], weights=n[in_seg] * ~crowd[in_seg], minlength=len(seg_keys))
+        # the first remaining segment of each class that lies fully in crowd is dropped (the official ``break``)
+        fully_crowd = ~deleted & (_pixel_sums(seg, pixels, in_seg & ~crowd, len(seg_keys)) == 0)
         dropped = deleted.copy()
-        fully_crowd = ~deleted & (noncrowd_area == 0)
         for label in np.unique(seg_label[fully_crowd]):
             dropped[np.flatnonzero(fully_crowd & (seg_label == label))[0]] = True
-        # g: pixels of a kept segment that are not crowd
-        g = np.where(in_seg & ~crowd, seg, -1)
-        g[np.append(dropped, False)[g]] = -1
+        counted_seg = np.where(in_seg & ~crowd, seg, -1)
+        counted_seg[np.append(dropped, False)[counted_seg]] = -1
+        return seg_label, crowd, dropped, counted_seg
 
-        pseg_key = np.where(plabel < 0, -1, plabel * 256 + p_iid)
-        pseg_keys, pseg = np.unique(pseg_key, return_inverse=True)
-        if pseg_keys[0] == -1:
-            pseg = pseg - 1
-            pseg_keys = pseg_keys[1:]
-        pseg_label = pseg_keys // 256
-        in_p = pseg >= 0
-        ps = np.maximum(pseg, 0)
-        p_area = np.bincount(ps, weights=n * in_p, minlength=len(pseg_keys))
-        p_void = np.bincount(ps, weights=n * (in_p & void), minlength=len(pseg_keys))
-        p_crowd = np.bincount(ps, weights=n * (in_p & crowd & (glabel == plabel)), minlength=len(pseg_keys))
-        gs = np.maximum(g, 0)
-        g_area = np.bincount(gs, weights=n * (g >= 0), minlength=len(seg_keys))
-        void_total = int(n[void].sum())
-
-        g_label = np.append(seg_label, -2)[g]  # per table row; -2 / -3: no GT / no predicted segment
-        p_label = np.append(pseg_label, -3)[pseg]
-        for label in np.union1d(seg_label[~dropped], pseg_label):
-            g_ids = np.flatnonzero((seg_label == label) & ~dropped)
-            p_ids = np.flatnonzero(pseg_label == label)
-            both = (g_label == label) & (p_label == label)
-            inter = np.zeros((len(seg_keys), len(pseg_keys)))
-            np.add.at(inter, (g[both], pseg[both]), n[both])
-            unmatched = list(p_ids)
-            tp = 0
-            for gi in g_ids:
-                for pj in unmatched:
-                    union = g_area[gi] + p_area[pj] - inter[gi, pj] - p_void[pj]
-                    iou = inter[gi, pj] / union if union > 0 else float('nan')
-                    if iou > 0.5:
-                        unmatched.remove(pj)
-                        tp += 1
-                        st.part_iou[label] += (self._part_iou(gi, pj, label, g, pseg, pid, p_pid, crowd,
-                                                              glabel, n, total, void_total)
-                                               if self.label_has_parts[label] else iou)
-                        break
-            st.tp[label] = tp
-            st.fn[label] = len(g_ids) - tp
-            st.fp[label] = sum((p_void[pj] + p_crowd[pj]) / p_area[pj] <= 0.5 for pj in unmatched)
-
-        self._standard_pq(st, glabel, iid, sid_iid, pseg, pseg_label, plabel, n, p_area, p_void)
-
-        # instance-agnostic semantic segmentation (void GT pixels excluded)
-        valid = ~void
-        st.sem_gt += np.bincount(glabel[valid], weights=n[valid], minlength=spec.num_classes).astype(np.int64)
-        pv = valid & (plabel >= 0)
-        st.sem_pred += np.bincount(plabel[pv], weights=n[pv], minlength=spec.num_classes).astype(np.int64)
-        hit = valid & (glabel == plabel)
-        st.sem_inter += np.bincount(glabel[hit], weights=n[hit], minlength=spec.num_classes).astype(np.int64)
-        # part-level semantic segmentation over the parts of parts classes (the whole-object 'parts' of
-        # no-parts classes are left out); pixels of a parts class without part label are ignored
-        g_parts = valid & self.label_has_parts[np.maximum(glabel, 0)]
-        gflat = np.where(g_parts, self.flat[sid, pid], 0)
-        pvalid = valid & ~(g_parts & (pid == 0))
-        pflat = np.where((plabel >= 0) & self.label_has_parts[np.maximum(plabel, 0)], self.flat[p_sid, p_pid], 0)
-        m = spec.num_parts + 1
-        st.part_gt += np.bincount(gflat[pvalid], weights=n[pvalid], minlength=m).astype(np.int64)
-        st.part_pred += np.bincount(pflat[pvalid], weights=n[pvalid], minlength=m).astype(np.int64)
-        hit = pvalid & (gflat == pflat)
-        st.part_inter += np.bincount(gflat[hit], weights=n[hit], minlength=m).astype(np.int64)
-        return st
+    def _semantic_stats(self, stats, gt_label, gt_sid, gt_pid, pred_label, pred_sid, pred_pid, pixels) -> None:
+        """Pixel counts (intersection, GT, prediction per class) of the instance-agnostic semantic segmentation
+        and of the part-level one, void GT pixels excluded: the mIoU keys of :meth:`summarize`."""
+        num_classes, num_flat_parts = self.spec.num_classes, self.spec.num_parts + 1
+        valid = gt_label >= 0
+        stats.sem_gt += _pixel_sums(gt_label, pixels, valid, num_classes)
+        stats.sem_pred += _pixel_sums(pred_label, pixels, valid & (pred_label >= 0), num_classes)
+        stats.sem_inter += _pixel_sums(gt_label, pixels, valid & (gt_label == pred_label), num_classes)
+        # over the parts of parts classes (the whole-object 'parts' of no-parts classes are left out); pixels
+        # of a parts class without part label are ignored
+        gt_in_parts_class = valid & self.label_has_parts[np.maximum(gt_label, 0)]
+        gt_flat = np.where(gt_in_parts_class, self.flat[gt_sid, gt_pid], 0)
+        pred_in_parts_class = (pred_label >= 0) & self.label_has_parts[np.maximum(pred_label, 0)]
+        pred_flat = np.where(pred_in_parts_class, self.flat[pred_sid, pred_pid], 0)
+        scored = valid & ~(gt_in_parts_class & (gt_pid == 0))
+        stats.part_gt += _pixel_sums(gt_flat, pixels, scored, num_flat_parts)
+        stats.part_pred += _pixel_sums(pred_flat, pixels, scored, num_flat_parts)
+        stats.part_inter += _pixel_sums(gt_flat, pixels, scored & (gt_flat == pred_flat), num_flat_parts)
 
     def _standard_pq(self, st, glabel, iid, sid_iid, pseg, pseg_label, plabel, n, p_area, p_void):
         """Standard PQ statistics with panopticapi's rules (what detectron2 / the paper's PQ report).
@@ -298,9 +295,7 @@ class PartPQEvaluator:
         """
         # segment key: label * 1001 + (iid + 1), or + 0 for a uid without instance id (crowd / stuff)
         key = np.where(glabel < 0, -1, glabel * 1001 + np.where(sid_iid >= 1000, iid + 1, 0))
-        seg_keys, seg = np.unique(key, return_inverse=True)
-        if seg_keys[0] == -1:
-            seg, seg_keys = seg - 1, seg_keys[1:]
+        seg_keys, seg = _segments(key)
         seg_label = seg_keys // 1001
         in_seg, in_p = seg >= 0, pseg >= 0
         crowd_seg = self.label_is_thing[seg_label] & (seg_keys % 1001 == 0)  # a thing uid without instance id
@@ -415,3 +410,34 @@ def _ious(inter: np.ndarray, gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     union = gt + pred - inter
     with np.errstate(invalid='ignore', divide='ignore'):
         return np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+
+
+def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct segment keys of the table rows (sorted; key -1, no segment, left out) and the segment
+    index of each row (-1: none)."""
+    seg_keys, seg = np.unique(keys, return_inverse=True)
+    if seg_keys[0] == -1:
+        return seg_keys[1:], seg - 1
+    return seg_keys, seg
+
+
+def _pixel_sums(index: np.ndarray, pixels: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
+    """Pixel counts of the table rows selected by ``rows``, summed per ``index`` (int64 [size])."""
+    return np.bincount(index[rows], weights=pixels[rows], minlength=size).astype(np.int64)
+
+
+def _greedy_matches(gt_ids, pred_ids, inter, gt_area, pred_area, pred_void) -> tuple[list, list]:
+    """The official PartPQ matching within one class: each GT segment in turn takes the first still
+    unmatched predicted segment whose IoU (void left out of the union) exceeds 0.5. Returns the matches
+    ``(GT segment, predicted segment, IoU)`` and the unmatched predicted segments."""
+    unmatched = list(pred_ids)
+    matches = []
+    for gi in gt_ids:
+        for pj in unmatched:
+            union = gt_area[gi] + pred_area[pj] - inter[gi, pj] - pred_void[pj]
+            iou = inter[gi, pj] / union if union > 0 else float('nan')
+            if iou > 0.5:
+                unmatched.remove(pj)
+                matches.append((gi, pj, iou))
+                break
+    return matches, unmatched

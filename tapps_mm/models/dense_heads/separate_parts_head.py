@@ -5,11 +5,9 @@ The object and part queries go through the same masked-attention decoder (one qu
 ``num_queries + num_part_queries``); each set has its own class and mask-embedding heads. Objects are
 matched and supervised exactly as mmdet's Mask2Former; part queries are matched separately (Hungarian, on
 part class + mask) to the image's part segments (one per part class present) and supervised with
-mmdet's own Mask2Former losses, run on the part set.
+mmdet's own Mask2Former losses, run by a :class:`QuerySetLoss` that holds the part set's sizes and criteria.
 """
 from __future__ import annotations
-
-import contextlib
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +21,35 @@ from tapps_mm.models.utils import mask2former_class_args
 from tapps_mm.registry import MODELS
 from tapps_mm.specs import load_spec
 from tapps_mm.structures import SemanticPartOutputs
+
+
+class QuerySetLoss(BatchedTargetsMixin, nn.Module):
+    """mmdet's Mask2Former loss of one query set: per decoder layer, Hungarian matching of the queries to the
+    GT segments, then the classification loss and the point-sampled mask BCE and dice of the matched queries.
+
+    mmdet's loss methods read the set's size, classes and criteria from ``self`` and take no arguments for
+    them; this object holds those of a query set other than its head's (the baseline's part queries), so that
+    the head runs mmdet's losses on that set without changing any attribute of its own. Matching and point
+    sampling are the head's (its ``train_cfg``).
+    """
+
+    loss_by_feat = Mask2FormerHead.loss_by_feat
+    _loss_by_feat_single = Mask2FormerHead._loss_by_feat_single
+
+    def __init__(self, head: Mask2FormerHead, num_queries: int, num_classes: int, class_weight: list[float],
+                 loss_cls: nn.Module, loss_mask: nn.Module, loss_dice: nn.Module) -> None:
+        super().__init__()
+        self.num_queries = num_queries
+        self.num_classes = num_classes
+        self.class_weight = class_weight
+        self.loss_cls = loss_cls
+        self.loss_mask = loss_mask
+        self.loss_dice = loss_dice
+        if head.train_cfg:  # mmdet builds these only for training
+            self.assigner, self.sampler = head.assigner, head.sampler
+            self.num_points = head.num_points
+            self.oversample_ratio = head.oversample_ratio
+            self.importance_sample_ratio = head.importance_sample_ratio
 
 
 @MODELS.register_module()
@@ -64,12 +91,13 @@ class SeparatePartQueriesHead(LayerRecordMixin, BatchedTargetsMixin, Mask2Former
         self.part_mask_embed = nn.Sequential(
             nn.Linear(feat, feat), nn.ReLU(inplace=True), nn.Linear(feat, feat), nn.ReLU(inplace=True),
             nn.Linear(feat, self.mask_embed[-1].out_features))
-        self.part_class_weight = [1.0] * self.num_parts + [part_no_object_weight]
-        self.loss_part_cls = MODELS.build(loss_part_cls or dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0, reduction='mean',
-            class_weight=self.part_class_weight))
-        self.loss_part_mask = MODELS.build(loss_part_mask) if loss_part_mask else self.loss_mask
-        self.loss_part_dice = MODELS.build(loss_part_dice) if loss_part_dice else self.loss_dice
+        part_class_weight = [1.0] * self.num_parts + [part_no_object_weight]
+        self.part_loss = QuerySetLoss(
+            self, num_part_queries, self.num_parts, part_class_weight,
+            loss_cls=MODELS.build(loss_part_cls or dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0,
+                                                        reduction='mean', class_weight=part_class_weight)),
+            loss_mask=MODELS.build(loss_part_mask) if loss_part_mask else self.loss_mask,
+            loss_dice=MODELS.build(loss_part_dice) if loss_part_dice else self.loss_dice)
         self.lambda_obj = lambda_obj
         self.lambda_pt = lambda_pt
 
@@ -104,21 +132,6 @@ class SeparatePartQueriesHead(LayerRecordMixin, BatchedTargetsMixin, Mask2Former
         return cls_list, mask_list, [c for c, _ in layers], [m for _, m in layers]
 
     # ----------------------------------------------------------------------------------- training
-    @contextlib.contextmanager
-    def _part_set(self):
-        """mmdet's target/loss code reads these attributes and takes no arguments for them: point them at the
-        part set for the part loss (the only way to reuse mmdet's matching and losses unchanged)."""
-        names = ('num_queries', 'num_classes', 'class_weight', 'loss_cls', 'loss_mask', 'loss_dice')
-        saved = [getattr(self, n) for n in names]
-        for n, v in zip(names, (self.num_part_queries, self.num_parts, self.part_class_weight, self.loss_part_cls,
-                                self.loss_part_mask, self.loss_part_dice)):
-            setattr(self, n, v)  # nn.Module attribute: loss_cls is a registered child, swapped the same way
-        try:
-            yield
-        finally:
-            for n, v in zip(names, saved):
-                setattr(self, n, v)
-
     @staticmethod
     def part_segments(part_map: Tensor) -> InstanceData:
         """One GT segment per part class present (flat part index j: pixels with code j + 1)."""
@@ -134,8 +147,7 @@ class SeparatePartQueriesHead(LayerRecordMixin, BatchedTargetsMixin, Mask2Former
         cls_list, mask_list, part_cls_list, part_mask_list = self(x, batch_data_samples)
         losses = {k: self.lambda_obj * v for k, v in
                   self.loss_by_feat(cls_list, mask_list, self.preprocess_gt(gts, sems), metas).items()}
-        with self._part_set():
-            part_losses = self.loss_by_feat(part_cls_list, part_mask_list, part_gts, metas)
+        part_losses = self.part_loss.loss_by_feat(part_cls_list, part_mask_list, part_gts, metas)
         losses.update({k.replace('loss_', 'loss_part_'): self.lambda_pt * v for k, v in part_losses.items()})
         return losses
 

@@ -15,9 +15,10 @@ class PartAwareMask2Former(Mask2Former):
 
     The contract between them (``tapps_mm.structures.part_outputs``): ``panoptic_head.predict`` returns the
     object outputs and one part-output structure, which ``panoptic_fusion_head.predict`` turns into, per
-    data sample, ``pred_panoptic_seg`` (mmdet's panoptic output), ``pred_pps`` (PixelData, uint8 [3, H, W]:
-    eval sid or 255, instance id, pid or 255) and ``pred_pps_conflicts`` (one flag per predicted object of
-    a parts class) — what ``PartPQMetric`` consumes.
+    data sample, ``pred_pps`` (PixelData, uint8 [3, H, W]: eval sid or 255, instance id, pid or 255) and
+    ``pred_pps_conflicts`` (one flag per predicted object of a parts class) — what ``PartPQMetric`` consumes —
+    and mmdet's outputs that ``test_cfg`` switches on: ``pred_panoptic_seg`` (``panoptic_on``, the default) and
+    ``pred_instances`` (``instance_on``).
     """
 
     def predict(self, batch_inputs: Tensor, batch_data_samples, rescale: bool = True):

@@ -92,18 +92,28 @@ class PPSFusionHead(MaskFormerFusionHead):
 
     def predict(self, mask_cls_results: Tensor, mask_pred_results: Tensor, batch_data_samples,
                 rescale: bool = False, parts: PartOutputs | None = None, **kwargs) -> list[dict]:
-        """Per sample: mmdet's panoptic result (``pan_results``) and the PPS prediction with its conflict
-        flags (``pps``, ``pps_conflicts``) from the parts :meth:`sample_pps` gets out of ``parts``."""
+        """Per sample, the PPS prediction with its conflict flags (``pps``, ``pps_conflicts``) from the parts
+        :meth:`sample_pps` gets out of ``parts``, and mmdet's results as its ``test_cfg`` switches them on:
+        ``panoptic_on`` (default) the panoptic result (``pan_results``), ``instance_on`` the instance result of
+        mmdet's ``instance_postprocess`` (``ins_results``). The PPS prediction is made whatever they say."""
+        if self.test_cfg.get('semantic_on', False):
+            raise ValueError(f'{type(self).__name__}: model.test_cfg.semantic_on=True, but mmdet\'s '
+                             'MaskFormerFusionHead has no semantic segmentation result; set it to False (PartPQMetric '
+                             'reports the semantic mIoU of the PPS prediction)')
+        panoptic_on = self.test_cfg.get('panoptic_on', True)
+        instance_on = self.test_cfg.get('instance_on', False)
         results = []
         for b, sample in enumerate(batch_data_samples):
             meta = sample.metainfo
             mask_pred = self._to_output_size(mask_pred_results[b], meta, rescale)
             segments = self.panoptic_segments(mask_cls_results[b], mask_pred)
-            pan = segments.mmdet_panoptic(self.num_classes)
-            pps, conflicts = self.sample_pps(b, segments, parts, meta, rescale)
-            results.append(dict(pan_results=pan, pps=pps, pps_conflicts=conflicts))
+            result = dict(pan_results=segments.mmdet_panoptic(self.num_classes)) if panoptic_on else {}
+            if instance_on:
+                result['ins_results'] = self.instance_postprocess(mask_cls_results[b], mask_pred)
+            result['pps'], result['pps_conflicts'] = self.sample_pps(b, segments, parts, meta, rescale)
             if self.test_cfg.get('segment_scores', False):  # tools/infer.py: scores in its segment JSON
-                results[-1]['pps_segment_scores'] = self.segment_scores(segments)
+                result['pps_segment_scores'] = self.segment_scores(segments)
+            results.append(result)
         return results
 
     def panoptic_postprocess(self, mask_cls: Tensor, mask_pred: Tensor) -> PixelData:
