@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from benchmarks import statistics as st
+from benchmarks.collect import Run
 from benchmarks.paper import (
     CONFIG_ROWS,
     EQUIVALENCE_MARGIN,
@@ -34,11 +35,11 @@ from benchmarks.paper import (
     METRIC_KEYS,
     METRICS,
     PERCENT,
+    REFERENCE_VARIANT,
     ConfigRows,
     paper_table,
     primary_metric,
 )
-from benchmarks.runs import Run
 from benchmarks.toy import TOY
 from tapps_mm.evaluation.per_image import PerImageStats
 
@@ -49,8 +50,6 @@ COMPARISON_COLUMNS = ['table', 'dataset', 'pretraining', 'metric', 'a_config', '
 NOISE_COLUMNS = ['boot_low', 'boot_high', 'val_low', 'val_high', 'seed_std', 'image_std', 'image_share']
 VERDICT_COLUMNS = ['pred_low', 'pred_high', 'tost_p', 'margin', 'verdict']
 NO_PER_IMAGE = 'no per-image statistics kept by these runs (made before they were): image columns empty'
-#: Tables 3, 4 and 7: each row against the table's reference row (the plain TAPPS config)
-REFERENCE_VARIANT = {'3': 'compat train yes / test yes', '4': 'adaptation 2-layer MLP', '7': 'fixed part queries'}
 #: Tables 1, 5 and 6: TAPPS against the baseline of the same setting
 METHOD_TABLES = ('1', '5', '6')
 CONFIDENCE = 0.95
@@ -88,6 +87,33 @@ def table_rows(config_rows: dict[str, ConfigRows] | None = None) -> pd.DataFrame
 
 def known_tables(rows: pd.DataFrame) -> list[str]:
     return sorted(rows.table.unique(), key=lambda t: (is_toy(t), int(table_number(t)), t))
+
+
+def table_metrics(table: str) -> list[str]:
+    """The paper's columns of ``table`` (for a toy table: of the paper's table it mirrors)."""
+    paper = paper_table()
+    rows = paper[paper.table == paper_reference(table)]
+    cols = [m for m in METRICS if rows[m].notna().any()] if len(rows) else list(METRICS)
+    return cols or list(METRICS)
+
+
+def paper_reference(table: str) -> str:
+    """The paper's table a table is set beside: itself, or for a toy table the one it mirrors ('' if none)."""
+    if not is_toy(table):
+        return table
+    return TOY.paper_reference[table][0] if table in TOY.paper_reference else ''
+
+
+def several_settings(frame: pd.DataFrame) -> bool:
+    """Whether the rows of ``frame`` span more than one dataset / backbone / initialisation."""
+    return frame[['dataset', 'backbone', 'pretraining']].drop_duplicates().shape[0] > 1
+
+
+def row_label(row: pd.Series, with_setting: bool = False) -> str:
+    """How a table row is named in every table and plot: 'method (variant)', with its setting in front
+    where a table mixes settings."""
+    label = row.method + (f' ({row.variant})' if row.variant else '')
+    return f'{row.dataset} {row.backbone} {row.pretraining}: {label}' if with_setting else label
 
 
 def select_tables(rows: pd.DataFrame, tables: Sequence[str] | None) -> pd.DataFrame:
@@ -360,13 +386,15 @@ def comparisons(runs: list[Run], rows: pd.DataFrame, noise: ImageNoise | None = 
                             a_config=a.config, b_config=b.config, **s,
                             paper_diff=paper_diff, backbone=a.backbone,
                             a_row=f'{a.method} {a.variant}'.strip(), b_row=f'{b.method} {b.variant}'.strip(),
+                            paper_ref=paper_reference(a.table),
                             seeds=','.join(str(int(k)) for k in seeds), note=note,
                             **{c: found[metric][c] if found else math.nan for c in NOISE_COLUMNS},
                             t_p=st.t_test_p(diffs),
                             **st.power(float(np.std(diffs, ddof=1)) if len(diffs) > 1 else math.nan, len(diffs),
                                        paper_diff),
                             n_boot=noise.n_boot, boot_seed=noise.seed))
-    extra = ['sign_p', 'min_sign_p', 'wins', 'ties', 'paper_diff', 'backbone', 'a_row', 'b_row', 'seeds', 'note']
+    extra = ['sign_p', 'min_sign_p', 'wins', 'ties', 'paper_diff', 'paper_ref', 'backbone', 'a_row', 'b_row', 'seeds',
+             'note']
     frame = pd.DataFrame(out, columns=COMPARISON_COLUMNS + extra + NOISE_COLUMNS + ['t_p', 'mdd', 'seeds_needed',
                                                                                    'n_boot', 'boot_seed'])
     return with_holm(frame)
@@ -392,3 +420,22 @@ def unused_runs(runs: list[Run], rows: pd.DataFrame) -> list[Run]:
     """Runs of configs that no selected table row knows: reported, never silently dropped."""
     known = set(rows.config)
     return [r for r in runs if r.config not in known]
+
+
+def settings_tried(sources: dict[str, str]) -> pd.DataFrame:
+    """Per toy setting measured with the main job (name -> its runs.csv): the configs, the paired seeds, the
+    mean and sample std over seeds of each method's PartPQ and of the paired TAPPS - baseline difference
+    (percent), and the training + evaluation time (minutes)."""
+    out = []
+    for name, path in sources.items():
+        runs = pd.read_csv(path)
+        runs = runs[runs.status == 'complete']
+        method = runs.config.str.split('_').str[0]
+        by = {m: runs[method == m].set_index('seed').PartPQ * PERCENT for m in ('tapps', 'baseline')}
+        diff = (by['tapps'] - by['baseline']).dropna()
+        entry = dict(setting=name, configs=', '.join(sorted(set(runs.config))), seeds=len(diff),
+                     wall_min=runs.wall_s.sum() / 60)
+        for key, values in (('tapps', by['tapps']), ('baseline', by['baseline']), ('diff', diff)):
+            entry.update({f'{key}_mean': values.mean(), f'{key}_std': values.std(ddof=1), f'{key}_n': len(values)})
+        out.append(entry)
+    return pd.DataFrame(out)

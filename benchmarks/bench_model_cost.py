@@ -27,6 +27,7 @@ the first scale.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import os.path as osp
@@ -44,9 +45,6 @@ from benchmarks.toy import TOY
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(HERE)
 
-PLAIN_HEAD_KEYS = ('spec', 'no_object_weight', 'part_query', 'compatible_parts_train', 'lambda_obj', 'lambda_pt',
-                   'loss_part_mask',
-                   'loss_part_dice', 'num_dynamic')
 MODELS = ('mask2former', 'tapps', 'baseline')
 RATIOS = (('tapps', 'mask2former'), ('baseline', 'mask2former'), ('baseline', 'tapps'))
 METRICS = ('train_step_s', 'train_peak_mb', 'infer_batch_s')
@@ -108,6 +106,22 @@ def scales_of(args) -> dict[str, dict]:
     return chosen
 
 
+def part_head_keys(head_type: str) -> set[str]:
+    """The arguments our part-aware head ``head_type`` takes beyond mmdet's ``Mask2FormerHead`` (read from
+    the signatures, so a new head argument needs no list here)."""
+    from mmdet.models.dense_heads import Mask2FormerHead
+
+    from tapps_mm.registry import MODELS
+
+    def arguments(cls) -> set[str]:
+        names: set[str] = set()
+        for klass in cls.__mro__[:cls.__mro__.index(Mask2FormerHead) + 1]:
+            if '__init__' in vars(klass):
+                names |= set(inspect.signature(klass.__init__).parameters)
+        return names - {'self', 'args', 'kwargs'}
+    return arguments(MODELS.get(head_type)) - arguments(Mask2FormerHead)
+
+
 def plain_mask2former(model_cfg):
     """The same model without the part branch, as mmdet's own classes."""
     from tapps_mm.models.utils import mask2former_class_args
@@ -115,13 +129,13 @@ def plain_mask2former(model_cfg):
     cfg = model_cfg.copy()
     cfg.type = 'Mask2Former'
     cfg.data_preprocessor.type = 'DetDataPreprocessor'
-    cfg.panoptic_head.type = 'Mask2FormerHead'
     head = cfg.panoptic_head
+    part_keys = part_head_keys(head.type)
     # the class counts and weights our heads derive from the spec, stated for mmdet's head
     spec = load_spec(head.spec)
-    head.update(mask2former_class_args(spec, 'Mask2FormerHead', loss_cls=head.get('loss_cls'),
-                                       no_object_weight=head.get('no_object_weight', 0.1)))
-    for key in PLAIN_HEAD_KEYS:
+    head.update(type='Mask2FormerHead', **mask2former_class_args(
+        spec, 'Mask2FormerHead', loss_cls=head.get('loss_cls'), no_object_weight=head.get('no_object_weight', 0.1)))
+    for key in part_keys:
         head.pop(key, None)
     cfg.panoptic_fusion_head = dict(type='MaskFormerFusionHead', num_things_classes=spec.num_things,
                                     num_stuff_classes=spec.num_stuff, loss_panoptic=None, init_cfg=None)

@@ -32,6 +32,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from benchmarks import config_stem
 from benchmarks.paper import METRIC_KEYS
 from tapps_mm.evaluation.per_image import TEST_FILE, val_file
 
@@ -43,7 +44,7 @@ REQUIRED_KEYS = tuple(k for k in METRIC_KEYS.values() if k not in OPTIONAL_KEYS)
 _TS = re.compile(r'^\d{8}_\d{6}$')
 _LOG_TIME = re.compile(r'^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) - ', re.M)
 _VERSIONS = ('Python', 'PyTorch', 'TorchVision', 'OpenCV', 'MMEngine', 'MMCV', 'MMDetection')
-LAUNCH_FILE = 'reproduce_launch.json'  # written by benchmarks.reproduce when it launches a run (commit, machine)
+LAUNCH_FILE = 'reproduce_launch.json'  # written by benchmarks.launch when it launches a run (commit, machine)
 RECORD_COLUMNS = ['config', 'seed', 'status', 'iters', 'max_iters', 'work_dir']
 _PROVENANCE = ['per_image', 'source', 'world_size_x_batch', 'wall_s', 'timestamps', 'last_start', 'commit',
                'versions', 'machine']
@@ -288,7 +289,7 @@ def read_run(work_dir: str) -> Run:
     timestamps = _timestamps(work_dir)
     config_path = _dumped_config(work_dir, timestamps)
     cfg = _load_config(config_path)
-    stem = osp.splitext(osp.basename(config_path))[0]
+    stem = config_stem(config_path)
     train_cfg = cfg.get('train_cfg') or {}
     max_iters = train_cfg.get('max_iters')
     val_interval = train_cfg.get('val_interval') or max_iters or 1

@@ -1,6 +1,7 @@
 """The Python half of ``benchmarks/gpu_check.sh``: TAPPS vs plain Mask2Former vs the baseline at the paper's
 Pascal-PP training setting (R-50, 1024x1024 crop, batch 2, AMP) and our PartPQ evaluator's throughput,
-written as one JSON (``benchmarks.model_cost_report.render_gpu_check`` renders it).
+written as one JSON (``benchmarks.model_cost_report.render_gpu_check`` renders it where the documents are
+written; nothing is rendered on the GPU machine, which lacks pandas).
 
     python benchmarks/gpu_check.py --out gpu_check.json               # on a GPU
     python benchmarks/gpu_check.py --self-check --out check.json      # the same code on CPU, tiny sizes
@@ -89,7 +90,6 @@ def main(argv=None) -> dict:
     import torch
 
     from benchmarks.bench_model_cost import MODELS, host_info, measure_scale
-    from benchmarks.model_cost_report import render_gpu_check
     from tapps_mm.fileio import write_json_atomic
     if not args.self_check and not torch.cuda.is_available():
         raise SystemExit('gpu_check: torch sees no GPU (use --self-check for the CPU dry run)')
@@ -107,7 +107,9 @@ def main(argv=None) -> dict:
     out['wall_s'] = time.perf_counter() - t0
     out = finite_or_none(out)
     write_json_atomic(out, args.out)
-    print(render_gpu_check(out))
+    ratio = ', '.join(f'{k} {v:.2f}x' for k, v in model_cost['ratio'].items() if v is not None)
+    print(f'gpu_check: {args.out} written (TAPPS / Mask2Former: {ratio}); '
+          'python tools/reproduce_tables.py --update-readme renders it')
     return out
 
 

@@ -1,4 +1,5 @@
-"""Markdown of the model-cost benchmarks (pure functions of their JSON; no torch, no files).
+"""Markdown of the model-cost benchmarks (pure functions of their JSON; no torch, no files; tables through
+``benchmarks.render.markdown``).
 
 ``render_model_cost`` renders ``benchmarks/bench_model_cost.py --out`` JSON, ``render_gpu_check`` the JSON
 of ``benchmarks/gpu_check.sh`` (or says that it has not been run), ``render_evaluator`` the JSON of
@@ -11,6 +12,15 @@ ROWS = (('train_step_s', 'train step', 's'), ('train_peak_mb', 'peak train memor
         ('infer_batch_s', 'inference / batch', 's'))
 SHORT = {'mask2former': 'M2F', 'tapps': 'TAPPS', 'baseline': 'baseline'}
 RATIO_COLUMNS = ('tapps/mask2former', 'baseline/mask2former', 'baseline/tapps')
+
+
+def _table(body: list[list[str]], columns: list[str]) -> str:
+    """The pipeline's one Markdown table writer (``benchmarks.render.markdown``), imported here only: the
+    benchmarks import this module on the GPU machine, which has no pandas, and never render there."""
+    import pandas as pd
+
+    from benchmarks.render import markdown
+    return markdown(pd.DataFrame(body, columns=columns))
 
 
 def _ratio(value) -> str:
@@ -31,16 +41,14 @@ def render_scale(name: str, scale: dict) -> str:
     s, models = scale['setting'], scale['models']
     ratios = [r for r in RATIO_COLUMNS if r in scale['ratios']]
     device = s['device'] + (' + AMP' if s['amp'] else '')
-    lines = [f'**{name}**: `{s["config"]}` vs `{s["baseline_config"] or "-"}`, {s["dataset"]} {s["size"]}, batch '
-             f'{s["batch"]}, {device}; {s["repeats"]} interleaved blocks of {s["iters"]} training iteration(s) per '
-             f'model after {s["warmup"]} warm-up; {_threads(next(iter(models.values()))["threads"])}.', '',
-             '| measurement | ' + ' | '.join(NAMES[m] for m in models) + ' | ' +
-             ' | '.join(' / '.join(SHORT[m] for m in r.split('/')) for r in ratios) + ' |',
-             '| --- ' * (1 + len(models) + len(ratios)) + '|']
-    for key, label, unit in ROWS:
-        cells = [f'{models[m][key]:.3f} {unit}' if unit == 's' else f'{models[m][key]:.0f} {unit}' for m in models]
-        lines.append(f'| {label} | ' + ' | '.join(cells + [_ratio(scale['ratios'][r][key]) for r in ratios]) + ' |')
-    return '\n'.join(lines)
+    head = (f'**{name}**: `{s["config"]}` vs `{s["baseline_config"] or "-"}`, {s["dataset"]} {s["size"]}, batch '
+            f'{s["batch"]}, {device}; {s["repeats"]} interleaved blocks of {s["iters"]} training iteration(s) per '
+            f'model after {s["warmup"]} warm-up; {_threads(next(iter(models.values()))["threads"])}.')
+    columns = ['measurement', *(NAMES[m] for m in models),
+               *(' / '.join(SHORT[m] for m in r.split('/')) for r in ratios)]
+    body = [[label, *(f'{models[m][key]:{".3f" if unit == "s" else ".0f"}} {unit}' for m in models),
+             *(_ratio(scale['ratios'][r][key]) for r in ratios)] for key, label, unit in ROWS]
+    return head + '\n\n' + _table(body, columns)
 
 
 def render_model_cost(data: dict) -> str:
@@ -87,13 +95,12 @@ def render_evaluator(ev: dict | None) -> str:
         return 'Not measured yet (`make bench-eval`).'
     procs = sorted(int(k.rsplit('_', 1)[1][:-4]) for k in ev if k.startswith('scaling_s_per_image_')
                    and not k.endswith('_1proc'))
-    rows = [f'| official `panoptic_parts` evaluator, 1 process | {ev["official_s_per_image"]:.2f} s / image |',
-            f'| ours, 1 process (file reading included) | {ev["ours_s_per_image"]:.3f} s / image |',
-            f'| **speed-up, same files, same process count** | **{ev["speedup_vs_official"]:.0f}x** |',
-            f'| per-class TP / FP / FN / IoU sums vs official | '
-            f'{"identical" if ev["identical"] else "DIFFERENT"} (max difference {ev["max_abs_iou_sum_diff"]:.1g}) |']
-    rows += [f'| ours on {ev["scaling_images"]} images: 1 process vs {n} | {ev["scaling_s_per_image_1proc"]:.3f} vs '
-             f'{ev[f"scaling_s_per_image_{n}proc"]:.3f} s / image ({ev[f"scaling_speedup_{n}proc_vs_1proc"]:.2f}x) |'
-             for n in procs]
-    return '\n'.join([f'| measurement ({ev["images"]} images, {ev["size"]}, {ev["spec"]} spec) | result |',
-                      '| --- | --- |', *rows])
+    body = [['official `panoptic_parts` evaluator, 1 process', f'{ev["official_s_per_image"]:.2f} s / image'],
+            ['ours, 1 process (file reading included)', f'{ev["ours_s_per_image"]:.3f} s / image'],
+            ['**speed-up, same files, same process count**', f'**{ev["speedup_vs_official"]:.0f}x**'],
+            ['per-class TP / FP / FN / IoU sums vs official',
+             f'{"identical" if ev["identical"] else "DIFFERENT"} (max difference {ev["max_abs_iou_sum_diff"]:.1g})']]
+    body += [[f'ours on {ev["scaling_images"]} images: 1 process vs {n}',
+              f'{ev["scaling_s_per_image_1proc"]:.3f} vs {ev[f"scaling_s_per_image_{n}proc"]:.3f} s / image '
+              f'({ev[f"scaling_speedup_{n}proc_vs_1proc"]:.2f}x)'] for n in procs]
+    return _table(body, [f'measurement ({ev["images"]} images, {ev["size"]}, {ev["spec"]} spec)', 'result'])

@@ -50,7 +50,14 @@ class ConfigRows:
         return [(t, self.dataset, self.backbone, self.pretraining, self.method, v) for t, v in self.variants.items()]
 
 
-_COMPAT = 'compat train yes / test yes'
+#: the row text of each ablation switch, keyed by the switch's name in the config names (``-nocompat``,
+#: ``-adapt0``, ...): the one home of these strings, which join our configs to the paper's rows
+VARIANT = {'compat': 'compat train yes / test yes', 'nocompat': 'compat train no / test no',
+           'nocompat-train': 'compat train no / test yes', 'adapt0': 'adaptation none', 'adapt1': 'adaptation 1xFC',
+           'adapt2': 'adaptation 2-layer MLP', 'adapt3': 'adaptation 3-layer MLP', 'fixed': 'fixed part queries',
+           'dynparts': 'dynamic part queries'}
+#: Tables 3, 4 and 7: the plain TAPPS config's row, against which each ablation row is compared
+REFERENCE_VARIANT = {'3': VARIANT['compat'], '4': VARIANT['adapt2'], '7': VARIANT['fixed']}
 CONFIG_ROWS: dict[str, ConfigRows] = {
     # Cityscapes-PP
     'tapps_r50_4xb4-90k_cityscapes-pp': ConfigRows('cityscapes-pp', 'R50', 'IN', 'tapps', {'1b': '', '2': '', '5': ''}),
@@ -63,28 +70,28 @@ CONFIG_ROWS: dict[str, ConfigRows] = {
                                                               {'1b': ''}),
     # Pascal-PP
     'tapps_r50_4xb4-60k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN', 'tapps',
-                                               {'1a': '', '2': '', '3': _COMPAT, '5': ''}),
+                                               {'1a': '', '2': '', '3': VARIANT['compat'], '5': ''}),
     'tapps_r50-cocopan_4xb4-10k_pascal-pp': ConfigRows(
         'pascal-pp', 'R50', 'IN+COCO', 'tapps',
-        {'1a': '', '2': '', '3': _COMPAT, '4': 'adaptation 2-layer MLP', '7': 'fixed part queries'}),
+        {'1a': '', '2': '', **REFERENCE_VARIANT}),
     'tapps_swin-b-p4-w12-384-in21k-cocopan_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'Swin-B', 'IN+COCO', 'tapps',
                                                                            {'2': ''}),
     'tapps_r50-nocompat_4xb4-60k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN', 'tapps',
-                                                        {'3': 'compat train no / test no'}),
+                                                        {'3': VARIANT['nocompat']}),
     'tapps_r50-nocompat-train_4xb4-60k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN', 'tapps',
-                                                              {'3': 'compat train no / test yes'}),
+                                                              {'3': VARIANT['nocompat-train']}),
     'tapps_r50-cocopan-nocompat_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'tapps',
-                                                                {'3': 'compat train no / test no'}),
+                                                                {'3': VARIANT['nocompat']}),
     'tapps_r50-cocopan-nocompat-train_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'tapps',
-                                                                      {'3': 'compat train no / test yes'}),
+                                                                      {'3': VARIANT['nocompat-train']}),
     'tapps_r50-cocopan-adapt0_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'tapps',
-                                                              {'4': 'adaptation none'}),
+                                                              {'4': VARIANT['adapt0']}),
     'tapps_r50-cocopan-adapt1_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'tapps',
-                                                              {'4': 'adaptation 1xFC'}),
+                                                              {'4': VARIANT['adapt1']}),
     'tapps_r50-cocopan-adapt3_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'tapps',
-                                                              {'4': 'adaptation 3-layer MLP'}),
+                                                              {'4': VARIANT['adapt3']}),
     'tapps_r50-cocopan-dynparts_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'tapps',
-                                                                {'7': 'dynamic part queries'}),
+                                                                {'7': VARIANT['dynparts']}),
     'baseline_r50_4xb4-60k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN', 'baseline', {'1a': '', '3': '', '5': ''}),
     'baseline_r50-cocopan_4xb4-10k_pascal-pp': ConfigRows('pascal-pp', 'R50', 'IN+COCO', 'baseline',
                                                           {'1a': '', '3': ''}),

@@ -19,10 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.aggregate import is_toy  # noqa: E402
-from benchmarks.render import table_metrics  # noqa: E402
-from benchmarks.runs import Run  # noqa: E402
-from benchmarks.toy import TOY  # noqa: E402
+from benchmarks.aggregate import is_toy, row_label, several_settings, table_metrics  # noqa: E402
+from benchmarks.collect import Run  # noqa: E402
 
 
 def _save(fig, out_dir: str, name: str) -> list[str]:
@@ -32,11 +30,6 @@ def _save(fig, out_dir: str, name: str) -> list[str]:
         fig.savefig(path, dpi=120, bbox_inches='tight')
     plt.close(fig)
     return paths
-
-
-def _label(row: pd.Series, setting: bool = False) -> str:
-    label = row.method + (f' ({row.variant})' if row.variant else '')
-    return f'{label}\n{row.dataset} {row.backbone} {row.pretraining}' if setting else label
 
 
 def _pair_label(r: pd.Series, setting: bool) -> str:
@@ -54,7 +47,7 @@ def plot_table(results: pd.DataFrame, values: pd.DataFrame, table: str, out_dir:
     part = results[results.table == table]
     metrics = table_metrics(table)
     rows = part.drop_duplicates('config')
-    setting = rows[['dataset', 'backbone', 'pretraining']].drop_duplicates().shape[0] > 1
+    setting = several_settings(rows)
     fig, axes = plt.subplots(1, len(metrics), figsize=(2.1 * len(metrics) + 1.5, 3.2 + 0.12 * len(rows)),
                              squeeze=False)
     colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
@@ -71,13 +64,13 @@ def plot_table(results: pd.DataFrame, values: pd.DataFrame, table: str, out_dir:
                 status = part[(part.config == row.config)].status.iloc[0]
                 ax.annotate(status if status != 'complete' else 'n/a', (i, 0.5), xycoords=('data', 'axes fraction'),
                             rotation=90, ha='center', va='center', fontsize=7, color='gray')
-            paper = row_paper = part[(part.config == row.config) & (part.metric == metric)].paper.iloc[0]
-            if not np.isnan(row_paper):
+            paper = part[(part.config == row.config) & (part.metric == metric)].paper.iloc[0]
+            if not np.isnan(paper):
                 ax.scatter([i], [paper], marker='_', s=300, color='black', zorder=5,
                            label='paper' if i == 0 else None)
         ax.set_title(metric, fontsize=9)
         ax.set_xticks(range(len(rows)))
-        ax.set_xticklabels([_label(r, setting) for _, r in rows.iterrows()], rotation=60, ha='right', fontsize=7)
+        ax.set_xticklabels([row_label(r, setting) for _, r in rows.iterrows()], rotation=60, ha='right', fontsize=7)
         ax.set_xlim(-0.6, len(rows) - 0.4)
         ax.grid(axis='y', alpha=0.3)
     axes[0][0].set_ylabel('%')
@@ -130,8 +123,8 @@ def plot_comparisons(comparisons: pd.DataFrame, table: str, out_dir: str, smoke:
         boot = np.vstack([part.mean_diff - part.boot_low, part.boot_high - part.mean_diff]).clip(min=0)
         ax.errorbar(part.mean_diff, y - 0.25, xerr=np.nan_to_num(boot), fmt='none', capsize=2, color='C1',
                     label='95% bootstrap, seeds x val images')
-    paper_label = (f'the paper\'s Table {TOY.paper_reference[table][0]} (full scale)'
-                   if is_toy(table) and table in TOY.paper_reference else 'paper')
+    ref = part.paper_ref.iloc[0] if 'paper_ref' in part else ''
+    paper_label = f'the paper\'s Table {ref} (full scale)' if is_toy(table) and ref else 'paper'
     ax.scatter(part.paper_diff, y, marker='x', color='black', zorder=5, label=paper_label)
     ax.axvline(0, color='gray', lw=0.8)
     ax.set_yticks(y)

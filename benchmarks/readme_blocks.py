@@ -1,8 +1,8 @@
 """Generated blocks in hand-written files: text between a start and an end marker is owned by a command.
 
-Why one module: the metafile writer (``benchmarks.metafiles``) and the table reproduction
-(``tools/reproduce_tables.py``) both rewrite parts of Markdown files and both offer ``--check`` (exit 1
-when a block is stale), and the tests run both checks. The markers name the command that writes the
+Why one module: the metafile writer (``benchmarks.metafiles``) and the documents of the results
+(``benchmarks.documents``) both rewrite parts of Markdown files and both offer ``--check`` (exit 1 when a
+block is stale), and the tests run both checks. The markers name the command that writes the
 block, so a reader knows what to run instead of editing it by hand.
 """
 from __future__ import annotations
@@ -39,13 +39,6 @@ def replace_block(text: str, markers: Markers, body: str, where: str = 'text') -
     head, rest = text.split(markers.start, 1)
     tail = rest.split(markers.end, 1)[1]
     return head + markers.start + '\n\n' + body.strip('\n') + '\n\n' + markers.end + tail
-
-
-def read_block(text: str, markers: Markers) -> str:
-    """The current body between the markers ('' when there are none)."""
-    if markers.start not in text or markers.end not in text:
-        return ''
-    return text.split(markers.start, 1)[1].split(markers.end, 1)[0].strip('\n')
 
 
 def sync_files(expected: dict[str, str], root: str, check: bool) -> list[str]:

@@ -9,41 +9,48 @@ own record, so the same aggregates always render the same text).
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
-from benchmarks.aggregate import is_toy, known_tables
-from benchmarks.paper import METRIC_KEYS, METRICS, paper_table
-from benchmarks.toy import TOY
+from benchmarks.aggregate import is_toy, known_tables, row_label, several_settings, table_metrics
+from benchmarks.paper import METRIC_KEYS
 
-#: the metrics of the paired-comparison tables in the summary and the README (issue 12's list)
+#: the metrics of the paired-comparison tables in the summary and the README
 HEADLINE_METRICS = ('PartPQ_All', 'PartPQ_Pt', 'PQ_Th', 'obj_without_conflicts')
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """The one way every Markdown table of the pipeline is written: pandas' ``to_markdown`` (a GitHub pipe
+    table by tabulate), cells as formatted strings (never re-parsed as numbers), ``|`` escaped."""
+    cells = frame.astype(str).apply(lambda column: column.str.replace('|', r'\|', regex=False))
+    return cells.to_markdown(index=False, disable_numparse=True)
+
+
+def latex(frame: pd.DataFrame, caption: str) -> str:
+    r"""The one way every LaTeX table is written: pandas' ``Styler.to_latex`` (booktabs rules, cells and
+    headers escaped by pandas), '±' as ``$\pm$``."""
+    styler = frame.style.hide(axis='index').format(escape='latex').format_index(escape='latex', axis=1)
+    caption = re.sub(r'([_%&#$])', r'\\\1', caption)  # Styler escapes cells and headers, not the caption
+    text = styler.to_latex(caption=caption, hrules=True, position='t', position_float='centering',
+                           column_format='ll' + 'r' * (frame.shape[1] - 2))
+    return text.replace('±', r'$\pm$')
 
 
 def _nan(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def cell(row: pd.Series, latex: bool = False) -> str:
+def cell(row: pd.Series) -> str:
     """The text of one (table row, metric) cell (see the module docstring)."""
-    pm = r' $\pm$ ' if latex else ' ± '
     paper = None if _nan(row.paper) else f'{row.paper:.1f}'
     if row.n > 0:
-        text = f'{row["mean"]:.1f}' + ('' if _nan(row['std']) else f'{pm}{row["std"]:.1f}')
+        text = f'{row["mean"]:.1f}' + ('' if _nan(row['std']) else f' ± {row["std"]:.1f}')
         return text + (f' ({paper}, {row.delta:+.1f})' if paper else '')
     if row.status == 'complete':  # complete runs, but the metric is undefined for all of them
         return f'(paper {paper})' if paper else ''
     what = 'missing' if row.status == 'missing' else row.status
     return f'{what} (paper {paper})' if paper else what
-
-
-def table_metrics(table: str) -> list[str]:
-    """The paper's columns of ``table`` (for a toy table: of the paper's table it mirrors)."""
-    paper = paper_table()
-    ref = TOY.paper_reference[table][0] if is_toy(table) and table in TOY.paper_reference else table
-    rows = paper[paper.table == ref]
-    cols = [m for m in METRICS if rows[m].notna().any()] if len(rows) else list(METRICS)
-    return cols or list(METRICS)
 
 
 def scale_of(table: str, meta: dict) -> str:
@@ -63,51 +70,25 @@ def caption(table: str, results: pd.DataFrame, meta: dict) -> str:
             f'{meta.get("machine", "unknown")}; commit {meta.get("commit", "unknown")}; {meta.get("date", "undated")})')
 
 
-def _row_label(row: pd.Series, several_settings: bool) -> str:
-    label = row.method + (f' ({row.variant})' if row.variant else '')
-    if several_settings:
-        label = f'{row.dataset} {row.backbone} {row.pretraining}: {label}'
-    return label
-
-
-def _grid(results: pd.DataFrame, table: str, latex: bool) -> tuple[list[str], list[list[str]]]:
+def grid(results: pd.DataFrame, table: str) -> pd.DataFrame:
+    """One table of the paper as ours: a row per (table row, config), a column per metric of the paper's."""
     part = results[results.table == table]
     metrics = table_metrics(table)
-    several = part[['dataset', 'backbone', 'pretraining']].drop_duplicates().shape[0] > 1
-    header, body = ['row', 'config'] + metrics, []
+    several = several_settings(part)
+    body = []
     for (_, config), group in part.groupby(['variant', 'config'], sort=False):
         by_metric = group.set_index('metric')
-        first = group.iloc[0]
-        body.append([_row_label(first, several), config] + [cell(by_metric.loc[m], latex) for m in metrics])
-    order = sorted(range(len(body)), key=lambda i: body[i][0])
-    return header, [body[i] for i in order]
+        body.append([row_label(group.iloc[0], several), config] + [cell(by_metric.loc[m]) for m in metrics])
+    return pd.DataFrame(sorted(body, key=lambda r: r[0]), columns=['row', 'config'] + metrics)
 
 
 def markdown_table(results: pd.DataFrame, table: str, meta: dict) -> str:
-    header, body = _grid(results, table, latex=False)
-    lines = [f'**{caption(table, results[results.table == table], meta)}**', '',
-             '| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
-    lines += ['| ' + ' | '.join(c.replace('|', '\\|') for c in row) + ' |' for row in body]
-    return '\n'.join(lines)
-
-
-def _tex(text: str) -> str:
-    for a, b in (('\\', r'\textbackslash{}'), ('_', r'\_'), ('%', r'\%'), ('&', r'\&'), ('#', r'\#')):
-        text = text.replace(a, b)
-    return text
+    return f'**{caption(table, results[results.table == table], meta)}**\n\n' + markdown(grid(results, table))
 
 
 def latex_table(results: pd.DataFrame, table: str, meta: dict) -> str:
     """A booktabs table (``\\usepackage{booktabs}``)."""
-    header, body = _grid(results, table, latex=True)
-    lines = [r'\begin{table}[t]', r'\centering', r'\scriptsize',
-             r'\caption{' + _tex(caption(table, results[results.table == table], meta)).replace('±', r'$\pm$') + '}',
-             r'\begin{tabular}{ll' + 'r' * (len(header) - 2) + '}', r'\toprule',
-             ' & '.join(_tex(h) for h in header) + r' \\', r'\midrule']
-    for row in body:
-        lines.append(' & '.join([_tex(c) for c in row[:2]] + [c.replace('%', r'\%') for c in row[2:]]) + r' \\')
-    lines += [r'\bottomrule', r'\end{tabular}', r'\end{table}']
-    return '\n'.join(lines)
+    return latex(grid(results, table), caption(table, results[results.table == table], meta))
 
 
 def _fmt(x, spec: str = '+.1f') -> str:
@@ -138,19 +119,18 @@ def comparison_table(comparisons: pd.DataFrame, table: str, metrics=HEADLINE_MET
     if part.empty:
         return ''
     paper_col = 'paper\'s table' if is_toy(table) else 'paper'
-    header = ['a - b (table ' + table + ')', 'metric', 'seeds', 'mean diff', '95% t-interval',
-              '95% bootstrap, seeds x images', 'this val set', 'seed std', 'image std (share)', 'P(a > b)',
-              'Holm p', 'MDD (80%)', f'{paper_col} diff', 'seeds for it', 'note']
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
+    body = []
     for _, r in part.iterrows():
         holm = '' if _nan(r.get('holm_p')) else f'{r.holm_p:.3f}'
-        cells = [f'{r.a_row} - {r.b_row}', r.metric, str(r.n_pairs), _fmt(r.mean_diff),
-                 _interval(r.ci_low, r.ci_high), _interval(r.get('boot_low'), r.get('boot_high')),
-                 _interval(r.get('val_low'), r.get('val_high')), _fmt(r.get('seed_std'), '.2f'), _image_noise(r),
-                 _fmt(r.p_improvement, '.2f'), holm, _fmt(r.get('mdd'), '.1f'), _fmt(r.paper_diff),
-                 _seeds_text(r.get('seeds_needed')), r.note]
-        lines.append('| ' + ' | '.join(c.replace('|', '\\|') for c in cells) + ' |')
-    return '\n'.join(lines)
+        body.append([f'{r.a_row} - {r.b_row}', r.metric, str(r.n_pairs), _fmt(r.mean_diff),
+                     _interval(r.ci_low, r.ci_high), _interval(r.get('boot_low'), r.get('boot_high')),
+                     _interval(r.get('val_low'), r.get('val_high')), _fmt(r.get('seed_std'), '.2f'), _image_noise(r),
+                     _fmt(r.p_improvement, '.2f'), holm, _fmt(r.get('mdd'), '.1f'), _fmt(r.paper_diff),
+                     _seeds_text(r.get('seeds_needed')), r.note])
+    return markdown(pd.DataFrame(body, columns=[
+        f'a - b (table {table})', 'metric', 'seeds', 'mean diff', '95% t-interval', '95% bootstrap, seeds x images',
+        'this val set', 'seed std', 'image std (share)', 'P(a > b)', 'Holm p', 'MDD (80%)', f'{paper_col} diff',
+        'seeds for it', 'note']))
 
 
 def noise_table(results: pd.DataFrame, table: str, metrics=None) -> str:
@@ -162,17 +142,17 @@ def noise_table(results: pd.DataFrame, table: str, metrics=None) -> str:
     if part.empty:
         return ''
     full = not is_toy(table)
-    header = ['row', 'metric', 'mean', '95% bootstrap, seeds x images', 'seed std', 'image std (share)']
-    header += ['paper', 'one more run (95%)', 'verdict'] if full else []
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
-    several = part[['dataset', 'backbone', 'pretraining']].drop_duplicates().shape[0] > 1
+    columns = ['row', 'metric', 'mean', '95% bootstrap, seeds x images', 'seed std', 'image std (share)']
+    columns += ['paper', 'one more run (95%)', 'verdict'] if full else []
+    several = several_settings(part)
+    body = []
     for _, r in part.iterrows():
-        cells = [_row_label(r, several), r.metric, f'{r["mean"]:.1f}', _interval(r.boot_low, r.boot_high, sign=''),
+        cells = [row_label(r, several), r.metric, f'{r["mean"]:.1f}', _interval(r.boot_low, r.boot_high, sign=''),
                  _fmt(r['std'], '.2f'), _image_noise(r)]
         if full:
             cells += [_fmt(r.paper, '.1f'), _interval(r.pred_low, r.pred_high, sign=''), r.verdict or '']
-        lines.append('| ' + ' | '.join(str(c).replace('|', '\\|') for c in cells) + ' |')
-    return '\n'.join(lines)
+        body.append(cells)
+    return markdown(pd.DataFrame(body, columns=columns))
 
 
 def statistics_paragraph(comparisons: pd.DataFrame, table: str, metrics=HEADLINE_METRICS) -> str:
@@ -245,7 +225,7 @@ def comparison_sentence(r: pd.Series) -> str:
         text += f' (seeds x images bootstrap [{r.boot_low:+.2f}, {r.boot_high:+.2f}]{share})'
     text += f', a better on {r.wins} of {r.n_pairs} seeds' + (f' ({r.ties} tied)' if r.ties else '')
     if not _nan(r.paper_diff):
-        ref = f'the paper\'s Table {TOY.paper_reference[r.table][0]}' if is_toy(r.table) else 'the paper'
+        ref = f'the paper\'s Table {r.paper_ref}' if is_toy(r.table) else 'the paper'
         text += f' ({ref}: {r.paper_diff:+.1f})'
     return text + (f'; {r.note}.' if r.note else '.')
 
@@ -261,12 +241,11 @@ def summary(runs: pd.DataFrame, results: pd.DataFrame, comparisons: pd.DataFrame
     else:
         done = int((runs.status == 'complete').sum())
         wall = pd.to_numeric(runs.wall_s, errors='coerce').sum()
+        table = pd.DataFrame({'config': runs.config, 'seed': runs.seed, 'status': runs.status, 'iterations': runs.iters,
+                              'world size x batch': runs.world_size_x_batch,
+                              'wall time (min)': [_fmt(w / 60, '.1f') for w in runs.wall_s]})
         lines += [f'Runs: {len(runs)} ({done} complete), {wall / 60:.1f} min of training and evaluation in all.', '',
-                  '| config | seed | status | iterations | world size x batch | wall time (min) |',
-                  '| --- | --- | --- | --- | --- | --- |']
-        for _, r in runs.iterrows():
-            wall_min = '' if _nan(r.wall_s) else f'{r.wall_s / 60:.1f}'
-            lines.append(f'| {r.config} | {r.seed} | {r.status} | {r.iters} | {r.world_size_x_batch} | {wall_min} |')
+                  markdown(table)]
     if unused:
         lines += ['', f'Runs of configs no selected table uses (not in the tables): {", ".join(unused)}.']
     lines += ['', '## Paired comparisons', '']
@@ -281,12 +260,11 @@ def seed_table(runs: pd.DataFrame, configs: list[str], metrics=HEADLINE_METRICS)
     chosen = runs[runs.config.isin(configs) & (runs.status == 'complete')].sort_values(['seed', 'config'])
     if chosen.empty:
         return ''
-    lines = ['| seed | config | ' + ' | '.join(metrics) + ' |', '| --- | --- |' + ' --- |' * len(metrics)]
-    for _, r in chosen.iterrows():
-        values = [r.get(METRIC_KEYS[m]) for m in metrics]
-        cells = ['' if v is None or _nan(v) else f'{100 * float(v):.1f}' for v in values]
-        lines.append(f'| {int(r.seed)} | {r.config} | ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
+    def percent(value) -> str:
+        return '' if value is None or pd.isna(value) else f'{100 * float(value):.1f}'
+    body = [[str(int(r.seed)), r.config, *(percent(r.get(METRIC_KEYS[m])) for m in metrics)]
+            for _, r in chosen.iterrows()]
+    return markdown(pd.DataFrame(body, columns=['seed', 'config', *metrics]))
 
 
 def readme_block(results: pd.DataFrame | None, comparisons: pd.DataFrame | None, meta: dict | None,
@@ -299,12 +277,12 @@ def readme_block(results: pd.DataFrame | None, comparisons: pd.DataFrame | None,
     toy = results[results.table.map(is_toy)]
     done = meta.get('runs_complete') or 0
     per_run = meta.get('wall_s', 0) / 60 / done if done else 0.0
-    extra = sum(len(v) for v in TOY.table_configs.values()) * TOY.seeds
+    extra = meta.get('ablation_runs')
     parts = [f'Generated from `benchmarks/results/` (written by `{meta.get("command", "")}`; {command} '
              f'refreshes it). {meta.get("runs_complete", "?")} complete runs, '
              f'{meta.get("wall_s", 0) / 60:.0f} min of training and evaluation on {meta.get("machine", "unknown")} '
-             f'({per_run:.1f} min per run; `--tables 3 4 7` adds {extra} runs of the same length, about '
-             f'{extra * per_run / 60:.1f} h).']
+             f'({per_run:.1f} min per run' + (f'; `--tables 3 4 7` adds {extra} runs of the same length, about '
+                                               f'{extra * per_run / 60:.1f} h' if extra else '') + ').']
     for table in known_tables(toy):
         if (toy[toy.table == table].status == 'missing').all():
             continue
@@ -318,3 +296,15 @@ def readme_block(results: pd.DataFrame | None, comparisons: pd.DataFrame | None,
                          'draws for both methods):\n\n' + comp)
             parts.append(statistics_paragraph(comparisons, table))
     return '\n\n'.join(p for p in parts if p)
+
+
+def settings_tried_table(tried: pd.DataFrame) -> str:
+    """The "settings tried" block: :func:`benchmarks.aggregate.settings_tried` as a table."""
+    def spread(r, key: str, sign: str = '') -> str:
+        return f'{r[key + "_mean"]:{sign}.1f} ± {r[key + "_std"]:.1f}' if r[key + '_n'] > 1 else '-'
+    body = [[r.setting, r.configs, str(r.seeds), spread(r, 'tapps'), spread(r, 'baseline'), spread(r, 'diff', '+'),
+             f'{r.wall_min:.0f} min'] for _, r in tried.iterrows()]
+    table = markdown(pd.DataFrame(body, columns=['setting', 'configs', 'seeds', 'TAPPS PartPQ', 'baseline PartPQ',
+                                                 'TAPPS - baseline (paired)', 'training + evaluation']))
+    return ('Every toy setting measured (toy scale; mean ± sample std over seeds 0..n-1; configs as they were named '
+            'then, today\'s names of each setting above):\n\n' + table)

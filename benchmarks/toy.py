@@ -1,7 +1,7 @@
 """The toy benchmark: which configs, seeds, data and ``--quick`` schedule the main job runs on a CPU.
 
-Why one place: whoever changes the toy setting (its design and every setting tried are in the docstring
-of the toy TAPPS config) changes this module and the toy config files, and ``tools/reproduce_tables.py``,
+Why one place: whoever changes the toy setting (its design and every setting tried are in
+``docs/toy_benchmark.md``) changes this module and the toy config files, and ``tools/reproduce_tables.py``,
 the tables and the README follow. Nothing else in ``benchmarks`` names a toy config.
 
 The toy tables mirror the paper's (``1-toy``: TAPPS vs the separate-query baseline, ``3-toy`` / ``4-toy``
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from benchmarks.paper import ConfigRows
+from benchmarks import config_stem
+from benchmarks.paper import REFERENCE_VARIANT, VARIANT, ConfigRows
 
 _TAPPS = 'configs/tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
 _BASELINE = 'configs/baseline/baseline_r18-toy_1xb8-1000it_synthetic.py'
@@ -35,10 +36,10 @@ class ToySetting:
     #: toy table -> the paper's (table, dataset, backbone, pretraining) whose differences are shown beside it
     paper_reference: dict[str, tuple[str, str, str, str]]
     seeds: int = 5  # seeds 0-4 of each config
-    #: the default's name in the README's "settings tried" block (the versions are in the toy TAPPS config)
+    #: the default's name in the "settings tried" block of docs/toy_benchmark.md (which lists the versions)
     name: str = 'v8-official'
     #: the synthetic benchmark dataset the toy configs read, and the generator's arguments (the design is
-    #: in the docstring of the toy TAPPS config); an existing folder made with other arguments is remade
+    #: in docs/toy_benchmark.md); an existing folder made with other arguments is remade
     data_root: str = 'data/synthetic_pp-bench'
     data_args: dict = field(default_factory=lambda: dict(num_train=2000, num_val=500, size=(64, 64), seed=0,
                                                          object_scale=2.0, twin_parts=True))
@@ -69,26 +70,17 @@ class ToySetting:
         return files
 
 
-def _stem(path: str) -> str:
-    return path.rsplit('/', 1)[-1][:-3]
-
-
 _T = 'configs/tapps/tapps_r18-toy-{}_1xb8-1000it_synthetic.py'
+#: --tables id -> the ablation switches of that toy table (each a config named by its switch)
+_SWITCHES = {'3': ('nocompat', 'nocompat-train'), '4': ('adapt0', 'adapt1', 'adapt3'), '7': ('dynparts',)}
 TOY = ToySetting(
     configs={'tapps': _TAPPS, 'baseline': _BASELINE},
-    table_configs={'3': (_T.format('nocompat'), _T.format('nocompat-train')),
-                   '4': (_T.format('adapt0'), _T.format('adapt1'), _T.format('adapt3')),
-                   '7': (_T.format('dynparts'),)},
+    table_configs={t: tuple(_T.format(s) for s in switches) for t, switches in _SWITCHES.items()},
     rows={
-        _stem(_TAPPS): _toy('tapps', {'1-toy': '', '3-toy': 'compat train yes / test yes',
-                                      '4-toy': 'adaptation 2-layer MLP', '7-toy': 'fixed part queries'}),
-        _stem(_BASELINE): _toy('baseline', {'1-toy': '', '3-toy': ''}),
-        _stem(_T.format('nocompat')): _toy('tapps', {'3-toy': 'compat train no / test no'}),
-        _stem(_T.format('nocompat-train')): _toy('tapps', {'3-toy': 'compat train no / test yes'}),
-        _stem(_T.format('adapt0')): _toy('tapps', {'4-toy': 'adaptation none'}),
-        _stem(_T.format('adapt1')): _toy('tapps', {'4-toy': 'adaptation 1xFC'}),
-        _stem(_T.format('adapt3')): _toy('tapps', {'4-toy': 'adaptation 3-layer MLP'}),
-        _stem(_T.format('dynparts')): _toy('tapps', {'7-toy': 'dynamic part queries'}),
+        config_stem(_TAPPS): _toy('tapps', {'1-toy': '', **{f'{t}-toy': v for t, v in REFERENCE_VARIANT.items()}}),
+        config_stem(_BASELINE): _toy('baseline', {'1-toy': '', '3-toy': ''}),
+        **{config_stem(_T.format(s)): _toy('tapps', {f'{t}-toy': VARIANT[s]})
+           for t, switches in _SWITCHES.items() for s in switches},
     },
     paper_reference={'1-toy': ('1a', 'pascal-pp', 'R50', 'IN'), '3-toy': ('3', 'pascal-pp', 'R50', 'IN'),
                      '4-toy': ('4', 'pascal-pp', 'R50', 'IN+COCO'), '7-toy': ('7', 'pascal-pp', 'R50', 'IN+COCO')},

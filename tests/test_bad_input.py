@@ -78,8 +78,8 @@ def test_a_16_bit_prediction_is_named_as_such(tmp_path):
 
 # ------------------------------------------------------------------------------ collected runs
 def test_a_nan_metric_is_a_failed_run(tmp_path):
+    from benchmarks.collect import read_run
     from benchmarks.paper import METRIC_KEYS
-    from benchmarks.runs import read_run
     stem = 'tapps_r18-toy_1xb8-1000it_synthetic'
     run = tmp_path / stem / 'seed0'
     (run / '20260101_000000' / 'vis_data').mkdir(parents=True)
@@ -111,7 +111,7 @@ def test_reproduce_options_are_checked(argv, message, capsys):
 
 
 def test_work_dirs_without_runs_are_refused(tmp_path):
-    from benchmarks.runs import RunError, collect
+    from benchmarks.collect import RunError, collect
     (tmp_path / 'empty').mkdir()
     with pytest.raises(RunError, match='empty: no run below it'):
         collect([str(tmp_path / 'empty')])

@@ -13,8 +13,8 @@ from tapps_mm.evaluation import PartPQEvaluator, evaluate_pps
 from tapps_mm.evaluation.per_image import PerImageStats
 from tapps_mm.specs import load_spec
 from tapps_mm.testing.pps_cases import prediction_from_gt, random_gt, write_case_folder
+from tapps_mm.testing.repo import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SUMMARY_KEYS = {'PartPQ', 'PartSQ', 'PartRQ', 'PartPQ_parts', 'PartSQ_parts', 'PartRQ_parts', 'PartPQ_noparts',
                 'PartSQ_noparts', 'PartRQ_noparts', 'PQ', 'SQ', 'RQ', 'PQ_th', 'SQ_th', 'RQ_th', 'PQ_st', 'SQ_st',
                 'RQ_st', 'mIoU', 'mIoU_th', 'mIoU_st', 'mIoU_parts', 'n', 'n_p', 'n_np', 'num_images'}

@@ -3,7 +3,7 @@ import os.path as osp
 
 from mmengine.config import Config
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from tapps_mm.testing.repo import REPO
 
 
 def test_registries_are_children_of_mmdet():

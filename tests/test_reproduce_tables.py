@@ -1,4 +1,5 @@
-"""The results pipeline (benchmarks.runs -> aggregate -> render/plots -> README) and tools/reproduce_tables.py:
+"""The results pipeline (benchmarks.launch -> collect -> aggregate -> render / plots -> documents) and
+tools/reproduce_tables.py:
 statistics checked against an independent computation, work dirs written by hand for the edge cases
 (resumed segments, corrupt lines, missing keys, duplicates), real short runs (two seeds, one killed and
 resumed) and the Slurm launch on the local Slurm."""
@@ -15,11 +16,12 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from slurm_cluster import PARTITION
 
-from benchmarks import aggregate, plots, render, reproduce
+from benchmarks import REPO, aggregate, config_stem, documents, launch, outputs, plots, render, reproduce
+from benchmarks.collect import PREFIX, RunError, collect, read_run, runs_frame
 from benchmarks.paper import METRIC_KEYS, ConfigRows
 from benchmarks.readme_blocks import Markers, replace_block, sync_files
-from benchmarks.runs import PREFIX, RunError, collect, read_run, runs_frame
 from benchmarks.toy import TOY
 from tapps_mm.evaluation import PartPQEvaluator
 from tapps_mm.evaluation.per_image import PerImageStats
@@ -28,10 +30,15 @@ from tapps_mm.testing.fake_datasets import write_fake_synthetic_pp
 from tapps_mm.testing.launch import logged_metrics, write_tiny_toy_config
 from tapps_mm.testing.ports import free_ports
 from tapps_mm.testing.repo import load_module
-from tapps_mm.testing.slurm_cluster import PARTITION
 
-TAPPS, BASELINE = (osp.splitext(osp.basename(TOY.configs[k]))[0] for k in ('tapps', 'baseline'))
+TAPPS, BASELINE = (config_stem(TOY.configs[k]) for k in ('tapps', 'baseline'))
 KEYS = list(METRIC_KEYS.values())
+
+
+def markdown_rows(text: str) -> list[list[str]]:
+    """The cells of every row of the pipe tables in ``text`` (header first, the rule line left out)."""
+    rows = [[c.strip() for c in line.strip()[1:-1].split('|')] for line in text.splitlines() if line.startswith('|')]
+    return [r for r in rows if not all(set(c) <= set(':-') for c in r)]
 
 
 # ------------------------------------------------------------------------------- hand-written work dirs
@@ -118,14 +125,14 @@ def test_settings_tried_block_lists_every_setting_with_its_seed_spread(tmp_path)
     new = ([62.0, 63.0, 61.5], [62.5, 62.5, 63.0])
     write(str(tmp_path / 'tried' / 'v1-old' / 'runs.csv'), *old, wall_s=120)
     write(str(tmp_path / 'runs.csv'), *new, wall_s=60)
-    rows = [r for r in reproduce.settings_tried_block(str(tmp_path)).splitlines() if r.startswith('| v')]
-    assert [r.split(' | ')[0] for r in rows] == ['| v1-old', f'| {TOY.name} (default, benchmarks/results/)']
-    for row, (tapps, base), minutes in zip(rows, (old, new), (12, 6)):  # 6 complete runs each
+    block = render.settings_tried_table(aggregate.settings_tried(documents.tried_sources(str(tmp_path))))
+    rows = markdown_rows(block)[1:]
+    assert [r[0] for r in rows] == ['v1-old', f'{TOY.name} (default, benchmarks/results/)']
+    for cells, (tapps, base), minutes in zip(rows, (old, new), (12, 6)):  # 6 complete runs each
         diff = [a - b for a, b in zip(tapps, base)]
-        cells = row.split(' | ')
         assert cells[2:] == ['3', f'{statistics.mean(tapps):.1f} ± {statistics.stdev(tapps):.1f}',
                              f'{statistics.mean(base):.1f} ± {statistics.stdev(base):.1f}',
-                             f'{statistics.mean(diff):+.1f} ± {statistics.stdev(diff):.1f}', f'{minutes} min |']
+                             f'{statistics.mean(diff):+.1f} ± {statistics.stdev(diff):.1f}', f'{minutes} min']
 
 
 def test_seed_aggregates_and_paired_comparison_of_collected_runs(tmp_path):
@@ -276,8 +283,8 @@ def test_unknown_table_ids_and_unused_runs(tmp_path):
         TOY.config_files(('9',))
     runs = _seed_values({'my_own_config': [50.0]}, tmp_path)
     out = tmp_path / 'out'
-    frames = reproduce.write_outputs(runs, aggregate.select_tables(rows, ['1-toy']), str(out),
-                                     reproduce.meta_of(runs, 'test', quick=False))
+    frames = outputs.write_outputs(runs, aggregate.select_tables(rows, ['1-toy']), str(out),
+                                     outputs.meta_of(runs, 'test', quick=False))
     assert 'not in the tables): my_own_config (seed 0' in frames['summary']
 
 
@@ -300,15 +307,15 @@ def test_missing_and_incomplete_cells_never_show_a_number(tmp_path):
     smoke = render.markdown_table(res, '1-toy', {**meta, 'quick': True})
     assert 'smoke test' in smoke
     # the per-run table of the README: complete runs only, percent
-    seeds = render.seed_table(reproduce.runs_frame(runs), [TAPPS, BASELINE])
-    assert f'| 0 | {TAPPS} | 71.0 |' in seeds and f'| 1 | {TAPPS} | 73.0 |' in seeds and BASELINE not in seeds
+    seeds = render.seed_table(runs_frame(runs), [TAPPS, BASELINE])
+    assert [r[:3] for r in markdown_rows(seeds)[1:]] == [['0', TAPPS, '71.0'], ['1', TAPPS, '73.0']]
 
 
 def test_outputs_and_plots_are_written(tmp_path):
     runs = _seed_values({TAPPS: [71.0, 73.0, 70.0], BASELINE: [69.0, 70.5, 71.0]}, tmp_path / 'runs')
     out = tmp_path / 'out'
     rows = aggregate.select_tables(aggregate.table_rows(), ['1-toy', '3-toy'])
-    reproduce.write_outputs(runs, rows, str(out), reproduce.meta_of(runs, 'test', quick=False))
+    outputs.write_outputs(runs, rows, str(out), outputs.meta_of(runs, 'test', quick=False))
     for name in ('runs.csv', 'results.csv', 'comparisons.csv', 'meta.json', 'tables.md', 'tables.tex', 'summary.md'):
         assert osp.getsize(out / name) > 0, name
     written = sorted(os.listdir(out / 'plots'))
@@ -326,7 +333,7 @@ def test_outputs_and_plots_are_written(tmp_path):
 
 
 def test_readme_blocks_are_current():
-    stale = sync_files(reproduce.readme_files(), reproduce.REPO, check=True)
+    stale = sync_files(documents.expected_files(), REPO, check=True)
     assert not stale, f'{stale} stale: run python tools/reproduce_tables.py --update-readme'
     tool = load_module('tools/reproduce_tables.py', 'reproduce_tables_tool')
     assert reproduce.main(tool.parse_args(['--check'])) == 0
@@ -368,15 +375,15 @@ def tiny(tmp_path_factory):
 def test_real_runs_two_seeds_one_killed_and_resumed(tiny, tmp_path, monkeypatch):
     root, plain, killed = tiny
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
-    jobs = reproduce.plan([plain], [0, 1], str(tmp_path / 'work'))
+    jobs = launch.plan([plain], [0, 1], str(tmp_path / 'work'))
     assert [j.work_dir for j in jobs] == [str(tmp_path / 'work' / 'tiny' / f'seed{k}') for k in (0, 1)]
     logs = str(tmp_path / 'logs')
-    first = reproduce.Job(killed, 0, jobs[0].work_dir)
-    assert reproduce.run_processes([first], 'local', 1, logs) == {first: -9}
-    assert reproduce.job_state(jobs[0]) == 'incomplete 3/4'
-    todo = [j for j in jobs if reproduce.job_state(j) != 'complete']
-    assert reproduce.run_processes(todo, 'local', 1, logs) == {j: 0 for j in jobs}  # resumes seed 0, starts seed 1
-    assert all(reproduce.job_state(j) == 'complete' for j in jobs)  # a second call would launch nothing
+    first = launch.Job(killed, 0, jobs[0].work_dir)
+    assert launch.run_processes([first], 'local', 1, logs) == {first: -9}
+    assert launch.job_state(jobs[0]) == 'incomplete 3/4'
+    todo = [j for j in jobs if launch.job_state(j) != 'complete']
+    assert launch.run_processes(todo, 'local', 1, logs) == {j: 0 for j in jobs}  # resumes seed 0, starts seed 1
+    assert all(launch.job_state(j) == 'complete' for j in jobs)  # a second call would launch nothing
 
     runs = collect([str(tmp_path / 'work')])
     assert [(r.config, r.seed, r.status, r.timestamps) for r in runs] == [('tiny', 0, 'complete', 2),
@@ -422,10 +429,10 @@ def test_slurm_job_array_launch(tiny, tmp_path, monkeypatch, slurm_env):
     for key, value in {**slurm_env, 'GRES': '', 'GPUS_PER_NODE': '1', 'CPUS_PER_TASK': '1', 'OMP_NUM_THREADS': '1',
                        'PYTHON': sys.executable, 'PORT': str(free_ports()[0])}.items():
         monkeypatch.setenv(key, value)
-    jobs = reproduce.plan([plain], [0, 1], str(tmp_path / 'work'), options=('train_cfg.max_iters=2',
+    jobs = launch.plan([plain], [0, 1], str(tmp_path / 'work'), options=('train_cfg.max_iters=2',
                                                                              'train_cfg.val_interval=2',
                                                                              'param_scheduler.end=2'))
-    codes = reproduce.run_slurm(jobs, PARTITION, 2, str(tmp_path / 'logs'), gpus=1, poll_s=0.5)
+    codes = launch.run_slurm(jobs, PARTITION, 2, str(tmp_path / 'logs'), gpus=1, poll_s=0.5)
     logs = '\n'.join(open(tmp_path / 'logs' / p).read()[-2000:] for p in os.listdir(tmp_path / 'logs')
                      if p.endswith('.out'))
     assert codes == {j: 0 for j in jobs}, logs

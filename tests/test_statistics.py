@@ -201,7 +201,7 @@ def test_pipeline_columns_with_and_without_per_image_statistics(case, tmp_path):
     """Runs that kept per-image files get every column; runs made before render with empty columns and a
     note, never a made-up number."""
     from benchmarks import aggregate, render
-    from benchmarks.runs import Run
+    from benchmarks.collect import Run
     from benchmarks.toy import TOY
     spec, _, _, per_image = case
     tapps, base = (osp.splitext(osp.basename(TOY.configs[k]))[0] for k in ('tapps', 'baseline'))

@@ -224,7 +224,7 @@ def test_resume_of_a_crafted_numpy_checkpoint_fails_cleanly(tiny_run, tmp_path):
 # ------------------------------------------------------------------------------ 3. collected work dirs
 @pytest.mark.parametrize('form', list(PAYLOADS))
 def test_collecting_a_work_dir_does_not_run_its_config(form, tmp_path):
-    from benchmarks.runs import RunError, read_run
+    from benchmarks.collect import RunError, read_run
     stem = 'tapps_r18-toy_1xb8-1000it_synthetic'
     run = tmp_path / stem / 'seed0'
     (run / '20260101_000000' / 'vis_data').mkdir(parents=True)

@@ -6,8 +6,8 @@ compare paired by seed, and write tables, plots, CSVs and a summary (``benchmark
     python tools/reproduce_tables.py --tables 3 4 7        # also the toy versions of Tables 3, 4 and 7
     python tools/reproduce_tables.py --work-dirs DIR       # collect and render runs made elsewhere (cluster)
     python tools/reproduce_tables.py --launch slurm --partition P --jobs 4   # runs as an sbatch job array
-    python tools/reproduce_tables.py --publish --update-readme   # store the aggregates, rewrite README blocks
-    python tools/reproduce_tables.py --check               # exit 1 if a generated README block is stale
+    python tools/reproduce_tables.py --publish --update-readme   # store the aggregates, rewrite the documents
+    python tools/reproduce_tables.py --check               # exit 1 if a generated block is stale
 """
 import argparse
 import os.path as osp
@@ -18,7 +18,8 @@ import sys
 # tapps_mm are imported, its runs launched and collected (a second checkout may share one .venv)
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from benchmarks.reproduce import LAUNCHERS, main  # noqa: E402
+from benchmarks.launch import LAUNCHERS  # noqa: E402
+from benchmarks.reproduce import main  # noqa: E402
 from benchmarks.toy import TOY  # noqa: E402
 
 
@@ -62,11 +63,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='runs at once (local: the cores are split between them; slurm: the job array\'s limit)')
     p.add_argument('--dry-run', action='store_true', help='print what would run, run nothing')
     p.add_argument('--publish', action='store_true',
-                   help='store this call\'s aggregates in benchmarks/results/ (committed; the README is rendered '
+                   help='store this call\'s aggregates in benchmarks/results/ (committed; the documents are rendered '
                         'from them)')
     p.add_argument('--update-readme', action='store_true',
-                   help='rewrite the generated README blocks (and metafiles) from benchmarks/results/; alone, it '
-                        'runs nothing')
+                   help='rewrite the generated blocks of README.md and docs/ (and the metafiles) from '
+                        'benchmarks/results/; alone, it runs nothing')
     p.add_argument('--check', action='store_true', help='exit 1 if a generated block is stale; runs nothing')
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)

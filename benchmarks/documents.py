@@ -1,0 +1,87 @@
+"""Every generated document, from the committed aggregates in ``benchmarks/results/``: the blocks of
+README.md and the ``docs/`` pages (each block wherever its markers are, in exactly one of those files)
+and the metafiles. ``tools/reproduce_tables.py --update-readme`` writes them, ``--check`` compares.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os.path as osp
+
+import pandas as pd
+
+from benchmarks import REPO, aggregate, metafiles, render
+from benchmarks.model_cost_report import render_evaluator, render_gpu_check, render_model_cost
+from benchmarks.outputs import RESULTS_DIR, load_published
+from benchmarks.readme_blocks import Markers, replace_block
+from benchmarks.toy import TOY
+
+TOY_RESULTS = Markers('toy-results', 'python tools/reproduce_tables.py --update-readme')
+SETTINGS_TRIED = Markers('toy-settings-tried', 'python tools/reproduce_tables.py --update-readme')
+EVALUATOR_SPEED = Markers('evaluator-speed', 'make bench-eval; python tools/reproduce_tables.py --update-readme')
+MODEL_COST = Markers('model-cost', 'make bench-model; python tools/reproduce_tables.py --update-readme')
+GPU_CHECK = Markers('gpu-check', 'benchmarks/gpu_check.sh on a GPU; python tools/reproduce_tables.py --update-readme')
+
+
+def _json(results_dir: str, name: str) -> dict | None:
+    path = osp.join(results_dir, name)
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def tried_sources(results_dir: str = RESULTS_DIR) -> dict[str, str]:
+    """Setting name -> its runs.csv: every ``tried/<setting>/`` and the default (``results/runs.csv``)."""
+    sources = {osp.basename(osp.dirname(p)): p
+               for p in sorted(glob.glob(osp.join(results_dir, 'tried', '*', 'runs.csv')))}
+    if osp.isfile(osp.join(results_dir, 'runs.csv')):
+        sources[f'{TOY.name} (default, benchmarks/results/)'] = osp.join(results_dir, 'runs.csv')
+    return sources
+
+
+def block_bodies(results_dir: str = RESULTS_DIR) -> dict[Markers, str]:
+    """What each generated block of README.md and docs/ holds; a benchmark whose JSON is absent is said to be
+    not measured."""
+    results, comparisons, meta = load_published(results_dir)
+    runs_csv = osp.join(results_dir, 'runs.csv')
+    runs = pd.read_csv(runs_csv) if osp.isfile(runs_csv) else None
+    cost = _json(results_dir, 'model_cost.json')
+    return {
+        TOY_RESULTS: render.readme_block(results, comparisons, meta, runs=runs),
+        SETTINGS_TRIED: render.settings_tried_table(aggregate.settings_tried(tried_sources(results_dir))),
+        EVALUATOR_SPEED: render_evaluator(_json(results_dir, 'evaluator.json')),
+        MODEL_COST: render_model_cost(cost) if cost else 'Not measured yet (`make bench-model`).',
+        GPU_CHECK: render_gpu_check(_json(results_dir, 'gpu_check.json')),
+    }
+
+
+def markdown_pages(root: str = REPO) -> list[str]:
+    """The hand-written pages that may hold generated blocks (repository-relative)."""
+    return ['README.md'] + sorted(osp.relpath(p, root) for p in glob.glob(osp.join(root, 'docs', '*.md')))
+
+
+def with_blocks(bodies: dict[Markers, str], root: str = REPO) -> dict[str, str]:
+    """The pages of :func:`markdown_pages` that hold a block, each with its blocks replaced. A block whose
+    markers are in no page, or in two, raises ValueError naming the pages: a block written nowhere would let
+    ``--check`` pass on a stale page."""
+    texts = {}
+    for rel in markdown_pages(root):
+        with open(osp.join(root, rel)) as f:
+            texts[rel] = f.read()
+    changed: dict[str, str] = {}
+    for markers, body in bodies.items():
+        homes = [rel for rel, text in texts.items() if markers.start in text]
+        if len(homes) != 1:
+            raise ValueError(f'the generated block {markers.name!r} must be in exactly one of README.md and docs/*.md; '
+                             f'found in {homes or "none"}')
+        rel = homes[0]
+        texts[rel] = changed[rel] = replace_block(texts[rel], markers, body, rel)
+    return changed
+
+
+def expected_files(results_dir: str = RESULTS_DIR) -> dict[str, str]:
+    """Repository-relative path -> expected text of every generated document."""
+    files = with_blocks(block_bodies(results_dir))
+    files.update(metafiles.expected_files(load_published(results_dir)))
+    return files
