@@ -1,6 +1,7 @@
-"""Every config builds and runs: names, inheritance depth, what each ablation changes, and for each one
-the datasets with their real pipelines, the evaluator and one loss + predict pass of the model on small
-copies of the datasets in their real formats (the evaluator then scores those predictions)."""
+"""Every config builds and runs: names, inheritance depth, what each ablation and each toy setting tried
+changes, and for each one the datasets with their real pipelines, the evaluator and one loss + predict pass
+of the model on small copies of the datasets in their real formats (the evaluator then scores those
+predictions)."""
 from __future__ import annotations
 
 import argparse
@@ -78,6 +79,35 @@ VARIANTS = [
 ]
 
 
+def _iters(n: int, warmup: int = 50) -> dict:
+    """The keys a toy schedule of ``n`` iterations sets (the toy config's warm-up, or none)."""
+    poly = dict(type='PolyLR', eta_min=0, power=0.9, by_epoch=False, begin=warmup, end=n)
+    warm = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=warmup)] if warmup else []
+    return {'max_iters': n, 'train_cfg.max_iters': n, 'train_cfg.val_interval': n, 'param_scheduler': warm + [poly]}
+
+
+def _baseline(config: str) -> str:
+    return config.replace('configs/tapps/tapps_', 'configs/baseline/baseline_')
+
+
+# The toy settings measured before today's (docs/toy_benchmark.md): config -> every key (as _flat names it) in
+# which it differs from the toy config, with its value; its baseline counterpart differs from the baseline toy
+# config in the same keys and values.
+LR4 = {'optim_wrapper.optimizer.lr': 0.0004}
+LARGE = {'model.backbone.base_channels': 64, 'model.panoptic_head.in_channels': [64, 128, 256, 512],
+         'model.panoptic_head.pixel_decoder.encoder.num_layers': 2,
+         'model.panoptic_head.transformer_decoder.num_layers': 4, 'model.train_cfg.num_points': 512,
+         'train_dataloader.num_workers': 1, 'train_dataloader.persistent_workers': True}
+TRIED = {
+    T + 'tapps_r18-toy-large-nowarmup-lr4e-4_1xb8-400it_synthetic.py':  # v2-400it
+    {**LARGE, 'warmup_iters': 0, **LR4, **_iters(400, warmup=0)},
+    T + 'tapps_r18-toy-large-nowarmup-lr4e-4_1xb8-600it_synthetic.py':  # v3-600it
+    {**LARGE, 'warmup_iters': 0, **LR4, **_iters(600, warmup=0)},
+    T + 'tapps_r18-toy-lr4e-4_1xb8-1000it_synthetic.py': LR4,  # v5-1000it
+    T + 'tapps_r18-toy-lr4e-4_1xb8-1500it_synthetic.py': {**LR4, **_iters(1500)},  # v6-1500it
+}
+
+
 def _flat(d, prefix=''):
     out = {}
     for k, v in d.items():
@@ -100,8 +130,8 @@ def _depth(path: str) -> int:
 
 
 def test_configs_cover_the_expected_set():
-    assert len(CONFIGS) == 30, CONFIGS
-    assert {v[0] for v in VARIANTS} <= set(CONFIGS)
+    assert len(CONFIGS) == 38, CONFIGS
+    assert {v[0] for v in VARIANTS} | set(TRIED) | {_baseline(c) for c in TRIED} <= set(CONFIGS)
 
 
 @pytest.mark.parametrize('config', CONFIGS)
@@ -131,6 +161,14 @@ def test_variant_changes_only_its_switch(config, reference, allowed):
     changed = {k for k in a.keys() | b.keys() if a.get(k, '<unset>') != b.get(k, '<unset>')}
     changed = {k for k in changed if not any(k == p or k.startswith(p + '.') for p in allowed)}
     assert not changed, f'{config} differs from {reference} in {sorted(changed)}'
+
+
+@pytest.mark.parametrize('config', sorted(TRIED), ids=lambda c: osp.basename(c))
+def test_tried_toy_setting_differs_only_in_its_keys(config):
+    for ours, toy in ((config, TOY), (_baseline(config), _baseline(TOY))):
+        a, b = _flat(Config.fromfile(ours).to_dict()), _flat(Config.fromfile(toy).to_dict())
+        changed = {k: a.get(k, '<unset>') for k in a.keys() | b.keys() if a.get(k, '<unset>') != b.get(k, '<unset>')}
+        assert changed == TRIED[config], f'{ours} differs from {toy} in {sorted(changed)}'
 
 
 @pytest.fixture(scope='module')

@@ -1,4 +1,5 @@
 # Toy scale: the paper's baseline (separate part queries + official merging) with the toy TAPPS settings.
+# Design, history and every tried setting: docs/toy_benchmark.md.
 _base_ = '../tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
 
 model = dict(
