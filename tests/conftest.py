@@ -3,6 +3,8 @@ import os.path as osp
 
 import pytest
 
+from tapps_mm.testing.repo import REPO
+
 # `make test` runs 2 xdist workers on 2 cores: one intra-op thread each, or their OpenMP threads spin
 # against each other (10-50x slower tensor ops). Set before torch is imported by any test module.
 if os.environ.get('PYTEST_XDIST_WORKER'):
@@ -14,7 +16,6 @@ else:
     # here, in the controller, before any worker starts.
     import yapf  # noqa: F401
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_REFERENCE = osp.join(osp.dirname(REPO), 'shared', 'reference')
 
 
@@ -28,9 +29,9 @@ def shared_reference() -> str:
 
 @pytest.fixture(scope='session')
 def slurm_env(tmp_path_factory):
-    """A real single-node Slurm on localhost for the whole session (``tapps_mm.testing.slurm_cluster``):
+    """A real single-node Slurm on localhost for the whole session (``tests/slurm_cluster.py``):
     the client environment (``SLURM_CONF``) to merge into ``srun`` / ``sbatch`` calls; skips without Slurm."""
-    from tapps_mm.testing.slurm_cluster import local_slurm_cluster, slurm_missing_reason
+    from slurm_cluster import local_slurm_cluster, slurm_missing_reason
     reason = slurm_missing_reason()
     if reason:
         pytest.skip(reason)

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from slurm_cluster import PARTITION
 
 from tapps_mm.evaluation.per_image import PerImageStats
 from tapps_mm.testing.fake_datasets import write_fake_synthetic_pp
 from tapps_mm.testing.launch import REPO, evaluation_results, logged_metrics, write_tiny_toy_config
 from tapps_mm.testing.ports import free_ports
-from tapps_mm.testing.slurm_cluster import PARTITION
 
 TOOLS = osp.join(REPO, 'tools')
 # near-initial weights predict objects of every class; a few iterations at the toy lr predict nothing,
