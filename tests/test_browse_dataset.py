@@ -150,7 +150,7 @@ def test_browse_val_draws_the_parts_of_each_sample(tool, data_root, tmp_path):
 
 
 def test_browse_train_script(data_root, tmp_path):
-    """The command line of the README, run as a script from the repository root."""
+    """The command line of docs/datasets.md, run as a script from the repository root."""
     out = tmp_path / 'train'
     proc = subprocess.run([sys.executable, TOOL, CONFIG, '--out', str(out), '--num', '2', '--seed', '0',
                            '--cfg-options', f'train_dataloader.dataset.data_root={data_root}'],

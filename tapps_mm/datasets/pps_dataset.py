@@ -74,7 +74,7 @@ class PPSDataset(BaseDataset):
     default_spec: str = 'cityscapes'
     layout: DatasetLayout
     #: what to do when ``data_root`` does not exist (``{root}`` is filled in)
-    missing_root_hint: str = 'see the layouts in the README ("Datasets")'
+    missing_root_hint: str = 'see the layouts in docs/datasets.md'
 
     def __init__(self, data_root: str = '', split: str = 'train', spec: str | None = None,
                  check_files: bool = True, **kwargs) -> None:
@@ -97,7 +97,7 @@ class PPSDataset(BaseDataset):
         pairs = self.list_pairs()
         if not pairs:
             raise FileNotFoundError(f'{type(self).__name__}: no samples for split {self.split!r} under '
-                                    f'{self.data_root!r}; expected layout: see {type(self).__name__} docs / README')
+                                    f'{self.data_root!r}; expected layout: see docs/datasets.md')
         data_list = []
         for image_id, img_path, label_path in pairs:
             if self.check_files:
@@ -154,8 +154,8 @@ class CityscapesPPSDataset(PPSDataset):
                            'gtFinePanopticParts/{split}/<city>/<id>_gtFinePanopticParts.tif',
                            ('leftImg8bit/{split}', 'gtFinePanopticParts/{split}'), r'^[a-z]+_\d{6}_\d{6}$',
                            {'train': 2975, 'val': 500})
-    missing_root_hint = ('link the official Cityscapes-PP download there (leftImg8bit/, gtFinePanopticParts/; README '
-                         '"Datasets") and check it with: python tools/dataset_converters/check_dataset.py {root} '
+    missing_root_hint = ('link the official Cityscapes-PP download there (leftImg8bit/, gtFinePanopticParts/; '
+                         'docs/datasets.md) and check it with: python tools/dataset_converters/check_dataset.py {root} '
                          '--dataset cityscapes')
     label_suffix = '_gtFinePanopticParts.tif'
 
@@ -180,7 +180,7 @@ class PascalPPSDataset(PPSDataset):
                            'JPEGImages/<id>.jpg (VOC2010) and labels/{split}/<id>.tif (Pascal-PP)',
                            ('JPEGImages', 'labels/{split}'), r'^\d{4}_\d{6}$',
                            {'training': 4998, 'validation': 5105})
-    missing_root_hint = ('link VOC2010 JPEGImages/ and the Pascal-PP labels/ there (README "Datasets") and check it '
+    missing_root_hint = ('link VOC2010 JPEGImages/ and the Pascal-PP labels/ there (docs/datasets.md) and check it '
                          'with: python tools/dataset_converters/check_dataset.py {root} --dataset pascal')
 
     def __init__(self, data_root: str = '', split: str = 'training', **kwargs) -> None:

@@ -9,7 +9,7 @@ their object, and no pixel can belong to two objects.
 Code of a pixel: ``(segment index + 1) * 256 + part code``; codes below 256 are void (also mmdet's pad
 value 255). Part code 0 = no part label, ``j + 1`` = flat part index ``j`` of the spec.
 
-Decisions (the same in training and evaluation, see the README):
+Decisions (the same in training and evaluation, see docs/datasets.md):
 - Dataset sids map through the eval spec's ``dataset_sid2eval_sid``; unmapped sids are void.
 - Thing pixels without an instance id (uid = sid) are crowd: kept apart as ignore regions.
 - File pids are grouped like the official ``decode_uids`` (Pascal-PP's countable parts); pids that the
