@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tapps_mm_installed
 PYTEST_ARGS ?=
 
-.PHONY: install test lint clean-venv bench-eval bench-model reproduce slurm
+.PHONY: install test lint clean-venv bench-eval bench-model bench-threads reproduce reproduce-all slurm
 
 install: $(STAMP)
 
@@ -59,3 +59,11 @@ bench-model: $(STAMP)
 REPRODUCE_ARGS ?=
 reproduce: $(STAMP)
 	$(BIN)/python tools/reproduce_tables.py $(REPRODUCE_ARGS)
+
+# The whole toy paper: Tables 1, 3, 4, 5 and 7 at toy scale (40 runs; the runs of `reproduce` are reused).
+reproduce-all: $(STAMP)
+	$(BIN)/python tools/reproduce_tables.py --tables all $(REPRODUCE_ARGS)
+
+# How the main job uses the cores: one 2-thread run vs two 1-thread runs, idle and beside a busy core.
+bench-threads: $(STAMP)
+	$(BIN)/python benchmarks/bench_threads.py --out benchmarks/results/threads.json

@@ -16,7 +16,10 @@ from benchmarks.outputs import RESULTS_DIR, load_published
 from benchmarks.readme_blocks import Markers, replace_block
 from benchmarks.toy import TOY
 
-TOY_RESULTS = Markers('toy-results', 'python tools/reproduce_tables.py --update-readme')
+TOY_RESULTS = Markers('toy-results', 'python tools/reproduce_tables.py --update-readme')  # intro and Table 1-toy
+#: toy table -> the block of an ablation / things-only table
+TOY_TABLES = {f'{t}-toy': Markers(f'toy-table-{t}', 'python tools/reproduce_tables.py --update-readme')
+              for t in sorted(TOY.table_configs)}
 SETTINGS_TRIED = Markers('toy-settings-tried', 'python tools/reproduce_tables.py --update-readme')
 EVALUATOR_SPEED = Markers('evaluator-speed', 'make bench-eval; python tools/reproduce_tables.py --update-readme')
 MODEL_COST = Markers('model-cost', 'make bench-model; python tools/reproduce_tables.py --update-readme')
@@ -48,7 +51,10 @@ def block_bodies(results_dir: str = RESULTS_DIR) -> dict[Markers, str]:
     runs = pd.read_csv(runs_csv) if osp.isfile(runs_csv) else None
     cost = _json(results_dir, 'model_cost.json')
     return {
-        TOY_RESULTS: render.readme_block(results, comparisons, meta, runs=runs),
+        TOY_RESULTS: render.toy_results_intro(meta) + '\n\n' + render.toy_table_block(results, comparisons, meta, runs,
+                                                                                       '1-toy'),
+        **{markers: render.toy_table_block(results, comparisons, meta, runs, table)
+           for table, markers in TOY_TABLES.items()},
         SETTINGS_TRIED: render.settings_tried_table(aggregate.settings_tried(tried_sources(results_dir))),
         EVALUATOR_SPEED: render_evaluator(_json(results_dir, 'evaluator.json')),
         MODEL_COST: render_model_cost(cost) if cost else 'Not measured yet (`make bench-model`).',

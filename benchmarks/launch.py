@@ -4,7 +4,7 @@ progress.
 Runs are plain ``tools/train.py`` runs in ``<work root>/<config stem>/seed<k>/`` with
 ``--cfg-options randomness.seed=k`` and ``--resume``: a second call skips complete runs and resumes
 incomplete ones from their last complete checkpoint, so killing the command loses at most the work since
-that checkpoint. ``local`` runs them here (``--jobs`` at once, the cores split between them), ``dist``
+that checkpoint. ``local`` runs them here (``--jobs`` at once, one thread each: ``LOCAL_THREADS``), ``dist``
 through ``tools/dist_train.sh``, ``slurm`` as one sbatch job array whose tasks call ``tools/slurm_train.sh``
 (each with ``--resume``, so a requeued task continues). We never schedule anything ourselves beyond that.
 """
@@ -29,6 +29,15 @@ from benchmarks.collect import LAUNCH_FILE, PREFIX, RunError, is_run_dir, read_r
 from benchmarks.toy import TOY
 
 LAUNCHERS = ('local', 'dist', 'slurm')
+#: torch threads of each local run. One thread per run and as many runs at once as there are cores: 1.38x the
+#: throughput of one 2-thread run on 2 idle cores, and 0.92x (instead of 0.25x) beside a busy core, since a
+#: single thread never spins waiting for another (benchmarks/bench_threads.py, docs/benchmarks.md). It also
+#: makes a run's numbers independent of the machine's core count.
+LOCAL_THREADS = 1
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -105,8 +114,7 @@ def git_commit(repo: str = REPO) -> str:
 
 def machine() -> str:
     """The machine in words (cores, CPU, GPU): no host name, no paths."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
-    text = f'{cores} CPU cores ({platform.machine()})'
+    text = f'{usable_cores()} CPU cores ({platform.machine()})'
     if shutil.which('nvidia-smi'):
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             out = subprocess.run(['nvidia-smi', '--query-gpu=name', '--format=csv,noheader'], capture_output=True,
@@ -197,8 +205,7 @@ class Progress:
 
 
 def _env(threads: int | None = None) -> dict[str, str]:
-    """The environment of a launched run (``OMP_WAIT_POLICY`` is passed on: see docs/reproduction.md on shared
-    machines)."""
+    """The environment of a launched run: this checkout first on the path, the run's thread count."""
     env = dict(os.environ)
     env['PYTHONPATH'] = REPO + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
     env.setdefault('PYTHON', sys.executable)
@@ -207,15 +214,16 @@ def _env(threads: int | None = None) -> dict[str, str]:
     return env
 
 
-def run_processes(jobs: list[Job], launch: str, n_jobs: int, log_dir: str, gpus: int = 1,
+def run_processes(jobs: list[Job], launch: str, n_jobs: int | None, log_dir: str, gpus: int = 1,
                   stream=sys.stderr) -> dict[Job, int]:
-    """Run the jobs here (``local``: ``n_jobs`` at once with the cores split between them; ``dist``: one
-    at a time, each over ``gpus`` processes); their output goes to ``log_dir/<stem>_seed<k>.log``.
-    Returns each job's exit status."""
+    """Run the jobs here (``local``: ``n_jobs`` at once, default one per usable core, each with
+    ``LOCAL_THREADS``; ``dist``: one at a time, each over ``gpus`` processes that split the cores); their
+    output goes to ``log_dir/<stem>_seed<k>.log``. Returns each job's exit status."""
     os.makedirs(log_dir, exist_ok=True)
-    n_jobs = max(1, n_jobs if launch == 'local' else 1)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
-    threads = max(1, cores // (n_jobs * (gpus if launch == 'dist' else 1)))
+    if launch == 'local':
+        n_jobs, threads = n_jobs or usable_cores(), LOCAL_THREADS
+    else:
+        n_jobs, threads = 1, max(1, usable_cores() // gpus)
     progress = Progress(jobs, stream)
     pending, running, codes = list(jobs), {}, {}
     try:

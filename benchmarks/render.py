@@ -14,7 +14,7 @@ import re
 import pandas as pd
 
 from benchmarks.aggregate import is_toy, known_tables, row_label, several_settings, table_metrics
-from benchmarks.paper import METRIC_KEYS
+from benchmarks.paper import METRIC_KEYS, primary_metric
 
 #: the metrics of the paired-comparison tables in the summary and the README
 HEADLINE_METRICS = ('PartPQ_All', 'PartPQ_Pt', 'PQ_Th', 'obj_without_conflicts')
@@ -186,6 +186,15 @@ def statistics_paragraph(comparisons: pd.DataFrame, table: str, metrics=HEADLINE
     if len(shares):
         text.append(f'The val images account for {100 * shares.min():.0f}-{100 * shares.max():.0f} % of the '
                     'variance of the mean differences (the rest is seed to seed). ')
+    primary = primary_metric(table.split('-')[0])
+    signed = part[(part.metric == primary) & part.paper_diff.notna() & (part.paper_diff != 0)]
+    if len(signed):
+        same = [f'{r.a_row} - {r.b_row} ({r.mean_diff:+.1f}; paper {r.paper_diff:+.1f})' for _, r in signed.iterrows()
+                if r.mean_diff * r.paper_diff > 0]
+        other = [f'{r.a_row} - {r.b_row} ({r.mean_diff:+.1f}; paper {r.paper_diff:+.1f})' for _, r in signed.iterrows()
+                 if r.mean_diff * r.paper_diff <= 0]
+        text.append(f'On {primary}, the sign of our mean difference agrees with the paper\'s for '
+                    f'{"; ".join(same) or "none"}, and not for {"; ".join(other) or "none"}. ')
     needs = [r for _, r in part.iterrows() if not _nan(r.get('seeds_needed')) and not _nan(r.paper_diff)]
     if needs:
         text.append('With the paired std seen here, detecting the paper\'s own differences at 80 % power would '
@@ -254,47 +263,55 @@ def summary(runs: pd.DataFrame, results: pd.DataFrame, comparisons: pd.DataFrame
     return '\n'.join(lines) + '\n'
 
 
-def seed_table(runs: pd.DataFrame, configs: list[str], metrics=HEADLINE_METRICS) -> str:
-    """Per seed and config, the final metrics of each complete run (the paper's names, percent): the spread
-    that the means and the paired comparisons summarise, shown as it is."""
-    chosen = runs[runs.config.isin(configs) & (runs.status == 'complete')].sort_values(['seed', 'config'])
+def seed_table(runs: pd.DataFrame, results: pd.DataFrame, table: str, metric: str) -> str:
+    """Per seed, ``metric`` of each row of ``table`` (percent, complete runs): the spread that the means and
+    the paired comparisons summarise, shown as it is."""
+    part = results[(results.table == table) & (results.metric == metric)].drop_duplicates('config')
+    several = several_settings(part)
+    chosen = runs[runs.config.isin(part.config) & (runs.status == 'complete')]
     if chosen.empty:
         return ''
-    def percent(value) -> str:
-        return '' if value is None or pd.isna(value) else f'{100 * float(value):.1f}'
-    body = [[str(int(r.seed)), r.config, *(percent(r.get(METRIC_KEYS[m])) for m in metrics)]
-            for _, r in chosen.iterrows()]
-    return markdown(pd.DataFrame(body, columns=['seed', 'config', *metrics]))
+    values = chosen.pivot_table(index='seed', columns='config', values=METRIC_KEYS[metric], aggfunc='first')
+    body = pd.DataFrame({'seed': values.index.astype(int).astype(str)})
+    for _, row in part.sort_values('variant').iterrows():
+        column = values[row.config] if row.config in values else pd.Series(float('nan'), index=values.index)
+        body[row_label(row, several)] = [_fmt(100 * v, '.1f') for v in column]
+    return markdown(body)
 
 
-def readme_block(results: pd.DataFrame | None, comparisons: pd.DataFrame | None, meta: dict | None,
-                 runs: pd.DataFrame | None = None) -> str:
-    """The README's toy-results block, from the committed aggregates (or a note that there are none)."""
+def toy_results_intro(meta: dict | None) -> str:
+    """What the toy blocks were generated from: the command, the runs, their time."""
     command = '`python tools/reproduce_tables.py --publish --update-readme`'
-    if results is None or meta is None:
+    if meta is None:
         return (f'No measured results are committed yet (`benchmarks/results/` is empty). {command} runs the toy '
-                'benchmark, stores its aggregates there and writes this block from them.')
-    toy = results[results.table.map(is_toy)]
+                'benchmark, stores its aggregates there and writes these blocks from them.')
     done = meta.get('runs_complete') or 0
     per_run = meta.get('wall_s', 0) / 60 / done if done else 0.0
-    extra = meta.get('ablation_runs')
-    parts = [f'Generated from `benchmarks/results/` (written by `{meta.get("command", "")}`; {command} '
-             f'refreshes it). {meta.get("runs_complete", "?")} complete runs, '
-             f'{meta.get("wall_s", 0) / 60:.0f} min of training and evaluation on {meta.get("machine", "unknown")} '
-             f'({per_run:.1f} min per run' + (f'; `--tables 3 4 7` adds {extra} runs of the same length, about '
-                                               f'{extra * per_run / 60:.1f} h' if extra else '') + ').']
-    for table in known_tables(toy):
-        if (toy[toy.table == table].status == 'missing').all():
-            continue
-        parts.append(markdown_table(toy, table, meta))
-        seeds = seed_table(runs, sorted(set(toy[toy.table == table].config))) if runs is not None else ''
-        if seeds:
-            parts.append('Each run (percent):\n\n' + seeds)
-        comp = comparison_table(comparisons, table) if comparisons is not None else ''
-        if comp:
-            parts.append('Paired by seed (percent points; the bootstrap resamples seeds and val images, the same '
-                         'draws for both methods):\n\n' + comp)
-            parts.append(statistics_paragraph(comparisons, table))
+    return (f'Generated from `benchmarks/results/` (written by `{meta.get("command", "")}`; {command} refreshes it, '
+            f'`make reproduce-all` runs the whole toy paper). {meta.get("runs_complete", "?")} complete runs, '
+            f'{meta.get("wall_s", 0) / 60:.0f} min of training and evaluation on {meta.get("machine", "unknown")} '
+            f'({per_run:.1f} min per run).')
+
+
+def toy_table_block(results: pd.DataFrame | None, comparisons: pd.DataFrame | None, meta: dict | None,
+                    runs: pd.DataFrame | None, table: str) -> str:
+    """The generated block of one toy table: its cells, each seed's runs on the table's primary metric, the
+    paired comparisons with the paper's own differences, and what they say in words."""
+    part = results[results.table == table] if results is not None else None
+    if part is None or part.empty or (part.status == 'missing').all():
+        return (f'Table {table} has no run in the committed aggregates: `python tools/reproduce_tables.py --tables '
+                f'{table.split("-")[0]} --publish --update-readme` runs it.')
+    number = table.split('-')[0]
+    metric = primary_metric(number)
+    metrics = table_metrics(table) if number == '5' else HEADLINE_METRICS
+    parts = [markdown_table(part, table, meta)]
+    seeds = seed_table(runs, part, table, metric) if runs is not None else ''
+    if seeds:
+        parts.append(f'Each seed ({metric}, percent):\n\n' + seeds)
+    comp = comparison_table(comparisons, table, metrics) if comparisons is not None else ''
+    if comp:
+        parts += ['Paired by seed (percent points; the bootstrap resamples seeds and val images, the same draws for '
+                  'both rows):\n\n' + comp, statistics_paragraph(comparisons, table, metrics)]
     return '\n\n'.join(p for p in parts if p)
 
 

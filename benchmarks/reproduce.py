@@ -28,6 +28,8 @@ def sync_documents(check: bool) -> int:
 def expand_tables(ids: list[str], rows: pd.DataFrame) -> list[str]:
     """Table ids for rendering: exact ids ('1a', '3-toy'), or a number for all its versions ('3': 3, 3-toy)."""
     known = aggregate.known_tables(rows)
+    if 'all' in ids:
+        return known
     out = []
     for i in ids:
         match = [t for t in known if t == i or aggregate.table_number(t) == i and not i.endswith('-toy')]
@@ -40,7 +42,7 @@ def expand_tables(ids: list[str], rows: pd.DataFrame) -> list[str]:
 def launch_runs(args, out_dir: str, stream) -> tuple[list[launch.Job], dict[launch.Job, int]]:
     """Plan the toy runs of the requested tables, say what each will do, and run the missing ones (nothing
     with ``--dry-run``: the commands are printed). Returns the jobs and the exit status of each launched."""
-    numbers = tuple(i for i in args.tables or [] if i != '1')
+    numbers = TOY.expand(args.tables)
     seeds = list(range(args.seeds if args.seeds is not None else (TOY.quick_seeds if args.quick else TOY.seeds)))
     work_root = args.work_root or (TOY.quick_work_root if args.quick else 'work_dirs')
     jobs = launch.plan(TOY.config_files(numbers), seeds, work_root, TOY.quick_options if args.quick else ())
@@ -79,12 +81,12 @@ def main(args) -> int:
         roots = list(args.work_dirs)
         selected = aggregate.select_tables(rows, expand_tables(args.tables, rows)) if args.tables else rows
     else:
-        TOY.config_files(tuple(i for i in args.tables or [] if i != '1'))  # an unknown id fails before any work
+        TOY.config_files(TOY.expand(args.tables))  # an unknown id fails before any work
         jobs, codes = launch_runs(args, out_dir, stream)
         if args.dry_run:
             return 0
         roots = [j.work_dir for j in jobs if is_run_dir(j.work_dir)]
-        selected = aggregate.select_tables(rows, ['1-toy'] + [f'{n}-toy' for n in args.tables or [] if n != '1'])
+        selected = aggregate.select_tables(rows, ['1-toy'] + [f'{n}-toy' for n in TOY.expand(args.tables)])
     runs = collect(roots) if roots else []
     command_line = 'python tools/reproduce_tables.py' + (' ' + shlex.join(args.argv) if args.argv else '')
     frames = write_outputs(runs, selected, out_dir, meta_of(runs, command_line, args.quick))

@@ -5,7 +5,8 @@ Why one place: whoever changes the toy setting (its design and every setting tri
 the tables and the README follow. Nothing else in ``benchmarks`` names a toy config.
 
 The toy tables mirror the paper's (``1-toy``: TAPPS vs the separate-query baseline, ``3-toy`` / ``4-toy``
-/ ``7-toy``: the ablations of Tables 3, 4 and 7) on the synthetic dataset with random initialisation.
+/ ``7-toy``: the ablations of Tables 3, 4 and 7, ``5-toy``: things only, from the runs of ``1-toy``) on the
+synthetic dataset with random initialisation.
 Their numbers are not comparable with the paper's; only the paired differences are set beside the
 paper's differences, for orientation.
 """
@@ -59,8 +60,13 @@ class ToySetting:
         from tapps_mm.datasets.synthetic_pp import make_command
         return tuple(make_command(self.data_root, **self.data_args))
 
+    def expand(self, tables) -> tuple[str, ...]:
+        """``--tables`` ids for launching: ``'all'`` is every toy table; ``'1'`` (the default's) is dropped."""
+        ids = [t for i in tables or () for t in (sorted(self.table_configs) if i == 'all' else [i])]
+        return tuple(dict.fromkeys(i for i in ids if i != '1'))
+
     def config_files(self, tables: tuple[str, ...] = ()) -> list[str]:
-        """The default configs, then those of the requested toy tables (``'3'``, ``'4'``, ``'7'``)."""
+        """The default configs, then those of the requested toy tables (``'3'``, ``'4'``, ``'5'``, ``'7'``)."""
         unknown = sorted(set(tables) - set(self.table_configs))
         if unknown:
             raise KeyError(f'unknown table id(s) {unknown}: toy tables exist for {sorted(self.table_configs)}')
@@ -71,17 +77,20 @@ class ToySetting:
 
 
 _T = 'configs/tapps/tapps_r18-toy-{}_1xb8-1000it_synthetic.py'
-#: --tables id -> the ablation switches of that toy table (each a config named by its switch)
-_SWITCHES = {'3': ('nocompat', 'nocompat-train'), '4': ('adapt0', 'adapt1', 'adapt3'), '7': ('dynparts',)}
+#: --tables id -> the ablation switches of that toy table (each a config named by its switch); Table 5
+#: (things only: PQ_Th, mIoU_Th) is read from the Table 1 runs and needs none
+_SWITCHES = {'3': ('nocompat', 'nocompat-train'), '4': ('adapt0', 'adapt1', 'adapt3'), '5': (), '7': ('dynparts',)}
 TOY = ToySetting(
     configs={'tapps': _TAPPS, 'baseline': _BASELINE},
     table_configs={t: tuple(_T.format(s) for s in switches) for t, switches in _SWITCHES.items()},
     rows={
-        config_stem(_TAPPS): _toy('tapps', {'1-toy': '', **{f'{t}-toy': v for t, v in REFERENCE_VARIANT.items()}}),
-        config_stem(_BASELINE): _toy('baseline', {'1-toy': '', '3-toy': ''}),
+        config_stem(_TAPPS): _toy('tapps', {'1-toy': '', **{f'{t}-toy': v for t, v in REFERENCE_VARIANT.items()},
+                                            '5-toy': ''}),
+        config_stem(_BASELINE): _toy('baseline', {'1-toy': '', '3-toy': '', '5-toy': ''}),
         **{config_stem(_T.format(s)): _toy('tapps', {f'{t}-toy': VARIANT[s]})
            for t, switches in _SWITCHES.items() for s in switches},
     },
     paper_reference={'1-toy': ('1a', 'pascal-pp', 'R50', 'IN'), '3-toy': ('3', 'pascal-pp', 'R50', 'IN'),
-                     '4-toy': ('4', 'pascal-pp', 'R50', 'IN+COCO'), '7-toy': ('7', 'pascal-pp', 'R50', 'IN+COCO')},
+                     '4-toy': ('4', 'pascal-pp', 'R50', 'IN+COCO'), '5-toy': ('5', 'pascal-pp', 'R50', 'IN'),
+                     '7-toy': ('7', 'pascal-pp', 'R50', 'IN+COCO')},
 )

@@ -400,6 +400,17 @@ def test_real_runs_two_seeds_one_killed_and_resumed(tiny, tmp_path, monkeypatch)
         again = PartPQEvaluator(load_spec(kept.spec)).summarize(kept.total())
         assert all(run.metrics[k] == again[k] for k in ('PartPQ', 'PQ', 'mIoU_th', 'PartSQ_parts'))
     assert [it for it, _ in runs[0].curves['loss']] == [1, 2, 3, 4]
+    assert not [j for j in jobs if launch.job_state(j) != 'complete']  # starting again recomputes nothing
+
+    # killed and resumed ends bit-identical to an uninterrupted run: every logged loss, the metrics, the
+    # per-image statistics
+    reference = launch.plan([plain], [0], str(tmp_path / 'uninterrupted'))
+    assert launch.run_processes(reference, 'local', 1, logs) == {reference[0]: 0}
+    [uninterrupted] = collect([reference[0].work_dir])
+    assert runs[0].metrics == uninterrupted.metrics and runs[0].curves == uninterrupted.curves
+    resumed, whole = (PerImageStats.load(osp.join(r.work_dir, r.per_image)) for r in (runs[0], uninterrupted))
+    assert list(resumed.image_ids) == list(whole.image_ids)
+    assert all(np.array_equal(resumed.arrays[k], whole.arrays[k]) for k in whole.arrays)
     rows = aggregate.table_rows({'tiny': ConfigRows('synthetic', 'R18-toy', 'none', 'tapps', {'1-toy': ''})})
     res = aggregate.results(runs, rows)
     pq = res[res.metric == 'PQ_All'].iloc[0]

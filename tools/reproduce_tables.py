@@ -3,7 +3,7 @@ compare paired by seed, and write tables, plots, CSVs and a summary (``benchmark
 
     python tools/reproduce_tables.py                       # the toy benchmark on this machine (make reproduce)
     python tools/reproduce_tables.py --quick               # the same path in minutes (numbers: smoke test)
-    python tools/reproduce_tables.py --tables 3 4 7        # also the toy versions of Tables 3, 4 and 7
+    python tools/reproduce_tables.py --tables all          # the whole toy paper, Tables 1, 3, 4, 5, 7 (reproduce-all)
     python tools/reproduce_tables.py --work-dirs DIR       # collect and render runs made elsewhere (cluster)
     python tools/reproduce_tables.py --launch slurm --partition P --jobs 4   # runs as an sbatch job array
     python tools/reproduce_tables.py --publish --update-readme   # store the aggregates, rewrite the documents
@@ -50,8 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--quick', action='store_true', help='tiny schedule end to end in minutes (smoke numbers), '
                                                         f'in {TOY.quick_work_root}/')
     p.add_argument('--tables', nargs='+', metavar='ID',
-                   help='launching: toy versions of these tables too (3, 4, 7); with --work-dirs: render only these '
-                        'tables (1a, 3, 3-toy, ...; a number selects all its versions)')
+                   help='launching: toy versions of these tables too (3, 4, 5, 7; all: every one, the whole toy '
+                        'paper); with --work-dirs: render only these tables (1a, 3, 3-toy, ...; a number selects all '
+                        'its versions; all: every table)')
     p.add_argument('--work-dirs', nargs='+', metavar='DIR',
                    help='collect and render the runs below DIR; launch nothing')
     p.add_argument('--work-root', help='where the runs live: <root>/<config stem>/seed<k>/ (default work_dirs)')
@@ -59,8 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='local: here; dist: tools/dist_train.sh (GPUS); slurm: an sbatch job array of '
                         'tools/slurm_train.sh (GPUS, GPUS_PER_NODE, CPUS_PER_TASK, GRES, SRUN_ARGS)')
     p.add_argument('--partition', type=partition_name, default='', help='Slurm partition (--launch slurm)')
-    p.add_argument('--jobs', type=positive_int, default=1,
-                   help='runs at once (local: the cores are split between them; slurm: the job array\'s limit)')
+    p.add_argument('--jobs', type=positive_int,
+                   help='runs at once (local: default one per usable core, each with one thread; slurm: the job '
+                        'array\'s limit)')
     p.add_argument('--dry-run', action='store_true', help='print what would run, run nothing')
     p.add_argument('--publish', action='store_true',
                    help='store this call\'s aggregates in benchmarks/results/ (committed; the documents are rendered '
