@@ -307,8 +307,9 @@ def test_missing_and_incomplete_cells_never_show_a_number(tmp_path):
     smoke = render.markdown_table(res, '1-toy', {**meta, 'quick': True})
     assert 'smoke test' in smoke
     # the per-run table of the README: complete runs only, percent
-    seeds = render.seed_table(runs_frame(runs), [TAPPS, BASELINE])
-    assert [r[:3] for r in markdown_rows(seeds)[1:]] == [['0', TAPPS, '71.0'], ['1', TAPPS, '73.0']]
+    header, *body = markdown_rows(render.seed_table(runs_frame(runs), res, '1-toy', 'PartPQ_All'))
+    assert [dict(zip(header, r)) for r in body] == [{'seed': '0', 'tapps': '71.0', 'baseline': ''},
+                                                   {'seed': '1', 'tapps': '73.0', 'baseline': ''}]
 
 
 def test_outputs_and_plots_are_written(tmp_path):
@@ -425,7 +426,10 @@ def test_dry_run_prints_the_commands(tmp_path, capsys):
     assert out.count('tools/train.py') == 6 and out.count('--resume') == 6  # (TAPPS, baseline, dynparts) x 2
     assert 'randomness.seed=1' in out and str(tmp_path / TAPPS / 'seed1') in out
     with pytest.raises(KeyError, match='unknown table id'):
-        reproduce.main(tool.parse_args(['--dry-run', '--tables', '5']))
+        reproduce.main(tool.parse_args(['--dry-run', '--tables', '9']))
+    # the whole toy paper: Tables 1, 3, 4, 5 (no runs of its own) and 7, five seeds each
+    assert reproduce.main(tool.parse_args(['--dry-run', '--tables', 'all', '--work-root', str(tmp_path)])) == 0
+    assert capsys.readouterr().out.count('tools/train.py') == 8 * 5
     assert reproduce.main(tool.parse_args(['--dry-run', '--seeds', '1', '--launch', 'dist', '--work-root',
                                            str(tmp_path)])) == 0
     assert capsys.readouterr().out.count('dist_train.sh') == 2
