@@ -11,7 +11,7 @@ import os.path as osp
 import pandas as pd
 
 from benchmarks import REPO, aggregate, metafiles, render
-from benchmarks.model_cost_report import render_evaluator, render_gpu_check, render_model_cost
+from benchmarks.model_cost_report import render_evaluator, render_gpu_check, render_model_cost, render_threads
 from benchmarks.outputs import RESULTS_DIR, load_published
 from benchmarks.readme_blocks import Markers, replace_block
 from benchmarks.toy import TOY
@@ -23,6 +23,8 @@ TOY_TABLES = {f'{t}-toy': Markers(f'toy-table-{t}', 'python tools/reproduce_tabl
 SETTINGS_TRIED = Markers('toy-settings-tried', 'python tools/reproduce_tables.py --update-readme')
 EVALUATOR_SPEED = Markers('evaluator-speed', 'make bench-eval; python tools/reproduce_tables.py --update-readme')
 MODEL_COST = Markers('model-cost', 'make bench-model; python tools/reproduce_tables.py --update-readme')
+PER_CLASS = Markers('per-class', 'python tools/reproduce_tables.py --update-readme')
+THREAD_LAYOUT = Markers('thread-layout', 'make bench-threads; python tools/reproduce_tables.py --update-readme')
 GPU_CHECK = Markers('gpu-check', 'benchmarks/gpu_check.sh on a GPU; python tools/reproduce_tables.py --update-readme')
 
 
@@ -43,6 +45,27 @@ def tried_sources(results_dir: str = RESULTS_DIR) -> dict[str, str]:
     return sources
 
 
+def _csv(results_dir: str, name: str) -> pd.DataFrame | None:
+    path = osp.join(results_dir, name)
+    return pd.read_csv(path) if osp.isfile(path) else None
+
+
+def per_class_body(results_dir: str = RESULTS_DIR) -> str:
+    """The per-class comparison of Table 1-toy and, when published, its figure (linked from README.md)."""
+    text = render.per_class_block(_csv(results_dir, 'per_class.csv'), _csv(results_dir, 'errors.csv'))
+    for name, what in (('per_class_1-toy.png', 'Per class, TAPPS - baseline, Table 1-toy'),
+                       ('predictions_1-toy.png', 'TAPPS and the baseline on the val image where they differ most')):
+        figure = osp.join(results_dir, name)
+        if osp.isfile(figure):
+            text += f'\n\n![{what}]({osp.relpath(figure, REPO)})'
+    if osp.isfile(osp.join(results_dir, 'predictions_1-toy.png')):
+        text += ('\n\nThe image where the seed-0 runs differ most in PartPQ (from their per-image statistics): the '
+                 'image and its ground truth, then each method\'s objects and parts, objects whose predicted parts '
+                 'conflict with their class outlined red (`tools/analysis_tools/compare_predictions.py` draws '
+                 'more).')
+    return text
+
+
 def block_bodies(results_dir: str = RESULTS_DIR) -> dict[Markers, str]:
     """What each generated block of README.md and docs/ holds; a benchmark whose JSON is absent is said to be
     not measured."""
@@ -59,6 +82,8 @@ def block_bodies(results_dir: str = RESULTS_DIR) -> dict[Markers, str]:
         EVALUATOR_SPEED: render_evaluator(_json(results_dir, 'evaluator.json')),
         MODEL_COST: render_model_cost(cost) if cost else 'Not measured yet (`make bench-model`).',
         GPU_CHECK: render_gpu_check(_json(results_dir, 'gpu_check.json')),
+        PER_CLASS: per_class_body(results_dir),
+        THREAD_LAYOUT: render_threads(_json(results_dir, 'threads.json')),
     }
 
 

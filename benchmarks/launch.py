@@ -29,9 +29,9 @@ from benchmarks.collect import LAUNCH_FILE, PREFIX, RunError, is_run_dir, read_r
 from benchmarks.toy import TOY
 
 LAUNCHERS = ('local', 'dist', 'slurm')
-#: torch threads of each local run. One thread per run and as many runs at once as there are cores: 1.38x the
-#: throughput of one 2-thread run on 2 idle cores, and 0.92x (instead of 0.25x) beside a busy core, since a
-#: single thread never spins waiting for another (benchmarks/bench_threads.py, docs/benchmarks.md). It also
+#: torch threads of each local run. One thread per run and as many runs at once as there are cores: more
+#: throughput than one 2-thread run on 2 idle cores, and graceful beside a busy core, since a single thread
+#: never spins waiting for another (measured by benchmarks/bench_threads.py, docs/benchmarks.md). It also
 #: makes a run's numbers independent of the machine's core count.
 LOCAL_THREADS = 1
 

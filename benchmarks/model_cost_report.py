@@ -104,3 +104,14 @@ def render_evaluator(ev: dict | None) -> str:
               f'{ev["scaling_s_per_image_1proc"]:.3f} vs {ev[f"scaling_s_per_image_{n}proc"]:.3f} s / image '
               f'({ev[f"scaling_speedup_{n}proc_vs_1proc"]:.2f}x)'] for n in procs]
     return _table(body, [f'measurement ({ev["images"]} images, {ev["size"]}, {ev["spec"]} spec)', 'result'])
+
+
+def render_threads(data: dict | None) -> str:
+    """Markdown of ``bench_threads.py --out`` JSON: throughput of each thread layout, idle and beside a busy core."""
+    if not data:
+        return 'Not measured yet (`make bench-threads`).'
+    body = [[name, f'{v["step_s"]:.3f} s', f'{v["throughput_it_s"]:.1f}', f'{v["throughput_vs_reference"]:.2f}x']
+            for name, v in data['layouts'].items()]
+    return (f'The toy TAPPS config, {data["iters"]} training iterations per run (the first {data["skip"]} left out), '
+            f'{data["machine"]}; measured with `{data["command"]}`:\n\n'
+            + _table(body, ['layout', 'step time per run', 'iterations / s, all runs', 'vs 1 run x 2 threads, idle']))

@@ -151,3 +151,35 @@ def plot_all(runs: list[Run], results: pd.DataFrame, values: pd.DataFrame, compa
         paths += plot_table(results, values, table, out_dir, smoke)
         paths += plot_comparisons(comparisons, table, out_dir, smoke)
     return paths + plot_curves(runs, out_dir)
+
+
+def plot_per_class(per_class: pd.DataFrame, table: str, out_dir: str, smoke: bool = False) -> list[str]:
+    """Per class, a - b on PartPQ (dots, 95% t-interval over seeds) and PQ (crosses), classes sorted by the
+    PartPQ difference, parts classes and no-parts classes in their own panels."""
+    part = per_class[per_class.table == table]
+    if part.empty:
+        return []
+    groups = [g for g in ('parts classes', 'no-parts classes') if (part.group == g).any()]
+    sizes = [int((part.group == g).sum()) for g in groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(3.4, 0.9 + 0.28 * sum(sizes) + 0.5 * len(groups)),
+                             squeeze=False, gridspec_kw=dict(height_ratios=sizes))
+    for ax, group in zip(axes[:, 0], groups):
+        rows = part[part.group == group].sort_values('PartPQ_diff')
+        y = np.arange(len(rows))
+        err = np.vstack([rows.PartPQ_diff - rows.PartPQ_low, rows.PartPQ_high - rows.PartPQ_diff]).clip(min=0)
+        ax.errorbar(rows.PartPQ_diff, y, xerr=np.nan_to_num(err), fmt='o', ms=4, capsize=2, color='C0',
+                    label='PartPQ (95% t-interval)')
+        ax.scatter(rows.PQ_diff, y, marker='x', s=18, color='C1', zorder=4, label='PQ')
+        ax.axvline(0, color='gray', lw=0.8)
+        ax.set_yticks(y)
+        ax.set_yticklabels(rows.name, fontsize=7)
+        ax.set_title(group, fontsize=8)
+        ax.tick_params(axis='x', labelsize=7)
+        ax.grid(axis='x', alpha=0.3)
+    first = part.iloc[0]
+    axes[-1, 0].set_xlabel(f'{first.a_config.split("_")[0]} - {first.b_config.split("_")[0]} '
+                           f'(percent points, n={int(part.n_pairs.max())} seeds)', fontsize=7)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc='lower center', ncol=2, fontsize=6, frameon=False)
+    fig.suptitle(('SMOKE TEST (--quick), ' if smoke else '') + f'Table {table}: per class', fontsize=8)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return _save(fig, out_dir, f'per_class_{table}')

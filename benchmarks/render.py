@@ -287,10 +287,12 @@ def toy_results_intro(meta: dict | None) -> str:
                 'benchmark, stores its aggregates there and writes these blocks from them.')
     done = meta.get('runs_complete') or 0
     per_run = meta.get('wall_s', 0) / 60 / done if done else 0.0
+    elapsed = (f', {meta["elapsed_s"] / 60:.0f} min from the first run\'s start to the last one\'s end'
+               if meta.get('elapsed_s') else '')
     return (f'Generated from `benchmarks/results/` (written by `{meta.get("command", "")}`; {command} refreshes it, '
-            f'`make reproduce-all` runs the whole toy paper). {meta.get("runs_complete", "?")} complete runs, '
-            f'{meta.get("wall_s", 0) / 60:.0f} min of training and evaluation on {meta.get("machine", "unknown")} '
-            f'({per_run:.1f} min per run).')
+            f'`make reproduce-all` runs the whole toy paper). {meta.get("runs_complete", "?")} complete runs on '
+            f'{meta.get("machine", "unknown")}: {meta.get("wall_s", 0) / 60:.0f} min of training and evaluation in '
+            f'all ({per_run:.1f} min per run){elapsed}; one thread per run, as many runs at once as cores.')
 
 
 def toy_table_block(results: pd.DataFrame | None, comparisons: pd.DataFrame | None, meta: dict | None,
@@ -325,3 +327,23 @@ def settings_tried_table(tried: pd.DataFrame) -> str:
                                                  'TAPPS - baseline (paired)', 'training + evaluation']))
     return ('Every toy setting measured (toy scale; mean ± sample std over seeds 0..n-1; configs as they were named '
             'then, today\'s names of each setting above):\n\n' + table)
+
+
+def per_class_block(per_class: pd.DataFrame | None, errors: pd.DataFrame | None, table: str = '1-toy') -> str:
+    """Where TAPPS and the baseline differ in ``table``: per class (sorted by the PartPQ difference, parts
+    classes first) and by kind of error, from ``per_class.csv`` and ``errors.csv``."""
+    part = per_class[per_class.table == table] if per_class is not None and len(per_class) else None
+    if part is None or part.empty:
+        return f'No per-class comparison for Table {table} (its runs kept no per-image statistics).'
+    a, b = part.a_config.iloc[0], part.b_config.iloc[0]
+    body = [[r.group, r.name, f'{r.PartPQ_a:.1f}', f'{r.PartPQ_b:.1f}', _fmt(r.PartPQ_diff),
+             _interval(r.PartPQ_low, r.PartPQ_high), _fmt(r.PQ_diff)] for r in part.itertuples()]
+    classes = markdown(pd.DataFrame(body, columns=['group', 'class', 'PartPQ a', 'PartPQ b', 'a - b', '95% t-interval',
+                                                   'PQ a - b']))
+    err = errors[errors.config.isin([a, b])] if errors is not None else pd.DataFrame()
+    kinds = markdown(pd.DataFrame([[r.config, r.group, f'{r.TP:.0f}', f'{r.FP:.0f}', f'{r.FN:.0f}',
+                                    _fmt(r.PartSQ_matched, '.1f')] for r in err.itertuples()],
+                                  columns=['config', 'group', 'TP', 'FP', 'FN', 'PartSQ of the matches']))
+    return (f'a = `{a}`, b = `{b}`; per class, mean over {int(part.n_pairs.max())} seeds and the paired difference '
+            '(percent):\n\n' + classes + '\n\nBy kind of error (PartPQ segments summed over the classes of a group, '
+            'mean over seeds; PartSQ over the matched segments):\n\n' + kinds)

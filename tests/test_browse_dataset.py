@@ -20,7 +20,7 @@ from tapps_mm.visualization import (
     render_pps_panels,
     sample_legend,
 )
-from tapps_mm.visualization.pps_drawing import IGNORE_COLOR, OUTLINE_COLOR
+from tapps_mm.visualization.pps_drawing import HIGHLIGHT_COLOR, IGNORE_COLOR, OUTLINE_COLOR
 
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'browse_dataset.py')
 CONFIG = osp.join(REPO, 'configs', '_base_', 'datasets', 'synthetic_pps.py')
@@ -124,6 +124,10 @@ def test_draw_pps_prediction_official_format(data_root):
     assert arrays['ignore_mask'].sum() == 4 * 32
     out = draw_pps_prediction(np.zeros((32, 32, 3), np.uint8), pps, spec)
     assert count_color(out, part_color(spec.sid_pid2flat[403] - 1)) > 160 * 12 ** 2 * 0.8
+    # objects named by their keys (sid * 1000 + instance id); a conflicting one is outlined, and the legend says so
+    assert arrays['object_keys'].tolist() == [1000, 4001, 4002]
+    marked = draw_pps_prediction(np.zeros((32, 32, 3), np.uint8), pps, spec, conflict_objects=[4002])
+    assert count_color(out, HIGHLIGHT_COLOR) == 0 < count_color(marked, HIGHLIGHT_COLOR)
 
 
 def test_browse_val_draws_the_parts_of_each_sample(tool, data_root, tmp_path):

@@ -2,7 +2,7 @@
 import re
 
 from benchmarks.bench_model_cost import SCALES, parse_args, scales_of, spread
-from benchmarks.model_cost_report import render_evaluator, render_gpu_check, render_model_cost
+from benchmarks.model_cost_report import render_evaluator, render_gpu_check, render_model_cost, render_threads
 
 THREADS = dict(torch_threads=1, torch_interop_threads=1, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', cpu_count=2,
                cpus_usable=2)
@@ -66,3 +66,12 @@ def test_evaluator_block_from_its_json():
     assert '| ours on 40 images: 1 process vs 2 | 0.040 vs 0.030 s / image (1.33x) |' in text
     assert 'DIFFERENT' in render_evaluator({**ev, 'identical': False})
     assert 'Not measured yet' in render_evaluator(None)
+
+
+def test_thread_layout_block_from_its_json():
+    layouts = {'1 run x 2 threads, idle': dict(step_s=0.1, throughput_it_s=10.0, throughput_vs_reference=1.0),
+               '2 runs x 1 thread, one busy core': dict(step_s=0.25, throughput_it_s=8.0,
+                                                       throughput_vs_reference=0.8)}
+    text = _flat(render_threads(dict(iters=60, skip=10, machine='2 CPU cores', command='cmd', layouts=layouts)))
+    assert '| 2 runs x 1 thread, one busy core | 0.250 s | 8.0 | 0.80x |' in text
+    assert 'Not measured yet' in render_threads(None)

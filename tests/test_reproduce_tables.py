@@ -351,8 +351,9 @@ def test_check_finds_a_stale_block(tmp_path, capsys):
     assert sync_files(expected, str(tmp_path), check=True) == []
     with pytest.raises(ValueError, match='expected the marker'):
         replace_block('no markers', marks, 'x', 'README.md')
-    block = render.readme_block(None, None, None)
+    block = render.toy_results_intro(None)
     assert 'No measured results are committed yet' in block and not any(c.isdigit() for c in block.split('`')[0])
+    assert 'has no run' in render.toy_table_block(None, None, None, None, '3-toy')
 
 
 # ---------------------------------------------------------------------------------------- real runs

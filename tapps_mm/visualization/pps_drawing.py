@@ -45,6 +45,7 @@ BASE_COLORS: tuple[Color, ...] = (
     (255, 250, 200), (128, 128, 128))
 OUTLINE_COLOR: Color = (255, 255, 255)
 IGNORE_COLOR: Color = (40, 40, 40)
+HIGHLIGHT_COLOR: Color = (230, 0, 0)  # objects drawn with a thick outline (part conflicts)
 BACKGROUND: Color = (255, 255, 255)
 TEXT_COLOR: Color = (0, 0, 0)
 
@@ -154,13 +155,14 @@ def _object_index_map(object_masks: np.ndarray, shape: tuple[int, int]) -> np.nd
 
 def render_pps_panels(image: np.ndarray, object_masks: np.ndarray, part_seg: np.ndarray,
                       ignore_mask: np.ndarray | None = None, scale: float = 1.0, object_alpha: float = 0.6,
-                      part_alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                      part_alpha: float = 1.0, highlight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The objects panel and the parts panel at ``scale`` (RGB uint8, same size).
 
     Objects panel: the image with object ``k`` blended in ``distinct_colors(N)[k]``. Parts panel: the
     image in dimmed grey, part index ``j`` (``part_seg == j + 1``) in :func:`part_color` (opaque by
     default, so the colours can be matched exactly). Both: object outlines in white and void / crowd
-    pixels (``ignore_mask``) hatched dark grey.
+    pixels (``ignore_mask``) hatched dark grey; the objects ``highlight`` flags (one bool per object, e.g.
+    those whose predicted parts conflict with their class) outlined thick in ``HIGHLIGHT_COLOR``.
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -195,9 +197,15 @@ def render_pps_panels(image: np.ndarray, object_masks: np.ndarray, part_seg: np.
         _blend(parts_panel, table[parts[labelled] - 1], labelled, part_alpha)
     parts_panel = np.round(parts_panel).astype(np.uint8)
 
+    marked = np.zeros((out_h, out_w), bool)
+    if highlight is not None and np.asarray(highlight).any():
+        flagged = np.flatnonzero(np.asarray(highlight, bool))
+        chosen = np.where(np.isin(ids, flagged), ids, -1)
+        marked = _boundaries(chosen, thickness=max(2, min(out_h, out_w) // 96)) & (chosen >= 0)
     for panel in (objects, parts_panel):
         panel[hatch] = IGNORE_COLOR
         panel[edge] = OUTLINE_COLOR
+        panel[marked] = HIGHLIGHT_COLOR
     return objects, parts_panel
 
 
@@ -256,7 +264,8 @@ def _draw_legend(draw, entries, x0: int, y0: int, width: int, font, row_h: int, 
 def draw_pps_sample(image: np.ndarray, object_masks: np.ndarray, object_labels: Sequence[int],
                     part_seg: np.ndarray, class_names: Sequence[str], part_names: Sequence[str],
                     ignore_mask: np.ndarray | None = None, title: str | None = None, min_size: int = 384,
-                    max_size: int = 1024, object_alpha: float = 0.6, part_alpha: float = 1.0) -> np.ndarray:
+                    max_size: int = 1024, object_alpha: float = 0.6, part_alpha: float = 1.0,
+                    highlight: np.ndarray | None = None, highlight_name: str = 'part conflict') -> np.ndarray:
     """One picture of a PPS sample: objects panel, parts panel and a legend (RGB uint8).
 
     Args:
@@ -271,6 +280,7 @@ def draw_pps_sample(image: np.ndarray, object_masks: np.ndarray, object_labels: 
         min_size / max_size: the drawing's short side is scaled up to at least ``min_size`` (integer
             factor) and its long side kept at most ``max_size``, so small images stay legible.
         object_alpha / part_alpha: opacity of object / part colours.
+        highlight / highlight_name: one bool per object to outline thick, and its legend entry.
     """
     from PIL import Image, ImageDraw
 
@@ -281,11 +291,13 @@ def draw_pps_sample(image: np.ndarray, object_masks: np.ndarray, object_labels: 
         raise ValueError(f'{len(object_masks)} object masks but {len(object_labels)} labels')
     scale = display_scale(h, w, min_size, max_size)
     objects, parts = render_pps_panels(image, object_masks, part_seg, ignore_mask, scale, object_alpha,
-                                       part_alpha)
+                                       part_alpha, highlight)
     ph, pw = objects.shape[:2]
     object_entries, part_entries = sample_legend(object_labels, part_seg, class_names, part_names)
     if ignore_mask is not None and np.asarray(ignore_mask).any():
         object_entries.append(('void / crowd', IGNORE_COLOR))
+    if highlight is not None and np.asarray(highlight).any():
+        object_entries.append((highlight_name, HIGHLIGHT_COLOR))
 
     font_size = int(min(24, max(12, round(pw / 30))))
     font = _font(font_size)
@@ -352,8 +364,9 @@ def pps_to_sample_arrays(pps: np.ndarray, spec: 'PPSSpec') -> dict:
     """Objects, labels and parts of an official 3-channel PPS map [eval sid or 255, instance id,
     pid or 255] (prediction PNG or converted GT), in the label / part-index convention of ``spec``.
 
-    One object per (sid, instance id) with a sid of the spec; pids that the spec does not define for
-    the sid count as 'no part'; pixels with sid 255 (or a sid outside the spec) are ignore pixels.
+    One object per (sid, instance id) with a sid of the spec (``object_keys``: ``sid * 1000 + instance id``);
+    pids that the spec does not define for the sid count as 'no part'; pixels with sid 255 (or a sid outside
+    the spec) are ignore pixels.
     """
     pps = np.asarray(pps)
     if pps.ndim != 3 or pps.shape[2] != 3:
@@ -369,17 +382,24 @@ def pps_to_sample_arrays(pps: np.ndarray, spec: 'PPSSpec') -> dict:
     for sp, flat in spec.sid_pid2flat.items():
         if sp // 100 in spec.parts_sids:
             part_seg[known & (sid == sp // 100) & (pid == sp % 100)] = flat
-    return dict(object_masks=masks, object_labels=labels, part_seg=part_seg, ignore_mask=~known)
+    return dict(object_masks=masks, object_labels=labels, part_seg=part_seg, ignore_mask=~known,
+                object_keys=np.asarray(keys, np.int64))
 
 
-def draw_pps_prediction(image: np.ndarray, pps: np.ndarray, spec: 'PPSSpec | str', **kwargs) -> np.ndarray:
+def draw_pps_prediction(image: np.ndarray, pps: np.ndarray, spec: 'PPSSpec | str',
+                        conflict_objects: Sequence[int] = (), **kwargs) -> np.ndarray:
     """:func:`draw_pps_sample` for an official 3-channel PPS map (prediction or GT) of ``spec``
-    (a :class:`~tapps_mm.specs.PPSSpec` or a spec name / YAML path); ``kwargs`` go to
-    :func:`draw_pps_sample`."""
+    (a :class:`~tapps_mm.specs.PPSSpec` or a spec name / YAML path), the objects ``conflict_objects`` names
+    (``eval sid * 1000 + instance id``, the ``pps_conflict_objects`` of a prediction) outlined; ``kwargs``
+    go to :func:`draw_pps_sample`."""
     if isinstance(spec, str):
         from tapps_mm.specs import load_spec
         spec = load_spec(spec)
     arrays = pps_to_sample_arrays(pps, spec)
+    if len(conflict_objects):
+        arrays['highlight'] = np.isin(arrays.pop('object_keys'), list(conflict_objects))
+    else:
+        arrays.pop('object_keys')
     class_names, part_names = _names(spec)
     return draw_pps_sample(np.asarray(image), class_names=class_names, part_names=part_names, **arrays, **kwargs)
 

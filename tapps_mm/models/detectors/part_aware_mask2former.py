@@ -34,6 +34,7 @@ class PartAwareMask2Former(Mask2Former):
         for sample, res in zip(data_samples, results_list):
             sample.pred_pps = PixelData(data=res['pps'])
             sample.pred_pps_conflicts = res['pps_conflicts']
-            if 'pps_segment_scores' in res:  # test_cfg.segment_scores
-                sample.set_metainfo(dict(pps_segment_scores=res['pps_segment_scores']))
+            if 'pps_segment_scores' in res:  # test_cfg.segment_scores: segment scores and conflicting objects
+                sample.set_metainfo(dict(pps_segment_scores=res['pps_segment_scores'],
+                                         pps_conflict_objects=res['pps_conflict_objects']))
         return data_samples

@@ -113,6 +113,8 @@ class PPSFusionHead(MaskFormerFusionHead):
             result['pps'], result['pps_conflicts'] = self.sample_pps(b, segments, parts, meta, rescale)
             if self.test_cfg.get('segment_scores', False):  # tools/infer.py: scores in its segment JSON
                 result['pps_segment_scores'] = self.segment_scores(segments)
+                keys = self.conflict_keys(segments, result['pps'])  # for drawings: which objects conflict
+                result['pps_conflict_objects'] = [k for k, c in zip(keys, result['pps_conflicts'].tolist()) if c]
             results.append(result)
         return results
 
@@ -186,6 +188,13 @@ class PPSFusionHead(MaskFormerFusionHead):
         keys = (self.eval_sids[segments.labels] * 1000 + segments.instance_ids).tolist()
         return dict(zip(keys, segments.scores.tolist()))
 
+    def conflict_keys(self, segments: PanopticSegments, pps: Tensor) -> list[int]:
+        """``eval sid * 1000 + instance id`` of each object that :meth:`pps_postprocess` gives a conflict flag,
+        in the order of the flags (the segments of classes scored with parts)."""
+        labels = segments.labels
+        flagged = self.label_has_part_masks[labels] & self.label_scored_with_parts[labels]
+        return (self.eval_sids[labels[flagged]] * 1000 + segments.instance_ids[flagged]).tolist()
+
     def pps_postprocess(self, segments: PanopticSegments, part_logits: PartLogitsFn | None, meta: dict,
                         rescale: bool) -> tuple[Tensor, Tensor]:
         """The uint8 [3, H, W] PPS prediction [eval sid, instance id, pid] and one conflict flag per segment
@@ -232,6 +241,13 @@ class PartMergeFusionHead(PPSFusionHead):
         pps, conflicts = merge_objects_and_parts(objects[:2].permute(1, 2, 0).cpu().numpy(), part_seg.cpu().numpy(),
                                                  self.spec)
         return torch.from_numpy(pps).permute(2, 0, 1).contiguous(), torch.from_numpy(conflicts)
+
+    def conflict_keys(self, segments: PanopticSegments, pps: Tensor) -> list[int]:
+        """``eval sid * 1000 + instance id`` of each object of a parts class in ``pps``, in (sid, instance id)
+        order: the order of ``merge_objects_and_parts``'s conflict flags."""
+        sid, iid = pps[0].long(), pps[1].long()
+        of_parts = torch.isin(sid, sid.new_tensor(list(self.spec.parts_sids)))
+        return torch.unique(sid[of_parts] * 1000 + iid[of_parts]).tolist()
 
     def part_semantic(self, part_cls: Tensor, part_masks: Tensor) -> Tensor:
         """Flat part id (part index + 1, 0 = background) per pixel."""

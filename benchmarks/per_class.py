@@ -1,0 +1,132 @@
+"""Where two methods differ: per class, and by kind of error, from the per-image statistics each run kept.
+
+- :func:`class_values`: per (config, seed, class) the official per-class numbers of ``PartPQEvaluator.summarize``
+  on the run's summed per-image statistics (so the classes a table averages give back the table's numbers);
+- :func:`class_comparison` (``per_class.csv``): per class, PartPQ and PQ of a and b (mean over seeds) and their
+  paired difference with its 95 % t-interval, parts classes and no-parts classes apart;
+- :func:`error_decomposition` (``errors.csv``): per method and class group, the PartPQ TP / FP / FN counts
+  and PartSQ over the matched segments, mean over seeds: whether a gain is fewer missed objects, fewer false
+  ones or better part masks;
+- :func:`prediction_figures`: both methods' predictions side by side on the val images where they differ
+  most (``tapps_mm.apis.comparison``), from the seed-0 checkpoints.
+"""
+from __future__ import annotations
+
+import glob
+import os.path as osp
+
+import numpy as np
+import pandas as pd
+
+from benchmarks import REPO
+from benchmarks.aggregate import chosen_runs, paired_stats
+from benchmarks.collect import Run
+from benchmarks.paper import PERCENT
+from tapps_mm.evaluation import PartPQEvaluator
+from tapps_mm.evaluation.per_image import PerImageStats
+from tapps_mm.specs import load_spec
+
+GROUPS = {True: 'parts classes', False: 'no-parts classes'}
+PER_CLASS_COLUMNS = ['table', 'group', 'class_id', 'name', 'a_config', 'b_config', 'n_pairs'] + [
+    f'{m}_{k}' for m in ('PartPQ', 'PQ') for k in ('a', 'b', 'diff', 'low', 'high')]
+ERROR_COLUMNS = ['config', 'group', 'TP', 'FP', 'FN', 'PartSQ_matched', 'seeds']
+
+
+def class_values(runs: list[Run], configs: list[str]) -> pd.DataFrame:
+    """Long format: per (config, seed, class) of the chosen runs that kept per-image statistics, the class's
+    PartPQ, PartSQ, PQ (percent), TP / FP / FN, the summed part IoU of its TPs, and whether a run's average
+    counts it (``counted``: TP + FP + FN > 0, the official rule)."""
+    out = []
+    evaluators: dict[str, PartPQEvaluator] = {}
+    for (config, seed), run in sorted(chosen_runs(runs).items()):
+        if config not in configs or not run.per_image:
+            continue
+        kept = PerImageStats.load(osp.join(run.work_dir, run.per_image))
+        if kept.spec not in evaluators:
+            evaluators[kept.spec] = PartPQEvaluator(load_spec(kept.spec))
+        evaluator = evaluators[kept.spec]
+        stats = kept.total()
+        per_class = evaluator.summarize(stats)['per_class']
+        for label, (sid, entry) in enumerate(per_class.items()):
+            tp, fp, fn = entry['TP'], entry['FP'], entry['FN']
+            out.append(dict(config=config, seed=seed, class_id=int(sid), name=entry['name'],
+                            group=GROUPS[bool(evaluator.label_has_parts[label])],
+                            PartPQ=PERCENT * entry['PartPQ'], PartSQ=PERCENT * entry['PartSQ'],
+                            PQ=PERCENT * entry['PQ'], TP=tp, FP=fp, FN=fn, part_iou=float(stats.part_iou[label]),
+                            counted=tp + fp + fn > 0))
+    return pd.DataFrame(out, columns=['config', 'seed', 'class_id', 'name', 'group', 'PartPQ', 'PartSQ', 'PQ', 'TP',
+                                      'FP', 'FN', 'part_iou', 'counted'])
+
+
+def class_comparison(values: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """Per class counted in both configs' runs, PartPQ and PQ of ``a`` and ``b`` (mean over the seeds both
+    kept) and the paired a - b with its 95 % t-interval; sorted by group, then by the PartPQ difference."""
+    out = []
+    for (group, class_id, name), rows in values.groupby(['group', 'class_id', 'name']):
+        by = {c: rows[rows.config == c].set_index('seed') for c in (a, b)}
+        seeds = sorted(set(by[a].index) & set(by[b].index))
+        if not seeds or not (by[a].loc[seeds, 'counted'].any() or by[b].loc[seeds, 'counted'].any()):
+            continue
+        entry = dict(group=group, class_id=class_id, name=name, a_config=a, b_config=b, n_pairs=len(seeds))
+        for metric in ('PartPQ', 'PQ'):
+            va, vb = by[a].loc[seeds, metric], by[b].loc[seeds, metric]
+            s = paired_stats(va.to_numpy(), vb.to_numpy())
+            entry.update({f'{metric}_a': va.mean(), f'{metric}_b': vb.mean(), f'{metric}_diff': s['mean_diff'],
+                          f'{metric}_low': s['ci_low'], f'{metric}_high': s['ci_high']})
+        out.append(entry)
+    frame = pd.DataFrame(out)
+    return frame.sort_values(['group', 'PartPQ_diff'], ascending=[False, False], ignore_index=True) if len(frame) \
+        else frame
+
+
+def error_decomposition(values: pd.DataFrame) -> pd.DataFrame:
+    """Per config and class group (counted classes), mean over seeds of the summed TP, FP, FN and of PartSQ
+    over the matched segments (the summed part IoU of the TPs over their number, percent)."""
+    counted = values[values.counted]
+    per_seed = counted.groupby(['config', 'group', 'seed'])[['TP', 'FP', 'FN', 'part_iou']].sum()
+    per_seed['PartSQ_matched'] = PERCENT * per_seed.part_iou / per_seed.TP.replace(0, np.nan)
+    out = per_seed.groupby(['config', 'group'])[['TP', 'FP', 'FN', 'PartSQ_matched']].mean()
+    out['seeds'] = per_seed.groupby(['config', 'group']).size()
+    return out.reset_index()
+
+
+def where_they_differ(runs: list[Run], comparisons: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``per_class.csv`` and ``errors.csv`` for the method comparisons of Table 1 (each of its versions: TAPPS
+    vs the baseline of the same setting); empty frames where no run kept per-image statistics."""
+    pairs = comparisons[comparisons.table.str.match(r'1($|[a-z]|-)')][['table', 'a_config', 'b_config']]
+    pairs = pairs.drop_duplicates()
+    empty = pd.DataFrame(columns=PER_CLASS_COLUMNS), pd.DataFrame(columns=ERROR_COLUMNS)
+    if pairs.empty:
+        return empty
+    values = class_values(runs, sorted(set(pairs.a_config) | set(pairs.b_config)))
+    tables = [class_comparison(values, p.a_config, p.b_config).assign(table=p.table) for p in pairs.itertuples()]
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return empty
+    return pd.concat(tables, ignore_index=True)[PER_CLASS_COLUMNS], error_decomposition(values)[ERROR_COLUMNS]
+
+
+def repository_config(stem: str) -> str | None:
+    """The config file of this repository a run's config stem names (a work dir's own dumped config is never
+    run: it may come from elsewhere)."""
+    found = glob.glob(osp.join(REPO, 'configs', '*', f'{stem}.py'))
+    return found[0] if found else None
+
+
+def prediction_figures(runs: list[Run], a: str, b: str, out_dir: str, seed: int = 0, num: int = 2,
+                       num_random: int = 1) -> list[dict]:
+    """Side-by-side predictions of configs ``a`` and ``b`` (their seed-``seed`` runs' final checkpoints) on
+    the val images where the runs' per-image statistics differ most, plus ``num_random`` at random
+    (``tapps_mm.apis.comparison``); nothing when a run, its checkpoint or its per-image file is missing."""
+    chosen = chosen_runs(runs)
+    pair = [chosen.get((c, seed)) for c in (a, b)]
+    configs = [repository_config(c) for c in (a, b)]
+    checkpoints = [osp.join(r.work_dir, f'iter_{r.max_iters}.pth') if r else '' for r in pair]
+    if not all(configs) or not all(r and r.per_image for r in pair) or not all(map(osp.isfile, checkpoints)):
+        return []
+    from tapps_mm.apis import init_pps_model
+    from tapps_mm.apis.comparison import Method, compare, dataset_samples
+    methods = [Method(c.split('_')[0], init_pps_model(cfg, ckpt), osp.join(r.work_dir, r.per_image))
+               for c, cfg, ckpt, r in zip((a, b), configs, checkpoints, pair)]
+    samples = dataset_samples(configs[0], split_cfg='val_dataloader')
+    return compare(*methods, samples, out_dir, num, num_random, seed=0, progress=False)

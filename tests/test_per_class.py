@@ -1,0 +1,95 @@
+"""Where two methods differ (benchmarks.per_class): the per-class numbers average back to each run's table
+numbers, the paired per-class differences match an independent computation, and the error decomposition
+sums the evaluator's own counts."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from benchmarks import per_class, plots, render
+from benchmarks.collect import Run
+from tapps_mm.evaluation import PartPQEvaluator
+from tapps_mm.evaluation.per_image import PerImageStats
+from tapps_mm.specs import load_spec
+from tapps_mm.testing.pps_cases import prediction_from_gt, random_gt
+
+A, B = 'tapps_x', 'baseline_x'
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    """Two configs x three seeds of Cityscapes-PP predictions (a noisier for B), each run's per-image file
+    kept and its metrics the evaluator's summary of it, as a training run records them."""
+    spec = load_spec('cityscapes')
+    ev = PartPQEvaluator(spec)
+    root = tmp_path_factory.mktemp('per_class')
+    rng = np.random.default_rng(3)
+    gts = [random_gt(spec, rng, 40, 56, num_things=7) for _ in range(6)]
+    out = []
+    for config, noise in ((A, 0.4), (B, 0.9)):
+        for seed in range(3):
+            preds = [prediction_from_gt(spec, g, rng, noise=noise) for g in gts]
+            kept = PerImageStats.from_images([f'img{i}' for i in range(len(gts))],
+                                             [ev.image_stats(g, p) for g, p in zip(gts, preds)], [0] * 6, [0] * 6,
+                                             spec.name)
+            work_dir = root / f'{config}_{seed}'
+            kept.save(str(work_dir / 'per_image.npz'))
+            summary = ev.summarize(kept.total())
+            out.append(Run(config=config, seed=seed, status='complete', iters=1, max_iters=1, work_dir=str(work_dir),
+                           source='train', metrics={k: summary[k] for k in ('PartPQ', 'PQ')},
+                           per_image='per_image.npz'))
+    return out
+
+
+def test_per_class_numbers_average_back_to_the_table(runs):
+    values = per_class.class_values(runs, [A, B])
+    assert len(values) == len(runs) * len(load_spec('cityscapes').classes)
+    for run in runs:
+        mine = values[(values.config == run.config) & (values.seed == run.seed) & values.counted]
+        assert mine.PartPQ.mean() == pytest.approx(100 * run.metrics['PartPQ'], abs=1e-9)
+
+
+def test_paired_differences_per_class_match_an_independent_computation(runs):
+    values = per_class.class_values(runs, [A, B])
+    table = per_class.class_comparison(values, A, B)
+    assert set(table.group) <= set(per_class.GROUPS.values()) and table.n_pairs.eq(3).all()
+    for row in table.itertuples():
+        a = values[(values.config == A) & (values.class_id == row.class_id)].sort_values('seed').PartPQ.to_numpy()
+        b = values[(values.config == B) & (values.class_id == row.class_id)].sort_values('seed').PartPQ.to_numpy()
+        d = a - b
+        assert row.PartPQ_a == pytest.approx(a.mean()) and row.PartPQ_diff == pytest.approx(d.mean())
+        if d.std(ddof=1) > 0:
+            half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+            assert row.PartPQ_low == pytest.approx(d.mean() - half)
+            assert row.PartPQ_high == pytest.approx(d.mean() + half)
+    parts = table[table.group == 'parts classes']
+    assert list(parts.PartPQ_diff) == sorted(parts.PartPQ_diff, reverse=True)  # sorted by the difference
+
+
+def test_error_decomposition_sums_the_evaluator_counts(runs):
+    values = per_class.class_values(runs, [A, B])
+    errors = per_class.error_decomposition(values).set_index(['config', 'group'])
+    spec = load_spec('cityscapes')
+    ev = PartPQEvaluator(spec)
+    for config in (A, B):
+        totals = [PerImageStats.load(f'{r.work_dir}/per_image.npz').total() for r in runs if r.config == config]
+        for has_parts, group in per_class.GROUPS.items():
+            sel = np.asarray(ev.label_has_parts) == has_parts
+            for key, field in (('TP', 'tp'), ('FP', 'fp'), ('FN', 'fn')):
+                expected = np.mean([getattr(t, field)[sel].sum() for t in totals])
+                assert errors.loc[(config, group), key] == pytest.approx(expected)
+            matched = np.mean([100 * t.part_iou[sel].sum() / t.tp[sel].sum() for t in totals])
+            assert errors.loc[(config, group), 'PartSQ_matched'] == pytest.approx(matched)
+
+
+def test_block_and_plot_of_the_comparison(runs, tmp_path):
+    values = per_class.class_values(runs, [A, B])
+    table = per_class.class_comparison(values, A, B).assign(table='1-toy')
+    text = render.per_class_block(table, per_class.error_decomposition(values))
+    assert 'parts classes' in text and 'TP' in text and f'a = `{A}`' in text
+    assert 'No per-class comparison' in render.per_class_block(None, None)
+    paths = plots.plot_per_class(table, '1-toy', str(tmp_path))
+    assert sorted(p.rsplit('.', 1)[1] for p in paths) == ['pdf', 'png']
