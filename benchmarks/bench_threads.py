@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import os.path as osp
 import subprocess
@@ -25,6 +24,7 @@ import time
 import numpy as np
 
 from benchmarks import REPO
+from benchmarks.collect import read_json_lines
 from benchmarks.toy import TOY
 
 #: name -> (runs at once, threads per run, OMP_WAIT_POLICY or None, a busy core beside them)
@@ -40,9 +40,7 @@ REFERENCE = '1 run x 2 threads, idle'
 
 def step_times(work_dir: str, skip: int) -> list[float]:
     """The per-iteration ``time`` of a run's log (mmengine's logger, interval 1), warm-up left out."""
-    path = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))[0]
-    with open(path) as f:
-        records = [json.loads(line) for line in f]
+    records = read_json_lines(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))[0])
     return [r['time'] for r in records if 'time' in r and r.get('step', 0) > skip]
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import REPO
-from benchmarks.aggregate import chosen_runs, paired_stats
+from benchmarks.aggregate import chosen_runs, paired_stats, table_number
 from benchmarks.collect import Run
 from benchmarks.paper import PERCENT
 from tapps_mm.evaluation import PartPQEvaluator
@@ -93,8 +93,8 @@ def error_decomposition(values: pd.DataFrame) -> pd.DataFrame:
 def where_they_differ(runs: list[Run], comparisons: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``per_class.csv`` and ``errors.csv`` for the method comparisons of Table 1 (each of its versions: TAPPS
     vs the baseline of the same setting); empty frames where no run kept per-image statistics."""
-    pairs = comparisons[comparisons.table.str.match(r'1($|[a-z]|-)')][['table', 'a_config', 'b_config']]
-    pairs = pairs.drop_duplicates()
+    of_table_1 = comparisons.table.map(lambda t: table_number(t) == '1')
+    pairs = comparisons[of_table_1][['table', 'a_config', 'b_config']].drop_duplicates()
     empty = pd.DataFrame(columns=PER_CLASS_COLUMNS), pd.DataFrame(columns=ERROR_COLUMNS)
     if pairs.empty:
         return empty

@@ -13,7 +13,7 @@ import re
 
 import pandas as pd
 
-from benchmarks.aggregate import is_toy, known_tables, row_label, several_settings, table_metrics
+from benchmarks.aggregate import is_toy, known_tables, row_label, several_settings, table_metrics, table_number
 from benchmarks.paper import METRIC_KEYS, primary_metric
 
 #: the metrics of the paired-comparison tables in the summary and the README
@@ -186,13 +186,13 @@ def statistics_paragraph(comparisons: pd.DataFrame, table: str, metrics=HEADLINE
     if len(shares):
         text.append(f'The val images account for {100 * shares.min():.0f}-{100 * shares.max():.0f} % of the '
                     'variance of the mean differences (the rest is seed to seed). ')
-    primary = primary_metric(table.split('-')[0])
+    primary = primary_metric(table_number(table))
     signed = part[(part.metric == primary) & part.paper_diff.notna() & (part.paper_diff != 0)]
     if len(signed):
-        same = [f'{r.a_row} - {r.b_row} ({r.mean_diff:+.1f}; paper {r.paper_diff:+.1f})' for _, r in signed.iterrows()
-                if r.mean_diff * r.paper_diff > 0]
-        other = [f'{r.a_row} - {r.b_row} ({r.mean_diff:+.1f}; paper {r.paper_diff:+.1f})' for _, r in signed.iterrows()
-                 if r.mean_diff * r.paper_diff <= 0]
+        same, other = [], []
+        for _, r in signed.iterrows():
+            (same if r.mean_diff * r.paper_diff > 0 else other).append(
+                f'{r.a_row} - {r.b_row} ({r.mean_diff:+.1f}; paper {r.paper_diff:+.1f})')
         text.append(f'On {primary}, the sign of our mean difference agrees with the paper\'s for '
                     f'{"; ".join(same) or "none"}, and not for {"; ".join(other) or "none"}. ')
     needs = [r for _, r in part.iterrows() if not _nan(r.get('seeds_needed')) and not _nan(r.paper_diff)]
@@ -302,8 +302,8 @@ def toy_table_block(results: pd.DataFrame | None, comparisons: pd.DataFrame | No
     part = results[results.table == table] if results is not None else None
     if part is None or part.empty or (part.status == 'missing').all():
         return (f'Table {table} has no run in the committed aggregates: `python tools/reproduce_tables.py --tables '
-                f'{table.split("-")[0]} --publish --update-readme` runs it.')
-    number = table.split('-')[0]
+                f'{table_number(table)} --publish --update-readme` runs it.')
+    number = table_number(table)
     metric = primary_metric(number)
     metrics = table_metrics(table) if number == '5' else HEADLINE_METRICS
     parts = [markdown_table(part, table, meta)]

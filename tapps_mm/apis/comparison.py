@@ -109,6 +109,7 @@ def compare(a: Method, b: Method, samples: list[dict], out_dir: str, num: int = 
     """Choose the images, draw each comparison into ``out_dir/<image id>.png`` and ``.pdf``; returns one
     record per figure (image id, why chosen, each method's PartPQ on it, the files)."""
     import mmcv
+    from mmengine.utils import track_iter_progress
     from PIL import Image
 
     from tapps_mm.evaluation import PartPQEvaluator
@@ -119,7 +120,12 @@ def compare(a: Method, b: Method, samples: list[dict], out_dir: str, num: int = 
         raise ValueError(f'the two models predict different specs: {spec.name!r} and {b.model.spec.name!r}')
     evaluator = PartPQEvaluator(spec)
     by_id = {str(s['pps_image_id']): s for s in samples}
-    bar = _bar(progress)
+
+    def bar(items: list, what: str):  # mmengine's progress bar on long work, nothing otherwise
+        if not progress or not items:
+            return items
+        print(what)
+        return track_iter_progress(items)
     scores, cache = {}, {}
     for method in (a, b):
         if method.stats_file:
@@ -155,19 +161,3 @@ def compare(a: Method, b: Method, samples: list[dict], out_dir: str, num: int = 
                             files=files))
     return records
 
-
-def _bar(progress: bool):
-    """Iterate with mmengine's progress bar (or silently)."""
-    def run(items, what: str):
-        items = list(items)
-        if not progress or not items:
-            yield from items
-            return
-        from mmengine.utils import ProgressBar
-        print(what)
-        bar = ProgressBar(len(items))
-        for item in items:
-            yield item
-            bar.update()
-        print()
-    return run
