@@ -38,7 +38,7 @@ class ToySetting:
     paper_reference: dict[str, tuple[str, str, str, str]]
     seeds: int = 5  # seeds 0-4 of each config
     #: the default's name in the "settings tried" block of docs/toy_benchmark.md (which lists the versions)
-    name: str = 'v8-official'
+    name: str = 'v9-official-init-resize'
     #: the synthetic benchmark dataset the toy configs read, and the generator's arguments (the design is
     #: in docs/toy_benchmark.md); an existing folder made with other arguments is remade
     data_root: str = 'data/synthetic_pp-bench'

@@ -101,3 +101,19 @@ def test_object_queries_load_from_a_mask2former_checkpoint():
         assert torch.equal(ours[:head.num_queries], theirs)
     assert torch.equal(head.query_feat.weight[head.num_queries:], parts_before)
     assert torch.equal(head.cls_embed.weight, tapps.panoptic_head.cls_embed.weight)  # same classes: loaded too
+
+
+def test_part_background_threshold_is_a_switch_and_zero_is_mask2formers_semantic_inference():
+    """Our choice (no official baseline): a pixel whose best part score is below ``no_part_score`` (0.1, TAPPS's
+    'no part' score) is background. At 0 the part branch is plain Mask2Former semantic inference (argmax of
+    sum over queries of class probability x mask probability), as the paper's text reads."""
+    head = tiny_model(BASELINE).panoptic_fusion_head
+    torch.manual_seed(0)
+    part_cls, part_masks = torch.randn(5, SPEC.num_parts + 1) * 3, torch.randn(5, 6, 7) * 3 - 4
+    scores = torch.einsum('qp,qhw->phw', part_cls.softmax(-1)[:, :-1], part_masks.sigmoid())
+    best, idx = scores.max(0)
+    assert (best < 0.1).any() and (best >= 0.1).any()  # both sides of the threshold reached
+    head.no_part_score = 0.1
+    assert torch.equal(head.part_semantic(part_cls, part_masks), torch.where(best >= 0.1, idx + 1, 0))
+    head.no_part_score = 0.0
+    assert torch.equal(head.part_semantic(part_cls, part_masks), idx + 1)

@@ -1,4 +1,5 @@
-"""The paper configs train with the official TAPPS's data augmentation and optimizer parameter groups.
+"""The paper configs resize as the official TAPPS (train and test sizes) and build its optimizer parameter groups;
+the whole training pipelines are run against detectron2 in ``tests/test_training_pipelines.py``.
 
 Restated from the public code of tue-mps/tapps: ``configs/cityscapes/pps/Base-Cityscapes-PPS.yaml`` and
 ``mask_former_semantic_dataset_mapper.py`` (Cityscapes-PP), ``configs/pascal/pps/Base-Pascal-PPS-LSJ.yaml`` and
@@ -7,6 +8,7 @@ Restated from the public code of tue-mps/tapps: ``configs/cityscapes/pps/Base-Ci
 """
 from __future__ import annotations
 
+import detectron2_restated as d2
 import numpy as np
 import pytest
 import torch
@@ -26,42 +28,15 @@ SWIN = 'configs/tapps/tapps_swin-b-p4-w12-384-in21k-cocopan_4xb4-90k_cityscapes-
 CITYSCAPES_SHORT_SIDES = [512, 614, 716, 819, 921, 1024, 1126, 1228, 1331, 1433, 1536, 1638, 1740, 1843, 1945, 2048]
 
 
-def d2_shortest_edge(h: int, w: int, size: int, max_size: int) -> tuple[int, int]:
-    """detectron2's ``ResizeShortestEdge.get_output_shape``."""
-    scale = size / min(h, w)
-    new_h, new_w = (size, scale * w) if h < w else (scale * h, size)
-    if max(new_h, new_w) > max_size:
-        scale = max_size / max(new_h, new_w)
-        new_h, new_w = new_h * scale, new_w * scale
-    return int(new_h + 0.5), int(new_w + 0.5)
-
-
 def _transforms(config: str, loader: str = 'train_dataloader') -> dict:
     return {t['type']: {k: v for k, v in t.items() if k != 'type'}
             for t in Config.fromfile(config)[loader].dataset.pipeline}
 
 
-def test_cityscapes_augmentation_is_the_official():
-    t = _transforms(CITYSCAPES)
-    order = list(t)
-    assert order == ['LoadImageFromFile', 'LoadPPSAnnotations', 'RandomChoiceResize', 'RandomCrop',
-                     'mmseg.PhotoMetricDistortion', 'RandomFlip', 'PackPPSInputs']
-    assert t['RandomChoiceResize'] == dict(scales=CITYSCAPES_SHORT_SIDES, resize_type='ResizeShortestEdge',
-                                           max_size=4096)
-    assert t['RandomCrop'] == dict(crop_size=(512, 1024), crop_type='absolute', allow_negative_crop=True)
-    assert t['RandomFlip'] == dict(prob=0.5)
-    init_default_scope('tapps_mm')
-    colour = TRANSFORMS.build(dict(type='mmseg.PhotoMetricDistortion', **t['mmseg.PhotoMetricDistortion']))
-    # detectron2's ColorAugSSDTransform: brightness +-32, contrast / saturation 0.5-1.5, hue +-18, no channel swap
-    assert (colour.brightness_delta, colour.contrast_lower, colour.contrast_upper, colour.saturation_lower,
-            colour.saturation_upper, colour.hue_delta) == (32, 0.5, 1.5, 0.5, 1.5, 18)
-    assert not any('swap' in name or 'permute' in name for name in dir(colour))  # mmdet's has random_permute
-    assert _transforms(CITYSCAPES, 'test_dataloader')['Resize'] == dict(scale=(2048, 1024), keep_ratio=True,
-                                                                        backend='pillow')
-
-
-@pytest.mark.parametrize('h,w', [(1024, 2048), (700, 1500), (1500, 700)])
+@pytest.mark.parametrize('h,w', [(1024, 2048), (700, 1500), (1500, 700), (300, 4000)])
 def test_cityscapes_resize_gives_detectron2s_sizes(h, w):
+    """The short side is one of detectron2's 16 sizes, the long side at most 4096, rounded as detectron2
+    (portrait and very wide inputs reach the max-size rule)."""
     init_default_scope('tapps_mm')
     resize = TRANSFORMS.build(dict(type='RandomChoiceResize', **_transforms(CITYSCAPES)['RandomChoiceResize']))
     seen = set()
@@ -70,21 +45,26 @@ def test_cityscapes_resize_gives_detectron2s_sizes(h, w):
         out = resize(dict(img=np.zeros((h, w, 3), np.uint8), gt_seg_map=np.zeros((h, w), np.int32),
                           seg_fields=['gt_seg_map'], img_shape=(h, w)))
         size = CITYSCAPES_SHORT_SIDES[out['scale_idx']]
-        assert out['img'].shape[:2] == out['gt_seg_map'].shape == d2_shortest_edge(h, w, size, 4096)
+        assert out['img'].shape[:2] == out['gt_seg_map'].shape == d2.shortest_edge_hw(h, w, size, 4096)
         seen.add(size)
     assert len(seen) > 8  # a choice among the sizes, not a range
 
 
+@pytest.mark.parametrize('config,short,longest', [(CITYSCAPES, 1024, 2048), (PASCAL, 800, 1333)])
+@pytest.mark.parametrize('h,w', [(1024, 2048), (375, 500), (500, 333), (240, 1200)])
+def test_test_resize_is_detectron2s(config, short, longest, h, w):
+    """Test images: detectron2's ResizeShortestEdge(short, longest) sizes, PIL's bilinear."""
+    init_default_scope('tapps_mm')
+    (resize,) = [TRANSFORMS.build(t) for t in Config.fromfile(config).test_dataloader.dataset.pipeline
+                 if t['type'] == 'Resize']
+    img = np.random.default_rng(0).integers(0, 256, (h, w, 3)).astype(np.uint8)
+    out = resize(dict(img=img.copy(), img_shape=(h, w)))['img']
+    np.testing.assert_array_equal(out, d2.resize(img, d2.shortest_edge_hw(h, w, short, longest)))
+
+
 def test_pascal_training_images_are_padded_to_1024(tmp_path):
-    """LSJ 0.1-2.0 of 1024, then detectron2's FixedSizeCrop: crop and pad to 1024x1024 (image 128, labels
-    void), so the losses and matching costs see the official padding."""
-    t = _transforms(PASCAL)
-    assert list(t) == ['LoadImageFromFile', 'LoadPPSAnnotations', 'RandomFlip', 'RandomResize', 'RandomCrop', 'Pad',
-                       'PackPPSInputs']
-    assert t['RandomResize'] == dict(scale=(1024, 1024), ratio_range=(0.1, 2.0), keep_ratio=True)
-    assert t['Pad'] == dict(size=(1024, 1024), pad_val=dict(img=(128, 128, 128), seg=255))
-    assert _transforms(PASCAL, 'test_dataloader')['Resize'] == dict(scale=(1333, 800), keep_ratio=True,
-                                                                    backend='pillow')
+    """Through the dataset (loading and packing too): LSJ 0.1-2.0 of 1024, then FixedSizeCrop pads to
+    1024x1024 (image 128, labels void), so the losses and matching costs see the official padding."""
     write_fake_pascal_pp(str(tmp_path), num_train=2, num_val=0, size=(96, 128))
     cfg = Config.fromfile(PASCAL)
     init_default_scope('tapps_mm')

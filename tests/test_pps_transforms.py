@@ -29,8 +29,9 @@ def _pipelines():
     """The paper's augmentations (Cityscapes, Pascal LSJ, test resizes) at the synthetic size."""
     base = Config.fromfile('configs/_base_/datasets/cityscapes_pps.py').train_pipeline
     lsj = Config.fromfile('configs/_base_/datasets/pascal_pps.py').train_pipeline
-    scale = dict(RandomResize=dict(scale=(128, 96)), RandomCrop=dict(crop_size=(64, 80)),
-                 RandomChoiceResize=dict(scales=[64, 77, 96, 128], max_size=256), Pad=dict(size=(64, 80)))
+    scale = dict(ResizeScale=dict(target_size=(128, 96)), RandomCrop=dict(crop_size=(80, 64)),
+                 RandomChoiceResize=dict(scales=[64, 77, 96, 128], max_size=256),
+                 FixedSizeCrop=dict(crop_size=(80, 64)))
     out = {}
     for name, pipe in (('cityscapes', base), ('pascal-lsj', lsj)):
         out[name] = [{**t, **scale.get(t['type'], {})} for t in pipe]
@@ -96,8 +97,10 @@ def test_image_and_targets_get_the_same_geometry(synthetic_root, tmp_path):
         uids = np.array(Image.open(path))
         code = np.unique(uids, return_inverse=True)[1].reshape(uids.shape)
         Image.fromarray(palette[code]).save(tmp_path / path.name.replace('.tif', '.png'))
+    # colour augmentation left out: OpenCV's HSV round trip is not a function of the pixel value alone (its
+    # vectorised and scalar paths round differently), so one colour can become two
     pipeline = [{**t, 'interpolation': 'nearest'} if 'Resize' in t['type'] else t
-                for t in _pipelines()['cityscapes']]
+                for t in _pipelines()['cityscapes'] if not t['type'].endswith('PhotoMetricDistortion')]
     ds = _dataset(synthetic_root, pipeline)
     for info in ds.data_list:
         info['img_path'] = str(tmp_path / (info['img_id'] + '.png'))

@@ -2,7 +2,8 @@
 # benchmark of tools/reproduce_tables.py trains it and the baseline for seeds 0-4 (benchmarks/toy.py).
 # - data: 64x64 images, objects twice as large, cart parts painted like robot parts, 2000 train / 500 val images
 # - model: half-width ResNet-18, 1 pixel-decoder and 3 decoder layers, 128 dims, 30 queries, 256 points per mask
-# - training: batch 8 x 1000 iterations, AdamW lr 8e-4, 50-iteration warm-up then poly decay, in-process loading
+# - training: batch 8 x 1000 iterations, AdamW lr 8e-4, 50-iteration warm-up then poly decay, in-process loading;
+#   the official kernels and init (PIL's bilinear resize, Mask2Former's xavier-uniform decoder init)
 # - evaluation: an EMA of the weights (momentum 0.01: about the last 100 iterations), once at the end
 # Design, history and every tried setting: docs/toy_benchmark.md.
 _base_ = [
@@ -46,7 +47,7 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadPPSAnnotations'),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomResize', scale=(size, size), ratio_range=(0.75, 1.5), keep_ratio=True),
+    dict(type='RandomResize', scale=(size, size), ratio_range=(0.75, 1.5), keep_ratio=True, resize_type='PILResize'),
     dict(type='RandomCrop', crop_size=(size, size), crop_type='absolute', allow_negative_crop=True),
     dict(type='PackPPSInputs'),
 ]

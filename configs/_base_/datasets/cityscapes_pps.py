@@ -1,21 +1,21 @@
 # Cityscapes-PP (paper sec. 4; the official Base-Cityscapes-PPS.yaml and its mapper): shortest side chosen from
-# {512, 614, ..., 2048} (detectron2's ResizeShortestEdge 'choice', longest side at most 4096: mmdet's
-# ResizeShortestEdge, the same rule and sizes), crop 512x1024, SSD colour augmentation (mmsegmentation's
-# PhotoMetricDistortion: brightness +-32, contrast and saturation 0.5-1.5, hue +-18, no channel swap; mmdet's
-# also swaps channels), random flip; test at shortest side 1024 (longest at most 2048) with PIL's bilinear resize
-# as detectron2. docs/fidelity.md lists every setting.
+# {512, 614, ..., 2048} (detectron2's ResizeShortestEdge 'choice', longest side at most 4096, PIL's bilinear:
+# PILResizeShortestEdge), crop 512 high x 1024 wide (mmdet's RandomCrop reads crop_size as (width, height)),
+# SSD colour augmentation (brightness +-32, contrast and saturation 0.5-1.5, hue +-18 inclusive, no channel
+# swap: SSDPhotoMetricDistortion), random flip; test at shortest side 1024 (longest at most 2048) with PIL's
+# bilinear resize as detectron2. docs/fidelity.md lists every setting and the test that runs it.
 dataset_type = 'CityscapesPPSDataset'
 data_root = 'data/cityscapes/'
 spec = 'cityscapes-grouped'  # the official TAPPS's eval spec (9 part classes)
-crop_size = (512, 1024)
+crop_size = (1024, 512)  # (width, height), mmdet's order: the official (512, 1024) is (height, width)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadPPSAnnotations'),
     dict(type='RandomChoiceResize', scales=[int(x * 0.1 * 1024) for x in range(5, 21)],
-         resize_type='ResizeShortestEdge', max_size=4096),
+         resize_type='PILResizeShortestEdge', max_size=4096),
     dict(type='RandomCrop', crop_size=crop_size, crop_type='absolute', allow_negative_crop=True),
-    dict(type='mmseg.PhotoMetricDistortion'),
+    dict(type='SSDPhotoMetricDistortion'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackPPSInputs'),
 ]

@@ -1,19 +1,19 @@
 # Pascal-PP (paper sec. 4; the official Base-Pascal-PPS-LSJ.yaml and its mapper): random flip, large-scale jitter
-# 0.1-2.0 of 1024x1024, a 1024x1024 crop padded to 1024x1024 (detectron2's FixedSizeCrop: image 128, labels void),
-# so every training image is 1024x1024; test at shortest side 800 (longest at most 1333) with PIL's bilinear
+# 0.1-2.0 of 1024x1024 (detectron2's ResizeScale, PIL's bilinear), a 1024x1024 crop placed by one uniform draw for
+# both axes and padded to 1024x1024 (detectron2's FixedSizeCrop: image 128, labels void), so every training image
+# is 1024x1024; test at shortest side 800 (longest at most 1333) with PIL's bilinear
 # resize as detectron2. docs/fidelity.md lists every setting.
 dataset_type = 'PascalPPSDataset'
 data_root = 'data/pascal/'
 spec = 'pascal'
-crop_size = (1024, 1024)
+crop_size = (1024, 1024)  # (width, height)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadPPSAnnotations'),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomResize', scale=crop_size, ratio_range=(0.1, 2.0), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, crop_type='absolute', allow_negative_crop=True),
-    dict(type='Pad', size=crop_size, pad_val=dict(img=(128, 128, 128), seg=255)),
+    dict(type='ResizeScale', min_scale=0.1, max_scale=2.0, target_size=crop_size),
+    dict(type='FixedSizeCrop', crop_size=crop_size, pad_val=128, seg_pad_val=255),
     dict(type='PackPPSInputs'),
 ]
 test_pipeline = [

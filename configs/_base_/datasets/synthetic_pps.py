@@ -9,7 +9,7 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadPPSAnnotations'),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomResize', scale=(128, 128), ratio_range=(0.75, 1.5), keep_ratio=True),
+    dict(type='RandomResize', scale=(128, 128), ratio_range=(0.75, 1.5), keep_ratio=True, resize_type='PILResize'),
     dict(type='RandomCrop', crop_size=crop_size, crop_type='absolute', allow_negative_crop=True),
     dict(type='PackPPSInputs'),
 ]

@@ -24,6 +24,7 @@ from mmdet.models.utils import get_uncertain_point_coords_with_randomness
 from torch import Tensor
 
 from tapps_mm.models.dense_heads.batched_targets import BatchedTargetsMixin
+from tapps_mm.models.dense_heads.decoder_init import DecoderInitMixin
 from tapps_mm.models.dense_heads.layer_record import LayerRecordMixin
 from tapps_mm.models.utils import mask2former_class_args
 from tapps_mm.registry import MODELS
@@ -32,7 +33,7 @@ from tapps_mm.structures import PartTargets, QueryPartOutputs, SupervisedObjects
 
 
 @MODELS.register_module()
-class JOPSHead(LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
+class JOPSHead(DecoderInitMixin, LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
     """Mask2Former head + joint object-part queries.
 
     Args:

@@ -16,6 +16,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from tapps_mm.models.dense_heads.batched_targets import BatchedTargetsMixin
+from tapps_mm.models.dense_heads.decoder_init import DecoderInitMixin
 from tapps_mm.models.dense_heads.layer_record import LayerRecordMixin
 from tapps_mm.models.utils import mask2former_class_args
 from tapps_mm.registry import MODELS
@@ -53,7 +54,7 @@ class QuerySetLoss(BatchedTargetsMixin, nn.Module):
 
 
 @MODELS.register_module()
-class SeparatePartQueriesHead(LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
+class SeparatePartQueriesHead(DecoderInitMixin, LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
     """Mask2Former head + ``num_part_queries`` part queries (part classes + 'no part').
 
     Args:

@@ -229,8 +229,10 @@ class PartMergeFusionHead(PPSFusionHead):
     object of a parts class, pixels whose part belongs to that class keep it, the others become 255.
 
     The part segmentation is Mask2Former's semantic inference over the part queries (sum over queries of
-    class probability x mask probability); a pixel whose best part score is below ``no_part_score``
-    (TAPPS's 'no part' score) is background.
+    class probability x mask probability); a pixel whose best part score is below ``no_part_score`` is
+    background. That threshold is our choice, not the official code's (which does not release the baseline):
+    TAPPS's 'no part' score (0.1), so that both methods leave a pixel without a part by the same rule;
+    ``no_part_score=0`` gives plain Mask2Former semantic inference (every object pixel gets its best part).
     """
 
     def sample_pps(self, b: int, segments: PanopticSegments, parts: SemanticPartOutputs, meta: dict,
