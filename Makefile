@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tapps_mm_installed
 PYTEST_ARGS ?=
 
-.PHONY: install test lint clean-venv bench-eval bench-model bench-threads reproduce reproduce-all slurm
+.PHONY: install test lint clean-venv bench-eval bench-model bench-threads reproduce reproduce-all rehearsal slurm
 
 install: $(STAMP)
 
@@ -63,6 +63,14 @@ reproduce: $(STAMP)
 # The whole toy paper: Tables 1, 3, 4, 5 and 7 at toy scale (40 runs; the runs of `reproduce` are reused).
 reproduce-all: $(STAMP)
 	$(BIN)/python tools/reproduce_tables.py --tables all $(REPRODUCE_ARGS)
+
+# The paper-scale rehearsal: every paper config (Tables 1-7) trains a few iterations on this CPU on fake data at
+# the real image sizes, is tested with tools/test.py and collected into the tables marked as a rehearsal, never as
+# a number (benchmarks/rehearsal.py; record: benchmarks/results/rehearsal.json). Stopped, it continues where it
+# stopped. REHEARSAL_ARGS=--small: the version `make test` runs (one Cityscapes-PP and one Pascal-PP config).
+REHEARSAL_ARGS ?=
+rehearsal: $(STAMP)
+	$(BIN)/python tools/rehearse.py $(REHEARSAL_ARGS)
 
 # How the main job uses the cores: one 2-thread run vs two 1-thread runs, idle and beside a busy core.
 bench-threads: $(STAMP)

@@ -13,6 +13,11 @@ runs made before they were kept have none (the image-resampling statistics are t
 The dumped config is read as data (Python's parser, no line of it runs: work dirs are copied from clusters and
 colleagues), so it may hold only the ``name = <literal or dict(...)>`` lines mmengine writes.
 
+A rehearsal run (``benchmarks/rehearsal.py``: a paper config for a few CPU iterations on fake data) carries
+``rehearsal = True`` in its dumped config (passed as ``--cfg-options +rehearsal=True``, so the marker travels
+with the work dir). Its evaluation is read and checked like any other, but its record never holds a number: the
+status says ``rehearsal: ...`` (never ``complete``), so no table, aggregate or published file can show it.
+
 The record of a run: its config stem (from the dumped config, not the folder name), seed
 (``randomness.seed``, else the seed in the log), status (``complete`` only when the evaluation at
 ``max_iters`` exists, else ``incomplete k/N``), the metrics of that final evaluation (fractions, as the
@@ -45,9 +50,12 @@ _TS = re.compile(r'^\d{8}_\d{6}$')
 _LOG_TIME = re.compile(r'^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) - ', re.M)
 _VERSIONS = ('Python', 'PyTorch', 'TorchVision', 'OpenCV', 'MMEngine', 'MMCV', 'MMDetection')
 LAUNCH_FILE = 'reproduce_launch.json'  # written by benchmarks.launch when it launches a run (commit, machine)
+#: the top-level config key that marks a rehearsal run (see the module docstring)
+REHEARSAL_KEY = 'rehearsal'
+REHEARSAL_STATUS = 'rehearsal'  # the first word of every rehearsal run's status
 RECORD_COLUMNS = ['config', 'seed', 'status', 'iters', 'max_iters', 'work_dir']
 _PROVENANCE = ['per_image', 'source', 'world_size_x_batch', 'wall_s', 'timestamps', 'last_start', 'commit',
-               'versions', 'machine']
+               'versions', 'machine', 'rehearsal']
 
 
 class RunError(ValueError):
@@ -75,6 +83,7 @@ class Run:
     last_start: str = ''  # the newest <ts> folder name (YYYYmmdd_HHMMSS)
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # 'loss', 'PartPQ': (iter, value)
     per_image: str = ''  # the final evaluation's per-image statistics, relative to work_dir; '' if not kept
+    rehearsal: bool = False  # a rehearsal run: marked, never a number (see the module docstring)
 
     @property
     def complete(self) -> bool:
@@ -88,7 +97,7 @@ class Run:
         row.update(self.metrics)
         row.update(per_image=self.per_image, source=self.source, world_size_x_batch=ws, wall_s=self.wall_s,
                    timestamps=self.timestamps, last_start=self.last_start, commit=self.commit,
-                   versions=self.versions, machine=self.machine)
+                   versions=self.versions, machine=self.machine, rehearsal=self.rehearsal)
         return row
 
 
@@ -285,6 +294,28 @@ def _load_config(path: str) -> dict:
 
 def read_run(work_dir: str) -> Run:
     """The record of the run in ``work_dir`` (see the module docstring)."""
+    run, cfg = _read_run(work_dir)
+    return as_rehearsal(run) if cfg.get(REHEARSAL_KEY) else run
+
+
+def as_rehearsal(run: Run) -> Run:
+    """A rehearsal run's record: its evaluation was read and checked, but it keeps no number. The status
+    says what was done (``rehearsal: evaluated at 2/2 it``, ``rehearsal: tested at 2/2 it``, ``rehearsal:
+    incomplete 1/2``), never ``complete``, so every aggregate, table and published file skips it."""
+    if run.complete:
+        done = 'evaluated' if run.source == 'train' else 'tested'
+        what = f'{done} at {run.iters}/{run.max_iters} it' if run.iters is not None else done
+    elif run.source == 'train' and run.max_iters and run.iters == run.max_iters:
+        what = f'trained {run.iters}/{run.max_iters} it, not evaluated'
+    else:
+        what = run.status
+    run.status, run.rehearsal = f'{REHEARSAL_STATUS}: {what}', True
+    run.metrics, run.per_image = {}, ''
+    return run
+
+
+def _read_run(work_dir: str) -> tuple[Run, dict]:
+    """The run in ``work_dir`` as any run, and its dumped config (read as data)."""
     work_dir = osp.normpath(work_dir)
     timestamps = _timestamps(work_dir)
     config_path = _dumped_config(work_dir, timestamps)
@@ -351,7 +382,7 @@ def read_run(work_dir: str) -> Run:
         run.curves = {'loss': [(int(r['step']), float(r['loss'])) for r in train if 'loss' in r],
                       'PartPQ': [(s, float(r[PREFIX + 'PartPQ'])) for s, (r, _) in sorted(merged_evals.items())
                                  if r.get(PREFIX + 'PartPQ') is not None]}
-        return run
+        return run, cfg
 
     # a tools/test.py work dir: the last test's metrics (else its --out pps_results.json), the checkpoint's
     # iteration from its name (a checkpoint without one, e.g. a released model, counts as final)
@@ -365,7 +396,7 @@ def read_run(work_dir: str) -> Run:
     run.status = 'complete' if run.iters in (None, max_iters) else f'incomplete {run.iters}/{max_iters}'
     if not run.complete:
         run.metrics = {}
-    return run
+    return run, cfg
 
 
 def _kept(work_dir: str, path: str) -> str:

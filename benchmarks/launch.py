@@ -2,7 +2,7 @@
 progress.
 
 Runs are plain ``tools/train.py`` runs in ``<work root>/<config stem>/seed<k>/`` with
-``--cfg-options randomness.seed=k`` and ``--resume``: a second call skips complete runs and resumes
+``--cfg-options +randomness.seed=k`` and ``--resume``: a second call skips complete runs and resumes
 incomplete ones from their last complete checkpoint, so killing the command loses at most the work since
 that checkpoint. ``local`` runs them here (``--jobs`` at once, one thread each: ``LOCAL_THREADS``), ``dist``
 through ``tools/dist_train.sh``, ``slurm`` as one sbatch job array whose tasks call ``tools/slurm_train.sh``
@@ -53,8 +53,10 @@ class Job:
         return config_stem(self.config)
 
     def train_args(self) -> list[str]:
-        """The ``tools/train.py`` arguments after the config (without --work-dir for slurm_train.sh)."""
-        return ['--cfg-options', f'randomness.seed={self.seed}', *self.options, '--resume']
+        """The ``tools/train.py`` arguments after the config (without --work-dir for slurm_train.sh). The seed
+        is marked new (``+``): the paper's configs leave ``randomness`` at mmengine's default, and
+        ``--cfg-options`` refuses a key the config does not have."""
+        return ['--cfg-options', f'+randomness.seed={self.seed}', *self.options, '--resume']
 
 
 def plan(configs: list[str], seeds: list[int], work_root: str, options: tuple[str, ...] = ()) -> list[Job]:
@@ -204,7 +206,7 @@ class Progress:
 # ---------------------------------------------------------------------------------------------- launching
 
 
-def _env(threads: int | None = None) -> dict[str, str]:
+def run_env(threads: int | None = None) -> dict[str, str]:
     """The environment of a launched run: this checkout first on the path, the run's thread count."""
     env = dict(os.environ)
     env['PYTHONPATH'] = REPO + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
@@ -234,7 +236,7 @@ def run_processes(jobs: list[Job], launch: str, n_jobs: int | None, log_dir: str
                 write_launch_file(job, cmd)
                 log = open(osp.join(log_dir, f'{job.stem}_seed{job.seed}.log'), 'ab')
                 running[job] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                 env=_env(threads), cwd=REPO), log)
+                                                 env=run_env(threads), cwd=REPO), log)
             for job, (proc, log) in list(running.items()):
                 if proc.poll() is not None:
                     log.close()
@@ -285,7 +287,7 @@ def run_slurm(jobs: list[Job], partition: str, n_jobs: int, log_dir: str, gpus: 
         write_launch_file(job, command(job, 'slurm', partition=partition))
     array = f'0-{len(jobs) - 1}' + (f'%{n_jobs}' if n_jobs else '')
     out = subprocess.run(['sbatch', '--parsable', f'--array={array}', script], capture_output=True, text=True,
-                         env=_env())
+                         env=run_env())
     if out.returncode:
         raise RuntimeError(f'sbatch failed ({out.returncode}): {out.stderr.strip()}')
     job_id = out.stdout.strip().split(';')[0]
@@ -293,7 +295,7 @@ def run_slurm(jobs: list[Job], partition: str, n_jobs: int, log_dir: str, gpus: 
     progress = Progress(jobs, stream)
     while True:
         queued = subprocess.run(['squeue', '-h', '-j', job_id, '-o', '%i'], capture_output=True, text=True,
-                                env=_env()).stdout.split()
+                                env=run_env()).stdout.split()
         if not queued:
             break
         states = {j: job_state(j, running=True) for j in jobs}
@@ -320,4 +322,4 @@ def make_data(dry_run: bool, stream) -> None:
     cmd = [sys.executable, *TOY.make_data]
     stream.write(f'[reproduce] {why}: {shlex.join(cmd)}\n')
     if not dry_run:
-        subprocess.run(cmd, cwd=REPO, check=True, env=_env())
+        subprocess.run(cmd, cwd=REPO, check=True, env=run_env())

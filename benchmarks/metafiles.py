@@ -54,8 +54,8 @@ PAPER_SOURCE = ('the paper (official detectron2 implementation, 4x A100); target
 
 def measured_results(results: pd.DataFrame | None, meta: dict | None) -> dict[str, dict]:
     """config stem -> {'Metrics': {paper-named metric: mean, percent}, 'Seeds': n} from the published
-    ``results`` (complete runs only; nothing for a --quick smoke aggregate)."""
-    if results is None or meta is None or meta.get('quick'):
+    ``results`` (complete runs only; nothing for a --quick smoke aggregate or one with rehearsal runs)."""
+    if results is None or meta is None or meta.get('quick') or meta.get('rehearsal'):
         return {}
     frame = results[(results.n > 0)].drop_duplicates(['config', 'metric'])
     out: dict[str, dict] = {}

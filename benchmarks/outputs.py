@@ -35,6 +35,7 @@ def meta_of(runs: list[Run], command_line: str, quick: bool) -> dict:
                 wall_s=round(sum(r.wall_s or 0.0 for r in runs), 1),
                 seeds=sorted({r.seed for r in runs if r.seed is not None}),
                 per_image_runs=sum(bool(r.per_image) for r in runs if r.complete),
+                rehearsal=sum(r.rehearsal for r in runs),  # rehearsal runs: marked cells, never published
                 elapsed_s=elapsed_s(runs),
                 bootstrap=dict(n_boot=statistics.N_BOOT, generator_seed=statistics.BOOT_SEED,
                                confidence=statistics.CONFIDENCE))
@@ -82,9 +83,19 @@ def write_outputs(runs: list[Run], rows: pd.DataFrame, out_dir: str, meta: dict)
     return frames
 
 
+class RehearsalNotPublished(ValueError):
+    """A collection with rehearsal runs (``benchmarks/rehearsal.py``) is never published."""
+
+
 def publish(out_dir: str, results_dir: str = RESULTS_DIR) -> None:
     """Copy the aggregates of ``out_dir`` into the committed ``benchmarks/results/`` (work dirs made
-    relative to the repository: no machine paths in committed files)."""
+    relative to the repository: no machine paths in committed files). A collection that holds rehearsal
+    runs is refused: the documents are rendered from what is published, and a rehearsal is not a result."""
+    with open(osp.join(out_dir, 'meta.json')) as f:
+        rehearsal = json.load(f).get('rehearsal')
+    if rehearsal:
+        raise RehearsalNotPublished(f'{out_dir}: {rehearsal} rehearsal run(s) in this collection; rehearsals are '
+                                    'never published (collect without the rehearsal work dirs)')
     os.makedirs(results_dir, exist_ok=True)
     for name in PUBLISHED:
         src, dst = osp.join(out_dir, name), osp.join(results_dir, name)

@@ -53,7 +53,13 @@ def cell(row: pd.Series) -> str:
     return f'{what} (paper {paper})' if paper else what
 
 
+REHEARSAL_SCALE = ('REHEARSAL: paper configs for a few CPU iterations on fake data, random init; no cell is a '
+                   'result')
+
+
 def scale_of(table: str, meta: dict) -> str:
+    if meta.get('rehearsal'):
+        return REHEARSAL_SCALE
     if not is_toy(table):
         return 'full scale'
     if meta.get('quick'):

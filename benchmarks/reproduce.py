@@ -88,6 +88,11 @@ def main(args) -> int:
         roots = [j.work_dir for j in jobs if is_run_dir(j.work_dir)]
         selected = aggregate.select_tables(rows, ['1-toy'] + [f'{n}-toy' for n in TOY.expand(args.tables)])
     runs = collect(roots) if roots else []
+    rehearsals = [r.work_dir for r in runs if r.rehearsal]
+    if rehearsals and (args.publish or args.update_readme):
+        stream.write(f'[reproduce] refusing --publish / --update-readme: {len(rehearsals)} rehearsal run(s) collected '
+                     f'(e.g. {rehearsals[0]}); a rehearsal is never published\n')
+        return 2
     command_line = 'python tools/reproduce_tables.py' + (' ' + shlex.join(args.argv) if args.argv else '')
     frames = write_outputs(runs, selected, out_dir, meta_of(runs, command_line, args.quick))
     stream.write(frames['summary'])

@@ -31,7 +31,9 @@ FAKE_ROOT_OF = {'CityscapesPPSDataset': 'cityscapes', 'PascalPPSDataset': 'pasca
 SMALL_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadPPSAnnotations'),
                   dict(type='Resize', scale=(128, 64), keep_ratio=True), dict(type='PackPPSInputs')]
 
-COCO = {'load_from', 'model.backbone.init_cfg'}
+COCO = {'load_from', 'custom_hooks', 'model.backbone.init_cfg'}
+R50_COCO_PANOPTIC = 'checkpoints/maskformer2_R50_bs16_50ep/model_final_94dc52.pkl'
+SWIN_B_COCO_PANOPTIC = 'checkpoints/maskformer2_swin_base_IN21k_384_bs16_50ep/model_final_54b88a.pkl'
 PASCAL_COCO = COCO | {'max_iters', 'train_cfg.max_iters', 'train_cfg.val_interval', 'param_scheduler.end'}
 BASELINE = {'model.panoptic_head.type', 'model.panoptic_head.num_part_queries',
             'model.panoptic_head.part_query', 'model.panoptic_head.compatible_parts_train',
@@ -150,7 +152,9 @@ def test_name_and_inheritance(config):
     assert all(a.end == b.begin for a, b in zip(schedulers, schedulers[1:])), 'a warm-up must hand over to poly'
     assert cfg.model.panoptic_head.spec == cfg.model.panoptic_fusion_head.spec
     if 'cocopan' in config:
-        assert 'coco-panoptic' in cfg.load_from and cfg.model.backbone.init_cfg is None
+        # Mask2Former's own COCO-panoptic weights, named as the official configs' MODEL.WEIGHTS, converted on load
+        assert cfg.load_from == (SWIN_B_COCO_PANOPTIC if 'swin' in config else R50_COCO_PANOPTIC)
+        assert 'Mask2FormerInitHook' in [h['type'] for h in cfg.custom_hooks] and cfg.model.backbone.init_cfg is None
     elif 'toy' not in config:
         assert cfg.load_from is None and cfg.model.backbone.init_cfg.type == 'Pretrained'
 

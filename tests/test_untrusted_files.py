@@ -95,6 +95,32 @@ def test_numpy_that_is_not_plain_numbers_is_refused(attack, tmp_path):
     assert 'plain' in res.stderr or 'not allowed' in res.stderr
 
 
+def test_detectron2_pkl_with_numpy_that_is_not_plain_numbers_is_refused(tmp_path):
+    """The same attacks in a detectron2 ``.pkl`` (a plain pickle: a ``load_from`` of Mask2Former's weights),
+    at both pickle protocols; plain arrays of the same file format load."""
+    import pickle
+    paths = []
+    for attack in NUMPY_ATTACKS:
+        for protocol in (2, 4):
+            paths.append(str(tmp_path / f'{attack}-{protocol}.pkl'))
+            with open(paths[-1], 'wb') as f:
+                pickle.dump({'model': {'w': np.ones(2, np.float32), 'x': NUMPY_ATTACKS[attack]()}}, f, protocol)
+    code = ('import tapps_mm.registry, gc\nfrom tapps_mm.engine.safe_load import load_checkpoint_file\n'
+            f'for path in {paths!r}:\n'
+            '    try:\n        c = load_checkpoint_file(path)\n        print("LOADED", path, repr(c)[:200])\n'
+            '    except Exception as e:\n        print(type(e).__name__, e)\n    gc.collect()\n')
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, (res.returncode, res.stderr[-2000:])  # no crash
+    lines = res.stdout.splitlines()
+    assert len(lines) == len(paths) and not any(line.startswith('LOADED') for line in lines), res.stdout
+    for path, line in zip(paths, lines):
+        assert line.startswith('UnsafeCheckpointError') and f'{path}: refused to load' in line, line
+    with open(tmp_path / 'plain.pkl', 'wb') as f:
+        pickle.dump({'model': {'w': np.arange(6, dtype=np.float32).reshape(2, 3)}}, f, 2)
+    assert torch.equal(load_checkpoint_file(str(tmp_path / 'plain.pkl'))['state_dict']['w'],
+                       torch.arange(6.0).reshape(2, 3))
+
+
 def test_our_own_numpy_objects_still_load(tmp_path):
     """What our resumable checkpoints hold: arrays of every plain kind and order, scalars, RNG state."""
     from mmengine.logging.history_buffer import HistoryBuffer

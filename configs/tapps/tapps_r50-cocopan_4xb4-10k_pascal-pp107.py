@@ -1,6 +1,9 @@
 # TAPPS, R-50, COCO-panoptic init, Pascal-PP-107 (Table 6; official tapps_pascal107_r50_cocoinit).
 _base_ = './tapps_r50_4xb4-60k_pascal-pp107.py'
-load_from = 'https://download.openmmlab.com/mmdetection/v3.0/mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic/mask2former_r50_8xb2-lsj-50e_coco-panoptic_20230118_125535-54df384a.pth'  # noqa: E501
+# Mask2Former's own COCO-panoptic R-50 (detectron2 file, the official config's MODEL.WEIGHTS; how to get it and
+# mmdet's retrained one instead: configs/tapps/README.md#coco-panoptic-initialisation)
+load_from = 'checkpoints/maskformer2_R50_bs16_50ep/model_final_94dc52.pkl'
+custom_hooks = [*_base_.custom_hooks, dict(type='Mask2FormerInitHook')]  # converts the .pkl on load
 model = dict(backbone=dict(init_cfg=None))
 max_iters = 10000
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)

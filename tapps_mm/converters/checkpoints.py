@@ -7,7 +7,6 @@ and a state dict for ``torch.save``.
 """
 from __future__ import annotations
 
-import pickle
 import re
 from dataclasses import dataclass, field
 from typing import Callable
@@ -93,15 +92,12 @@ def convert_state_dict(source: dict, model_shapes: dict[str, tuple], rules: KeyR
 
 
 def load_detectron2_state(path: str) -> dict:
-    """The state dict of a detectron2 checkpoint: a torch file (official TAPPS ``.bin`` / ``.pth``, the
-    weights possibly under ``model``) loaded with the restricted unpickler, or a detectron2 ``.pkl`` (a
-    pickle of numpy arrays under ``model``) read with an unpickler that allows numpy arrays only."""
-    if path.endswith('.pkl'):
-        with open(path, 'rb') as f:
-            data = _NumpyOnlyUnpickler(f, path).load()
-    else:
-        from tapps_mm.engine.safe_load import load_checkpoint_file
-        data = load_checkpoint_file(path, map_location='cpu')
+    """The state dict of a detectron2 checkpoint: a torch file (official TAPPS ``.bin`` / ``.pth``, the weights
+    possibly under ``model``) or a detectron2 ``.pkl`` (numpy arrays under ``model``), both read by the loading
+    policy of every checkpoint (:mod:`tapps_mm.engine.safe_load`: nothing but tensors, numbers and containers
+    is constructed)."""
+    from tapps_mm.engine.safe_load import load_checkpoint_file
+    data = load_checkpoint_file(path, map_location='cpu')
     if isinstance(data, dict) and isinstance(data.get('model'), dict):
         data = data['model']
     elif isinstance(data, dict) and isinstance(data.get('state_dict'), dict):
@@ -111,21 +107,3 @@ def load_detectron2_state(path: str) -> dict:
     if all(k.startswith('module.') for k in data):  # saved from a DistributedDataParallel wrapper
         data = {k[len('module.'):]: v for k, v in data.items()}
     return data
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """detectron2's ``.pkl`` model files hold numpy arrays in dicts: nothing else may be constructed."""
-
-    _ALLOWED = {('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'),
-                ('numpy', 'ndarray'), ('numpy', 'dtype'), ('numpy.core.multiarray', 'scalar'),
-                ('numpy._core.multiarray', 'scalar'), ('collections', 'OrderedDict'), ('_codecs', 'encode')}
-
-    def __init__(self, file, path: str):
-        super().__init__(file, encoding='latin1')
-        self.path = path
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f'{self.path}: refused to load: it needs {module}.{name}; a detectron2 '
-                                     'model file holds numpy arrays only')

@@ -91,7 +91,7 @@ def convert_coco_init(source: dict, model) -> tuple[dict, ConversionReport]:
         def extend(t):
             if len(t) < len(own[name]):
                 notes.append(f'{name}: rows {len(t)}-{len(own[name]) - 1} (part queries) start fresh')
-                return torch.cat([t, own[name][len(t):]])
+                return torch.cat([t, own[name][len(t):].to(t)])
             return t
         return extend
 
@@ -102,6 +102,23 @@ def convert_coco_init(source: dict, model) -> tuple[dict, ConversionReport]:
                                        fresh=lambda k: k.startswith(fresh_prefixes))
     report.notes += notes
     return state, report
+
+
+#: Mask2Former's own COCO-panoptic weights, where the official TAPPS configs read them (``MODEL.WEIGHTS``,
+#: relative to the repository root; our ``*cocopan*`` configs' ``load_from``) -> Mask2Former's model zoo URL
+MASK2FORMER_COCO_PANOPTIC = {
+    'checkpoints/maskformer2_R50_bs16_50ep/model_final_94dc52.pkl':
+    'https://dl.fbaipublicfiles.com/maskformer/mask2former/coco/panoptic/maskformer2_R50_bs16_50ep/'
+    'model_final_94dc52.pkl',
+    'checkpoints/maskformer2_swin_base_IN21k_384_bs16_50ep/model_final_54b88a.pkl':
+    'https://dl.fbaipublicfiles.com/maskformer/mask2former/coco/panoptic/maskformer2_swin_base_IN21k_384_bs16_50ep/'
+    'model_final_54b88a.pkl',
+}
+
+
+def is_detectron2_mask2former(state: dict) -> bool:
+    """Whether a state dict has detectron2's Mask2Former names (``sem_seg_head.*``; ours never do)."""
+    return any(k.startswith('sem_seg_head.') for k in state)
 
 
 #: official TAPPS checkpoint stem -> our config of the same row

@@ -60,6 +60,14 @@ class DatasetLayout:
         return self.id_pattern is None or re.match(self.id_pattern, image_id) is not None
 
 
+def image_size(path: str) -> tuple[int, int]:
+    """(width, height) of an image file, from its header only. Why: mmdet's ``AspectRatioBatchSampler`` (the
+    paper configs' batch sampler, as detectron2's aspect-ratio grouping) reads them from each sample's info."""
+    from PIL import Image
+    with Image.open(path) as image:
+        return image.size
+
+
 class PPSDataset(BaseDataset):
     """Base class: subclasses declare their ``layout`` and implement :meth:`list_pairs`; this class adds
     spec metadata and checks.
@@ -104,9 +112,11 @@ class PPSDataset(BaseDataset):
                 for path in (img_path, label_path):
                     if not osp.isfile(path):
                         raise FileNotFoundError(f'{type(self).__name__}: missing file {path} (image id {image_id})')
-            data_list.append(dict(img_id=image_id, pps_image_id=image_id, img_path=img_path,
-                                  pps_label_path=label_path, pps_spec=self.spec.path,
-                                  pps_num_things=self.spec.num_things, seg_fields=[]))
+            info = dict(img_id=image_id, pps_image_id=image_id, img_path=img_path, pps_label_path=label_path,
+                        pps_spec=self.spec.path, pps_num_things=self.spec.num_things, seg_fields=[])
+            if osp.isfile(img_path):
+                info['width'], info['height'] = image_size(img_path)
+            data_list.append(info)
         return data_list
 
 

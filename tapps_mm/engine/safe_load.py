@@ -15,6 +15,12 @@ otherwise declare bytes to be object pointers (a crash on use, or already when t
 
 A file that needs anything else is refused with the file and the globals named, unless the user passes
 ``--unsafe-load`` (tools) or calls :func:`allow_unsafe_load`.
+
+detectron2's ``.pkl`` model files (Mask2Former's COCO-panoptic weights, the official TAPPS configs'
+``MODEL.WEIGHTS``) are plain pickles of numpy arrays under ``model``: :func:`load_detectron2_pkl` reads them
+with the same records (nothing else may be constructed, ``--unsafe-load`` or not) and returns a checkpoint
+``{'state_dict': tensors under detectron2's names, 'meta': {'format': 'detectron2'}}``; a ``load_from`` of
+one is converted into the model's names by ``Mask2FormerInitHook``.
 """
 from __future__ import annotations
 
@@ -183,26 +189,29 @@ def _refusal(filename: str, error: Exception) -> UnsafeCheckpointError:
         f'tools/infer.py) or call tapps_mm.engine.allow_unsafe_load(). ({error})')
 
 
-def _check_container(filename: str) -> None:
-    """A torch checkpoint is a zip archive (torch.save) or a pickle (the legacy format): anything else is not
-    one, whatever the unpickler would make of its bytes."""
+def _check_container(filename: str) -> bool:
+    """A torch checkpoint is a zip archive (torch.save) or a pickle (the legacy format, detectron2's ``.pkl``):
+    anything else is not one, whatever the unpickler would make of its bytes. True for a zip archive."""
     import zipfile
     if zipfile.is_zipfile(filename):
-        return
+        return True
     with open(filename, 'rb') as f:
         head = f.read(2)
     if len(head) < 2 or head[0] != 0x80:  # pickle protocol 2+ starts with PROTO
         raise ValueError(f'{filename}: not a readable checkpoint (neither a zip archive nor a pickle; '
                          f'{"empty" if not head else "starts with " + repr(head)})')
+    return False
 
 
 def load_checkpoint_file(filename: str, map_location=None):
-    """``torch.load`` of a local file, restricted unless :func:`allow_unsafe_load` was called."""
+    """``torch.load`` of a local file, restricted unless :func:`allow_unsafe_load` was called; a detectron2
+    ``.pkl`` through :func:`load_detectron2_pkl`."""
     import torch
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    _check_container(filename)
+    if not _check_container(filename) and filename.endswith('.pkl'):
+        return load_detectron2_pkl(filename)
     if _UNSAFE['allowed']:
         return torch.load(filename, map_location=map_location, weights_only=False)
     try:
@@ -216,6 +225,64 @@ def load_checkpoint_file(filename: str, map_location=None):
         raise _refusal(filename, e) from None
     except (EOFError, RuntimeError, KeyError, ValueError, OSError) as e:  # empty, truncated, not a checkpoint
         raise ValueError(f'{filename}: not a readable checkpoint ({type(e).__name__}: {e})') from None
+
+
+def _latin1_bytes(text, encoding='latin1') -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles use it for bytes (``encode(text, 'latin1')``), and nothing else."""
+    if not isinstance(text, str) or encoding not in ('latin1', 'latin-1'):
+        raise _Refused(f'_codecs.encode({type(text).__name__}, {encoding!r}) is not allowed')
+    return text.encode('latin1')
+
+
+def _empty_bytes(*args) -> bytes:
+    """``bytes()`` as protocol-2 pickles write the empty bytes of an empty array (no arguments: no allocation)."""
+    if args:
+        raise _Refused('bytes(...) with arguments is not allowed')
+    return b''
+
+
+#: what a detectron2 ``.pkl`` may name: numpy's array and scalar pickling (as the records), plain containers
+_D2_GLOBALS = {
+    **{(core, name): record for core in ('numpy.core.multiarray', 'numpy._core.multiarray')
+       for name, record in (('_reconstruct', _ArrayRecord), ('scalar', _scalar_record))},
+    ('numpy', 'dtype'): _DtypeRecord, ('numpy', 'ndarray'): _NoNdarray, ('collections', 'OrderedDict'): OrderedDict,
+    ('_codecs', 'encode'): _latin1_bytes, ('builtins', 'bytes'): _empty_bytes,
+    ('__builtin__', 'bytes'): _empty_bytes}
+
+
+class _Detectron2Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) in _D2_GLOBALS:
+            return _D2_GLOBALS[(module, name)]
+        raise _Refused(f'unpickling it would need {module}.{name}, which a detectron2 model file (numpy arrays) '
+                       'does not need (loading runs code it names)')
+
+
+def load_detectron2_pkl(filename: str) -> dict:
+    """A detectron2 ``.pkl`` model file (numpy arrays under ``model``) as a checkpoint:
+    ``{'state_dict': {detectron2 name: tensor}, 'meta': {'format': 'detectron2', 'author': ...}}``."""
+    import numpy as np
+    import torch
+    try:
+        with open(filename, 'rb') as f:
+            data = _materialize(_Detectron2Unpickler(f, encoding='latin1').load())  # as detectron2 reads them
+    except _Refused as e:
+        raise UnsafeCheckpointError(f'{filename}: refused to load: {e}') from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError, OverflowError) as e:
+        raise ValueError(f'{filename}: not a readable checkpoint ({type(e).__name__}: {e})') from None
+    model = data.get('model') if isinstance(data, dict) else None
+    if not (isinstance(model, dict) and model and all(isinstance(v, (np.ndarray, np.generic)) for v in model.values())):
+        raise ValueError(f'{filename}: not a detectron2 model file (a pickle with the weights as numpy arrays '
+                         f'under "model"; it holds {_outline(data)})')
+    state = OrderedDict((k, torch.as_tensor(v)) for k, v in model.items())
+    return {'state_dict': state, 'meta': {'format': 'detectron2', 'author': data.get('__author__')}}
+
+
+def _outline(data) -> str:
+    if isinstance(data, dict):
+        return 'a dict of ' + ', '.join(repr(k) for k in list(data)[:5]) + (' ...' if len(data) > 5 else '')
+    return type(data).__name__
 
 
 def load_checkpoint_url(url: str, map_location=None, model_dir: str | None = None, progress: bool | None = None):
