@@ -11,7 +11,13 @@ import os.path as osp
 import pandas as pd
 
 from benchmarks import REPO, aggregate, metafiles, render
-from benchmarks.model_cost_report import render_evaluator, render_gpu_check, render_model_cost, render_threads
+from benchmarks.model_cost_report import (
+    render_evaluator,
+    render_gpu_check,
+    render_model_cost,
+    render_rehearsal,
+    render_threads,
+)
 from benchmarks.outputs import RESULTS_DIR, load_published
 from benchmarks.readme_blocks import Markers, replace_block
 from benchmarks.toy import TOY
@@ -25,6 +31,7 @@ EVALUATOR_SPEED = Markers('evaluator-speed', 'make bench-eval; python tools/repr
 MODEL_COST = Markers('model-cost', 'make bench-model; python tools/reproduce_tables.py --update-readme')
 PER_CLASS = Markers('per-class', 'python tools/reproduce_tables.py --update-readme')
 THREAD_LAYOUT = Markers('thread-layout', 'make bench-threads; python tools/reproduce_tables.py --update-readme')
+REHEARSAL = Markers('rehearsal', 'make rehearsal; python tools/reproduce_tables.py --update-readme')
 GPU_CHECK = Markers('gpu-check', 'benchmarks/gpu_check.sh on a GPU; python tools/reproduce_tables.py --update-readme')
 
 
@@ -84,6 +91,7 @@ def block_bodies(results_dir: str = RESULTS_DIR) -> dict[Markers, str]:
         GPU_CHECK: render_gpu_check(_json(results_dir, 'gpu_check.json')),
         PER_CLASS: per_class_body(results_dir),
         THREAD_LAYOUT: render_threads(_json(results_dir, 'threads.json')),
+        REHEARSAL: render_rehearsal(_json(results_dir, 'rehearsal.json')),
     }
 
 
