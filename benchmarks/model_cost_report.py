@@ -138,12 +138,14 @@ def render_rehearsal(record: dict | None) -> str:
                      e.get('status', '?') + (f'; {len(e["checks"])} size checks failed' if e.get('checks') else '')])
     done = sum(e.get('status') == 'complete' for e in record['configs'].values())
     collection = record.get('collection', {})
+    collector = collection.get('command', '-')
+    collector = ' '.join(collector.split()[:3]) + ' ...' if len(collector) > 80 else collector  # one work dir each
     return (f'{done}/{len(record["configs"])} paper configs rehearsed with `{record.get("command")}` at commit '
             f'{record.get("commit")} ({record.get("date", "?")[:10]}; {record.get("machine")}, '
             f'{record.get("threads_per_run")} thread per run, {record.get("jobs")} runs at once): '
             f'{record.get("config_seconds", 0) / 60:.0f} min of runs, '
             f'{record.get("elapsed_s_last_call", 0) / 60:.0f} min from start to end. A rehearsal, not a result: no '
-            f'metric of it is shown; collected by `{collection.get("command", "-")}` '
+            f'metric of it is shown; collected by `{collector}` '
             f'(exit {collection.get("exit", "-")}, {collection.get("numbers_shown", "-")} numbers shown).\n\n'
             + _table(body, ['config', 'cells', 'train image', 'batch', 'iterations', 'train', 'test image',
                             'metric keys', 'test', 'peak GB', 'status']))
