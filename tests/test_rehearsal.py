@@ -164,8 +164,9 @@ def _make_command(args: str) -> list[str]:
     """The command `make rehearsal REHEARSAL_ARGS=...` runs (its last recipe line, printed by make -n)."""
     if not shutil.which('make'):
         pytest.skip('make is not installed')
-    out = subprocess.run(['make', '-n', 'rehearsal', f'REHEARSAL_ARGS={args}'], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout.strip().splitlines()
+    # --no-print-directory: under `make test` a nested make would print 'Entering directory' lines
+    out = subprocess.run(['make', '--no-print-directory', '-n', 'rehearsal', f'REHEARSAL_ARGS={args}'], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout.strip().splitlines()
     assert 'tools/rehearse.py' in out[-1], out
     return shlex.split(out[-1])
 
