@@ -220,7 +220,8 @@ def _log_facts(text: str) -> dict:
     return facts
 
 
-def _timestamps(work_dir: str) -> list[str]:
+def run_starts(work_dir: str) -> list[str]:
+    """The ``<ts>`` folders mmengine made in ``work_dir`` (one per start of a run), oldest first."""
     return sorted(d for d in os.listdir(work_dir) if _TS.match(d) and osp.isdir(osp.join(work_dir, d)))
 
 
@@ -228,7 +229,7 @@ def is_run_dir(path: str) -> bool:
     """A folder with a ``<ts>/`` of an mmengine run (scalars, log or test results in it)."""
     if not osp.isdir(path):
         return False
-    for ts in _timestamps(path):
+    for ts in run_starts(path):
         folder = osp.join(path, ts)
         if any(osp.exists(osp.join(folder, f)) for f in ('vis_data/scalars.json', f'{ts}.log', f'{ts}.json')):
             return True
@@ -317,7 +318,7 @@ def as_rehearsal(run: Run) -> Run:
 def _read_run(work_dir: str) -> tuple[Run, dict]:
     """The run in ``work_dir`` as any run, and its dumped config (read as data)."""
     work_dir = osp.normpath(work_dir)
-    timestamps = _timestamps(work_dir)
+    timestamps = run_starts(work_dir)
     config_path = _dumped_config(work_dir, timestamps)
     cfg = _load_config(config_path)
     stem = config_stem(config_path)

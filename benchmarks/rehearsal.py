@@ -37,9 +37,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from benchmarks import REPO, config_stem
-from benchmarks.collect import PREFIX, REHEARSAL_KEY, REQUIRED_KEYS, RunError, read_json, read_json_lines, read_run
+from benchmarks.collect import (
+    PREFIX,
+    REHEARSAL_KEY,
+    REQUIRED_KEYS,
+    RunError,
+    read_json,
+    read_json_lines,
+    read_run,
+    run_starts,
+)
 from benchmarks.launch import LOCAL_THREADS, Job, command, git_commit, machine, run_env, write_launch_file
 from benchmarks.paper import CONFIG_ROWS
+from tapps_mm.fileio import write_json_atomic
 
 RECORD = osp.join('benchmarks', 'results', 'rehearsal.json')  # the committed record of the full rehearsal
 ROOT = osp.join('work_dirs', 'rehearsal')
@@ -155,20 +165,23 @@ class Override:
     why: str
 
 
+def _dicts(node, path: str):
+    """Every dict of a config tree with its dotted path, parents first."""
+    if isinstance(node, dict):
+        yield path, node
+        items = node.items()
+    elif isinstance(node, (list, tuple)):
+        items = enumerate(node)
+    else:
+        return
+    for key, value in items:
+        yield from _dicts(value, f'{path}.{key}')
+
+
 def _pretrained(node, path: str) -> list[str]:
     """The dotted paths of every ``init_cfg`` that loads weights (``Pretrained``) below ``node``."""
-    out = []
-    if isinstance(node, dict):
-        init = node.get('init_cfg')
-        if isinstance(init, dict) and init.get('type') == 'Pretrained':
-            out.append(f'{path}.init_cfg')
-        for key, value in node.items():
-            if key != 'init_cfg':
-                out += _pretrained(value, f'{path}.{key}')
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            out += _pretrained(value, f'{path}.{i}')
-    return out
+    return [f'{p}.init_cfg' for p, d in _dicts(node, path)
+            if isinstance(d.get('init_cfg'), dict) and d['init_cfg'].get('type') == 'Pretrained']
 
 
 def overrides(cfg, plan: Plan, data_root: str) -> list[Override]:
@@ -234,17 +247,8 @@ def implicit_changes(cfg) -> list[str]:
 
 def _norm_cfgs(node) -> set[str]:
     """The norm layer types a model config names (``norm_cfg=dict(type=...)`` anywhere)."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        norm = node.get('norm_cfg')
-        if isinstance(norm, dict) and 'type' in norm:
-            found.add(str(norm['type']))
-        for value in node.values():
-            found |= _norm_cfgs(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            found |= _norm_cfgs(value)
-    return found
+    return {str(d['norm_cfg']['type']) for _, d in _dicts(node, 'model')
+            if isinstance(d.get('norm_cfg'), dict) and 'type' in d['norm_cfg']}
 
 
 # ---------------------------------------------------------------------------------------------- fake data
@@ -264,7 +268,7 @@ def write_data(root: str, plan: Plan, stream=sys.stdout) -> dict[str, str]:
             t0 = time.monotonic()
             getattr(fake_datasets, sizes.writer)(osp.join(REPO, path), num_train=plan.num_train,
                                                  num_val=plan.num_val, size=sizes.image, seed=SEED)
-            _write_json(args, stamp)
+            write_json_atomic(args, stamp)
             stream.write(f'[rehearsal] fake {sizes.folder} data: {plan.num_train} train + {plan.num_val} val images of '
                          f'{sizes.image[0]}x{sizes.image[1]} in {path} ({time.monotonic() - t0:.0f} s)\n')
         roots[sizes.folder] = path.rstrip('/') + '/'
@@ -281,11 +285,6 @@ def compact_json(obj) -> str:
     text = json.dumps(obj, indent=1, allow_nan=False)
     return re.sub(r'\[\n\s*([^\[\]{}]*?)\n\s*\]',
                   lambda m: '[' + ', '.join(x.strip() for x in m.group(1).split(',\n')) + ']', text) + '\n'
-
-
-def _write_json(obj, path: str) -> None:
-    from tapps_mm.fileio import write_json_atomic
-    write_json_atomic(obj, path)
 
 
 # ---------------------------------------------------------------------------------------------- one config
@@ -319,7 +318,8 @@ def shown(cmd: list[str]) -> str:
 
 
 def _segments(work_dir: str) -> list[str]:
-    return sorted(glob.glob(osp.join(work_dir, '[0-9]' * 8 + '_' + '[0-9]' * 6)))
+    """The ``<ts>`` folders of a work dir (collect's rule), as paths; none if the run never started."""
+    return [osp.join(work_dir, ts) for ts in run_starts(work_dir)] if osp.isdir(work_dir) else []
 
 
 def read_shapes(work_dir: str) -> dict[str, list[dict]]:
@@ -449,7 +449,7 @@ def rehearse_config(stem: str, plan: Plan, root: str, data_roots: dict[str, str]
     if osp.isdir(osp.join(REPO, work)) and not (osp.isfile(stamp) and read_json(stamp) == plan.fingerprint()):
         shutil.rmtree(osp.join(REPO, work))  # made under another plan: start this config again
     os.makedirs(osp.join(REPO, work), exist_ok=True)
-    _write_json(plan.fingerprint(), stamp)
+    write_json_atomic(plan.fingerprint(), stamp)
     rows = CONFIG_ROWS[stem]
     entry = dict(config=path, cells=cells(stem), dataset=rows.dataset, backbone=rows.backbone,
                  pretraining=rows.pretraining, method=rows.method, status='running', commit=git_commit(),
@@ -464,7 +464,7 @@ def rehearse_config(stem: str, plan: Plan, root: str, data_roots: dict[str, str]
     else:
         write_launch_file(Job(path, SEED, osp.join(REPO, cmds.train_dir)), cmds.train)
         code, train = procs.run(cmds.train, osp.join(REPO, work, 'train.log'), env)
-        _write_json(train, usage_file)
+        write_json_atomic(train, usage_file)
         if code:
             return {**entry, 'status': f'failed: training exited with {code} (see {osp.join(work, "train.log")})',
                     'train': train}

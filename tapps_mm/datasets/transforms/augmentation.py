@@ -80,6 +80,7 @@ class ResizeScale(BaseTransform):
     def __init__(self, min_scale: float, max_scale: float, target_size: tuple[int, int]) -> None:
         self.min_scale, self.max_scale = min_scale, max_scale
         self.target_size = tuple(target_size)
+        self.resize = PILResize(scale=self.target_size, keep_ratio=False)  # its scale is set per image
 
     def output_hw(self, hw: tuple[int, int], scale: float) -> tuple[int, int]:
         """The resized (height, width) of an image of ``hw`` at jitter ``scale``."""
@@ -91,8 +92,8 @@ class ResizeScale(BaseTransform):
     def transform(self, results: dict) -> dict:
         scale = np.random.uniform(self.min_scale, self.max_scale)
         h, w = self.output_hw(results['img'].shape[:2], scale)
-        resize = PILResize(scale=(w, h), keep_ratio=False)
-        return resize(results)
+        self.resize.scale = (w, h)
+        return self.resize(results)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(min_scale={self.min_scale}, max_scale={self.max_scale}, '
