@@ -11,7 +11,7 @@ wins, and the output says when there are too few seeds for any claim.
 
 Why also the val images: the metrics are ratios of sums over a finite val set, itself a source of noise.
 Where the runs kept their per-image statistics, every cell and comparison also gets the two-level
-bootstrap of ``benchmarks.statistics`` (seeds x images), the noise split into seed and image parts, the
+bootstrap of ``benchmarks.uncertainty`` (seeds x images), the noise split into seed and image parts, the
 power of the comparison, Holm-adjusted p-values per table and, for full-scale cells, a verdict against
 the paper's number. Runs without the file leave those columns empty and say so in the note.
 """
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from benchmarks import statistics as st
+from benchmarks import uncertainty as st
 from benchmarks.collect import Run
 from benchmarks.paper import (
     CONFIG_ROWS,
@@ -153,7 +153,7 @@ def final_values(runs: list[Run]) -> pd.DataFrame:
 
 
 class ImageNoise:
-    """The seed x image statistics of :mod:`benchmarks.statistics` for cells and pairs of configs, from the
+    """The seed x image statistics of :mod:`benchmarks.uncertainty` for cells and pairs of configs, from the
     per-image files of their chosen runs (each file read once, each config's resamples computed once).
     Every result is in the paper's names and percent points (the image share is a fraction)."""
 
@@ -195,7 +195,7 @@ class ImageNoise:
         return self._once(('metrics', config, seeds), make)
 
     def of(self, a_config: str, seeds: Sequence[int], b_config: str | None = None) -> dict[str, dict] | None:
-        """Per paper metric, :func:`benchmarks.statistics.noise_sources` of a (or of a - b, paired by
+        """Per paper metric, :func:`benchmarks.uncertainty.noise_sources` of a (or of a - b, paired by
         ``seeds``) in percent points; None when a run of them kept no per-image statistics."""
         seeds = tuple(sorted(int(x) for x in seeds))
         a = self._seed_metrics(a_config, seeds)

@@ -4,11 +4,14 @@ kept busy by another process (a user who keeps working), with OpenMP's default (
 and with ``OMP_WAIT_POLICY=PASSIVE``.
 
     python benchmarks/bench_threads.py --iters 60 --out benchmarks/results/threads.json
+    python benchmarks/bench_threads.py --iters 3 --skip 1 --layouts '2 runs x 1 thread, idle'   # smoke run
 
 Each layout trains ``--iters`` iterations of the toy config (no evaluation) through ``tools/train.py``;
 the step time is the median of the ``time`` mmengine logs per iteration after the first ``--skip``;
 throughput is runs x 1 / step time (iterations per second for the whole machine). Ratios are against the
-2-thread run on the idle machine, the layout the main job used before this measurement.
+2-thread run on the idle machine, the layout the main job used before this measurement. The toy dataset
+is written first if missing (as ``tools/reproduce_tables.py`` does). Fewer iterations than the config's
+warm-up shorten the warm-up to fit (the learning rate does not change the step time).
 """
 from __future__ import annotations
 
@@ -44,6 +47,17 @@ def step_times(work_dir: str, skip: int) -> list[float]:
     return [r['time'] for r in records if 'time' in r and r.get('step', 0) > skip]
 
 
+def schedule_options(iters: int) -> list[str]:
+    """``--cfg-options`` of a run of ``iters`` iterations: no evaluation or checkpoint, a log line per
+    iteration, the warm-up cut to ``iters - 1`` where the config's is longer (as the ``--quick`` schedule of
+    benchmarks/toy.py does; otherwise the scheduler refuses to end before it begins)."""
+    from mmengine.config import Config
+    warmup = min(Config.fromfile(osp.join(REPO, TOY.configs['tapps'])).param_scheduler[0]['end'], iters - 1)
+    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters + 1}', 'default_hooks.logger.interval=1',
+            f'default_hooks.checkpoint.interval={iters + 1}', f'param_scheduler.0.end={warmup}',
+            f'param_scheduler.1.begin={warmup}', f'param_scheduler.1.end={iters}']
+
+
 def measure(name: str, iters: int, skip: int, root: str) -> dict:
     runs, threads, policy, busy = LAYOUTS[name]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
@@ -51,15 +65,18 @@ def measure(name: str, iters: int, skip: int, root: str) -> dict:
     env.pop('OMP_WAIT_POLICY', None)
     if policy:
         env['OMP_WAIT_POLICY'] = policy
-    options = [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters + 1}', 'default_hooks.logger.interval=1',
-               f'default_hooks.checkpoint.interval={iters + 1}', 'param_scheduler.1.end=' + str(iters)]
+    options = schedule_options(iters)
+    logs = [osp.join(root, f'{name}-{k}.log') for k in range(runs)]
     hog = subprocess.Popen([sys.executable, '-c', 'while True: pass']) if busy else None
     try:
         t0 = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, osp.join(REPO, 'tools', 'train.py'), TOY.configs['tapps'],
-                                   '--work-dir', osp.join(root, f'{name}-{k}'), '--cfg-options',
-                                   f'randomness.seed={k}', *options], cwd=REPO, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for k in range(runs)]
+        procs = []
+        for k in range(runs):
+            with open(logs[k], 'w') as log:  # the child keeps its own copy of the descriptor
+                procs.append(subprocess.Popen(
+                    [sys.executable, osp.join(REPO, 'tools', 'train.py'), TOY.configs['tapps'], '--work-dir',
+                     osp.join(root, f'{name}-{k}'), '--cfg-options', f'randomness.seed={k}', *options],
+                    cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
         codes = [p.wait() for p in procs]
         wall = time.perf_counter() - t0
     finally:
@@ -67,7 +84,10 @@ def measure(name: str, iters: int, skip: int, root: str) -> dict:
             hog.kill()
             hog.wait()
     if any(codes):
-        raise RuntimeError(f'{name}: a training run failed ({codes})')
+        k = next(k for k, code in enumerate(codes) if code)
+        with open(logs[k]) as f:
+            tail = ''.join(f.readlines()[-30:])
+        raise RuntimeError(f'{name}: a training run failed (exit codes {codes}); the end of run {k}\'s log:\n{tail}')
     steps = [float(np.median(step_times(osp.join(root, f"{name}-{k}"), skip))) for k in range(runs)]
     step = float(np.mean(steps))
     return dict(runs=runs, threads=threads, wait_policy=policy or 'default', busy_core=busy, step_s=step,
@@ -76,12 +96,16 @@ def measure(name: str, iters: int, skip: int, root: str) -> dict:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--iters', type=int, default=60)
+    p.add_argument('--iters', type=int, default=60,
+                   help='training iterations per run (2 or more; e.g. --iters 3 --skip 1 for a smoke run)')
     p.add_argument('--skip', type=int, default=10, help='first iterations left out of the median')
     p.add_argument('--layouts', nargs='+', default=list(LAYOUTS), choices=list(LAYOUTS), metavar='NAME')
     p.add_argument('--out', help='write the measurements as JSON')
     args = p.parse_args(argv)
-    from benchmarks.launch import machine
+    if args.iters < 2 or not 0 <= args.skip < args.iters:
+        p.error(f'need --iters >= 2 and 0 <= --skip < --iters (got --iters {args.iters} --skip {args.skip})')
+    from benchmarks.launch import machine, make_data
+    make_data(False, sys.stdout)  # the toy dataset the runs read, unless it is there already
     result = dict(command='python benchmarks/bench_threads.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
                   machine=machine(), config=TOY.configs['tapps'], iters=args.iters, skip=args.skip, layouts={})
     with tempfile.TemporaryDirectory() as root:

@@ -110,7 +110,9 @@ def render_threads(data: dict | None) -> str:
     """Markdown of ``bench_threads.py --out`` JSON: throughput of each thread layout, idle and beside a busy core."""
     if not data:
         return 'Not measured yet (`make bench-threads`).'
-    body = [[name, f'{v["step_s"]:.3f} s', f'{v["throughput_it_s"]:.1f}', f'{v["throughput_vs_reference"]:.2f}x']
+    def vs_reference(v: dict) -> str:  # None: the reference layout was not among those measured (--layouts)
+        return 'not measured' if v['throughput_vs_reference'] is None else f'{v["throughput_vs_reference"]:.2f}x'
+    body = [[name, f'{v["step_s"]:.3f} s', f'{v["throughput_it_s"]:.1f}', vs_reference(v)]
             for name, v in data['layouts'].items()]
     return (f'The toy TAPPS config, {data["iters"]} training iterations per run (the first {data["skip"]} left out), '
             f'{data["machine"]}; measured with `{data["command"]}`:\n\n'

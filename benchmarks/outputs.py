@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from benchmarks import REPO, aggregate, per_class, plots, render, statistics
+from benchmarks import REPO, aggregate, per_class, plots, render, uncertainty
 from benchmarks.collect import Run, runs_frame
 from benchmarks.launch import git_commit, machine
 
@@ -37,8 +37,8 @@ def meta_of(runs: list[Run], command_line: str, quick: bool) -> dict:
                 per_image_runs=sum(bool(r.per_image) for r in runs if r.complete),
                 rehearsal=sum(r.rehearsal for r in runs),  # rehearsal runs: marked cells, never published
                 elapsed_s=elapsed_s(runs),
-                bootstrap=dict(n_boot=statistics.N_BOOT, generator_seed=statistics.BOOT_SEED,
-                               confidence=statistics.CONFIDENCE))
+                bootstrap=dict(n_boot=uncertainty.N_BOOT, generator_seed=uncertainty.BOOT_SEED,
+                               confidence=uncertainty.CONFIDENCE))
 
 
 def elapsed_s(runs: list[Run]) -> float | None:

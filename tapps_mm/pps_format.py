@@ -10,10 +10,23 @@
 Datasets, the evaluator, the metric, the checker, the visualisation and the generators read and write
 these files only through this module; writers are atomic (a killed writer leaves no file that looks
 complete).
+
+Files come from elsewhere, so two things are checked before anything is written or decoded:
+
+- **image ids** name files (``<id>.png`` of a prediction): :func:`check_image_id` refuses an id that is not a
+  plain file name (a separator, ``..``, an absolute path), naming the id and the file that holds it;
+- **image sizes**: :func:`open_image` reads the header and refuses an image of more than
+  :func:`max_image_pixels` pixels before it is decoded (a 269 KB PNG can declare 16000 x 16000 pixels);
+  raise the limit with the environment variable ``TAPPS_MM_MAX_IMAGE_PIXELS``.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
+import os
+import re
 from collections import Counter
 
 import numpy as np
@@ -22,6 +35,75 @@ from PIL import Image
 from tapps_mm.fileio import atomic_path, write_json_atomic
 
 MAX_UID = 99_999_99  # largest uid of the encoding: sid 99, iid 999, pid 99
+#: the default largest image (pixels) read without ``TAPPS_MM_MAX_IMAGE_PIXELS``: 8192 x 8192, 32x a Cityscapes
+#: image (a 32-bit label map of it decodes to 256 MiB)
+DEFAULT_MAX_IMAGE_PIXELS = 8192 * 8192
+_NOT_IN_A_NAME = re.compile(r'[/\\\x00]')
+
+
+class UnreadableImageError(ValueError):
+    """An image file that cannot be read (not an image, truncated, or over the size limit); names the file."""
+
+
+def check_image_id(image_id, source: str) -> str:
+    """``image_id`` as a string if it can name a file inside a folder (``<id>.png``); else a ValueError naming
+    the id and ``source`` (the file or sample that holds it). Why: ids come from files made elsewhere and
+    become output paths; ``../x`` or ``/abs/x`` would write outside the output folder."""
+    text = str(image_id) if isinstance(image_id, (str, int)) and not isinstance(image_id, bool) else None
+    if text is None or text in ('', '.', '..') or _NOT_IN_A_NAME.search(text) or text != text.strip() \
+            or os.path.isabs(text):
+        raise ValueError(f'{source}: image id {image_id!r} cannot name a file (it must be a plain file name: no '
+                         'path separator, no "..", not absolute, not empty)')
+    return text
+
+
+def image_file(folder: str, image_id: str, ext: str, source: str) -> str:
+    """``<folder>/<image_id><ext>`` for a checked id (:func:`check_image_id`)."""
+    return os.path.join(folder, check_image_id(image_id, source) + ext)
+
+
+def max_image_pixels() -> int:
+    """The largest image :func:`open_image` decodes: ``TAPPS_MM_MAX_IMAGE_PIXELS`` or the default."""
+    value = os.environ.get('TAPPS_MM_MAX_IMAGE_PIXELS', '')
+    if not value:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    if not value.isdigit() or int(value) <= 0:
+        raise ValueError(f'TAPPS_MM_MAX_IMAGE_PIXELS={value!r}: expected a positive number of pixels')
+    return int(value)
+
+
+@contextlib.contextmanager
+def open_image(path: str):
+    """``PIL.Image.open`` of a file from elsewhere: its size is checked from the header before anything is
+    decoded, and every read error names the file. Pillow's own bomb check (a warning, then an error at twice
+    its ``Image.MAX_IMAGE_PIXELS``) is off inside the block, so that one limit, ours, applies."""
+    limit = max_image_pixels()
+    pil_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        try:
+            im = Image.open(path)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError) as e:
+            raise UnreadableImageError(f'{path}: not a readable image ({type(e).__name__}: {e})') from None
+        with im:
+            width, height = im.size
+            if width * height > limit:
+                raise UnreadableImageError(
+                    f'{path}: {width} x {height} pixels is more than the limit of {limit} (decoding it would take '
+                    f'{width * height * 4 / 2 ** 30:.1f} GiB); if the file is right, raise the limit with the '
+                    'environment variable TAPPS_MM_MAX_IMAGE_PIXELS')
+            yield im
+    finally:
+        Image.MAX_IMAGE_PIXELS = pil_limit
+
+
+def _decode(im: Image.Image, path: str) -> np.ndarray:
+    try:
+        return np.array(im)
+    except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt data after a valid header
+        raise UnreadableImageError(f'{path}: cannot decode the image ({type(e).__name__}: {e})') from None
 
 
 def split_uids(uids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -55,8 +137,8 @@ def check_uids(uids: np.ndarray, spec, name: str) -> None:
 
 def read_label(path: str) -> np.ndarray:
     """int32 H x W uid map of a label ``.tif``."""
-    with Image.open(path) as im:
-        arr = np.array(im)
+    with open_image(path) as im:
+        arr = _decode(im, path)
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f'{path}: expected a single-channel integer uid TIFF, got {arr.dtype} {arr.shape}')
     return arr.astype(np.int32, copy=False)
@@ -70,13 +152,13 @@ def write_label(path: str, uids: np.ndarray) -> None:
 
 def read_prediction(path: str) -> np.ndarray:
     """uint8 H x W x 3 prediction of a ``.png``."""
-    with Image.open(path) as im:
+    with open_image(path) as im:
         # Pillow reads a 16-bit RGB PNG as 8-bit 'RGB' (keeping the high bytes): check the file's bit depth
         depth = _png_bit_depth(path) if im.format == 'PNG' else 8
         if im.mode != 'RGB' or depth != 8:
             raise ValueError(f'{path}: expected an 8-bit 3-channel PNG [class, instance, part], got mode {im.mode}'
                              f', {depth} bits per channel')
-        return np.array(im)
+        return _decode(im, path)
 
 
 def _png_bit_depth(path: str) -> int:
@@ -86,10 +168,15 @@ def _png_bit_depth(path: str) -> int:
     return header[24] if len(header) == 25 and header[12:16] == b'IHDR' else 8
 
 
-def write_prediction(path: str, pred: np.ndarray) -> None:
-    """A prediction ``.png`` from :func:`prediction_array`'s layout."""
-    with atomic_path(path) as tmp:
-        Image.fromarray(prediction_array(pred)).save(tmp, format='PNG')
+def write_prediction(path: str, pred: np.ndarray) -> str:
+    """A prediction ``.png`` from :func:`prediction_array`'s layout; returns the SHA-256 of the bytes written
+    (a folder's manifest lists them: :mod:`tapps_mm.evaluation.prediction_folder`)."""
+    buffer = io.BytesIO()
+    Image.fromarray(prediction_array(pred)).save(buffer, format='PNG')
+    data = buffer.getvalue()
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        f.write(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def prediction_array(pred) -> np.ndarray:
@@ -112,9 +199,11 @@ def read_image_ids(images_json: str) -> list[str]:
     try:
         with open(images_json) as f:
             images = json.load(f)['images']
-        ids = [str(im['id']) for im in images]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        ids = [check_image_id(im['id'], images_json) for im in images]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, RecursionError) as e:
         raise ValueError(f'{images_json}: not an official images.json ({{"images": [{{"id": ...}}]}}): {e}') from e
+    if not ids:
+        raise ValueError(f'{images_json}: lists no image (an evaluation of nothing would report zeros)')
     repeated = sorted(i for i, count in Counter(ids).items() if count > 1)
     if repeated:
         raise ValueError(f'{images_json}: image ids listed more than once (each would be scored again): '

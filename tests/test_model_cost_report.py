@@ -74,4 +74,8 @@ def test_thread_layout_block_from_its_json():
                                                        throughput_vs_reference=0.8)}
     text = _flat(render_threads(dict(iters=60, skip=10, machine='2 CPU cores', command='cmd', layouts=layouts)))
     assert '| 2 runs x 1 thread, one busy core | 0.250 s | 8.0 | 0.80x |' in text
+    # measured without the reference layout (--layouts): no ratio to show
+    alone = {'2 runs x 1 thread, idle': dict(step_s=0.2, throughput_it_s=10.0, throughput_vs_reference=None)}
+    text = _flat(render_threads(dict(iters=3, skip=1, machine='2 CPU cores', command='cmd', layouts=alone)))
+    assert '| 2 runs x 1 thread, idle | 0.200 s | 10.0 | not measured |' in text
     assert 'Not measured yet' in render_threads(None)

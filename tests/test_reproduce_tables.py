@@ -273,6 +273,18 @@ def test_test_run_work_dir(tmp_path):
         f.write('2025/01/02 10:00:00 - mmengine - INFO - test\n')
     run = read_run(str(work))
     assert run.source == 'test' and run.metrics['PQ'] == 0.25 and 'per_class' not in run.metrics
+    # a claimed --out folder: its results count only as one finished run's (manifest of hashes)
+    from tapps_mm.evaluation.prediction_folder import MANIFEST, finish, sha256_of
+    finish(str(work / 'preds'), 'run-a', {'pps_results.json': sha256_of(str(work / 'preds' / 'pps_results.json'))})
+    assert read_run(str(work)).complete
+    (work / 'preds' / 'stale.png').write_bytes(b'')
+    assert read_run(str(work)).status.startswith('failed: ') and 'stale.png is not of this run' in \
+        read_run(str(work)).status
+    os.remove(work / 'preds' / 'stale.png')
+    with open(work / 'preds' / MANIFEST, 'w') as f:
+        json.dump({'run': 'run-b', 'complete': False, 'files': {}}, f)
+    run = read_run(str(work))
+    assert 'predictions of run run-b are unfinished' in run.status and not run.metrics
 
 
 def test_unknown_table_ids_and_unused_runs(tmp_path):

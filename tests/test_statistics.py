@@ -1,4 +1,4 @@
-"""The seed x image statistics (benchmarks.statistics), each checked against an independent computation:
+"""The seed x image statistics (benchmarks.uncertainty), each checked against an independent computation:
 the evaluator and the official tool on resampled image lists, a plain bootstrap over seeds, a jackknife,
 a simulation with known truth, a Monte Carlo power simulation, a hand-worked Holm example and scipy's t
 quantiles; and the pipeline's columns for runs with and without per-image statistics."""
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from benchmarks import statistics as st
+from benchmarks import uncertainty as st
 from tapps_mm.evaluation import PartPQEvaluator, evaluate_pps, pair_files
 from tapps_mm.evaluation.per_image import PerImageStats
 from tapps_mm.pps_format import read_label, read_prediction

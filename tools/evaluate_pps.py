@@ -6,6 +6,7 @@ import argparse
 import json
 
 from tapps_mm.evaluation import evaluate_pps, write_json_atomic
+from tapps_mm.evaluation.evaluate import check_output_file
 from tapps_mm.evaluation.partpq import UNDEFINED_PIDS
 from tapps_mm.specs import NAMED_SPECS
 
@@ -18,7 +19,7 @@ def parse_args():
     parser.add_argument('--spec', default='cityscapes',
                         help=f'spec name ({", ".join(NAMED_SPECS)}) or an eval-spec YAML (default: cityscapes)')
     parser.add_argument('--out', help='write all results (incl. per class) to this JSON file')
-    parser.add_argument('--per-image-out', metavar='FILE.npz',
+    parser.add_argument('--per-image-out', metavar='FILE',
                         help='also keep the per-image statistics (for resampling the val images: docs/statistics.md)')
     parser.add_argument('--nproc', type=int, default=1, help='worker processes (default: 1)')
     parser.add_argument('--undefined-pids', choices=UNDEFINED_PIDS, default='unlabelled',
@@ -30,6 +31,8 @@ def parse_args():
 
 def main():
     args = parse_args()
+    if args.out:
+        check_output_file(args.out, '--out')
     results = evaluate_pps(args.gt_dir, args.pred_dir, args.images_json, args.spec, nproc=args.nproc,
                            undefined_pids=args.undefined_pids, per_image_file=args.per_image_out)
     summary = {k: v for k, v in results.items() if k != 'per_class'}

@@ -4,12 +4,16 @@
     tools/dist_test.sh CONFIG CHECKPOINT GPUS     tools/slurm_test.sh PARTITION JOB CONFIG CHECKPOINT
 
 ``--out DIR`` writes the predictions in the official format (one 3-channel PNG per image, for
-panoptic_parts' own evaluator) plus ``pps_results.json``; ``--out FILE.pkl`` dumps the raw data samples.
+panoptic_parts' own evaluator) plus ``pps_results.json`` and a ``manifest.json`` of every file; the folder
+must be new or empty (``--overwrite-out`` replaces the files of an earlier run), so a folder never mixes
+runs (:mod:`tapps_mm.evaluation.prediction_folder`). ``--out FILE.pkl`` dumps the raw data samples.
+CHECKPOINT is a file or an ``http(s)://`` URL (downloaded once into torch hub's cache).
 The metrics are also written to ``<work-dir>/<timestamp>/<timestamp>.json`` by the runner.
 The checkpoint must match the model exactly (every tensor by name and shape); ``--non-strict`` evaluates
 it anyway and lists what did not load.
 """
 import argparse
+import os
 import os.path as osp
 
 from mmengine.config import Config, ConfigDict
@@ -17,6 +21,11 @@ from mmengine.runner import Runner
 
 import tapps_mm.registry  # noqa: F401  (registries of scope tapps_mm; compat fixes)
 from tapps_mm.engine.cli import add_common_args, finish_distributed, load_config
+from tapps_mm.evaluation.prediction_folder import claim, new_run_id, release
+
+URL_SCHEMES = ('http://', 'https://')
+#: an --out ending so names a file, not the folder --out takes (``--out res.json`` would make a folder of that name)
+FILE_SUFFIXES = ('.json', '.npz', '.csv', '.txt', '.png', '.tif', '.pth', '.pt', '.pickle', '.yaml', '.yml')
 
 
 def parse_args(argv=None):
@@ -25,6 +34,9 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='a directory for official-format PNG predictions, or a .pkl file for '
                                       'the raw results')
+    parser.add_argument('--overwrite-out', action='store_true',
+                        help='--out DIR holds the predictions of an earlier run: replace them whole (by default '
+                             'the folder must be new or empty)')
     parser.add_argument('--show', action='store_true', help='show the drawn predictions')
     parser.add_argument('--show-dir', help='save the drawn predictions here (relative to the run dir, like mmdet)')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds each shown image stays')
@@ -47,8 +59,8 @@ def _pps_metric(cfg: Config) -> ConfigDict:
 
 
 def build_config(args) -> Config:
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    if not (args.checkpoint.startswith(URL_SCHEMES) or osp.isfile(args.checkpoint)):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint} (a file, or an http(s):// URL)')
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     # a checkpoint that does not fit the model would silently score a randomly initialised one
@@ -67,13 +79,32 @@ def build_config(args) -> Config:
         if args.out.endswith('.pkl'):
             cfg.test_evaluator = [*_evaluators(cfg), dict(type='DumpResults', out_file_path=args.out)]
         else:
-            _pps_metric(cfg).outfile_prefix = args.out
+            _claim_out(args, _pps_metric(cfg))
     return cfg
 
 
+def _claim_out(args, metric: ConfigDict) -> None:
+    """``--out DIR``: rank 0 claims the folder before the model runs (the other ranks wait for it in the
+    process group's start-up, before any of them writes)."""
+    if osp.splitext(args.out)[1].lower() in FILE_SUFFIXES or osp.isfile(args.out):
+        raise ValueError(f'--out {args.out}: looks like a file; --out takes a folder (official-format PNGs, '
+                         'pps_results.json) or FILE.pkl (the raw results). The metrics alone are in '
+                         '<work-dir>/<timestamp>/<timestamp>.json')
+    metric.outfile_prefix = args.out
+    if int(os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0'))) == 0:
+        metric.outfile_run = new_run_id()
+        claim(args.out, metric.outfile_run, args.overwrite_out)
+
+
 def main(argv=None):
-    runner = Runner.from_cfg(build_config(parse_args(argv)))
-    runner.test()
+    cfg = build_config(parse_args(argv))
+    claimed = next((e for e in _evaluators(cfg) if e.get('outfile_run')), None)
+    try:
+        Runner.from_cfg(cfg).test()
+    except BaseException:
+        if claimed:  # a run that failed before writing anything leaves no claimed, empty --out behind
+            release(claimed.outfile_prefix, claimed.outfile_run)
+        raise
     finish_distributed()
 
 

@@ -30,8 +30,19 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def _check_schedule(cfg: Config) -> None:
+    """A schedule of no iterations would exit 0 with nothing trained or evaluated."""
+    train_cfg = cfg.get('train_cfg') or {}
+    for key in ('max_iters', 'max_epochs'):
+        value = train_cfg.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f'{cfg.filename}: train_cfg.{key} = {value!r}: a run must train at least one '
+                             f'{key[4:-1]}')
+
+
 def build_config(args) -> Config:
     cfg = load_config(args)
+    _check_schedule(cfg)
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             print_log('AMP is already enabled in the config.', logger='current')

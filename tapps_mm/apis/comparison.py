@@ -9,7 +9,6 @@ title. ``tools/analysis_tools/compare_predictions.py`` is the command line.
 from __future__ import annotations
 
 import os
-import os.path as osp
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -114,7 +113,7 @@ def compare(a: Method, b: Method, samples: list[dict], out_dir: str, num: int = 
 
     from tapps_mm.evaluation import PartPQEvaluator
     from tapps_mm.fileio import atomic_path
-    from tapps_mm.pps_format import read_label
+    from tapps_mm.pps_format import image_file, read_label
     spec = a.model.spec
     if b.model.spec.name != spec.name:
         raise ValueError(f'the two models predict different specs: {spec.name!r} and {b.model.spec.name!r}')
@@ -153,7 +152,7 @@ def compare(a: Method, b: Method, samples: list[dict], out_dir: str, num: int = 
                                  spec, preds, f'{image_id} ({why})', min_size)
         files = []
         for ext, fmt in (('png', 'PNG'), ('pdf', 'PDF')):
-            path = osp.join(out_dir, f'{image_id}.{ext}')
+            path = image_file(out_dir, image_id, f'.{ext}', sample['pps_label_path'])
             with atomic_path(path) as tmp:
                 Image.fromarray(figure).save(tmp, format=fmt)
             files.append(path)

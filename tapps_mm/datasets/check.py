@@ -23,7 +23,6 @@ import os.path as osp
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
 from tapps_mm.datasets.pps_dataset import (
     CityscapesPPSDataset,
@@ -33,7 +32,7 @@ from tapps_mm.datasets.pps_dataset import (
     SyntheticPPSDataset,
 )
 from tapps_mm.parallel import parallel_map
-from tapps_mm.pps_format import check_uids, read_label
+from tapps_mm.pps_format import UnreadableImageError, check_image_id, check_uids, open_image, read_label
 from tapps_mm.specs import load_spec
 
 #: check_dataset name -> dataset class (each declares its ``layout``)
@@ -116,7 +115,7 @@ def _evaluated_sids(spec_path: str) -> np.ndarray:
 
 
 def _image_size(path: str) -> tuple[int, int]:
-    with Image.open(path) as im:
+    with open_image(path) as im:
         im.load()  # decode fully: a truncated file fails here, not in a data loader worker
         return im.size[1], im.size[0]
 
@@ -138,9 +137,12 @@ def check_pair(task: tuple[str, str, str, str, str]) -> PairResult:
     if not osp.isfile(label_path):
         return res
     try:
-        with Image.open(label_path) as im:
+        with open_image(label_path) as im:
             mode = im.mode
         uids = read_label(label_path)
+    except UnreadableImageError as e:
+        add('error', 'unreadable_label', str(e), label_path)
+        return res
     except ValueError as e:
         add('error', 'label_format', str(e), label_path)
         return res
@@ -269,6 +271,10 @@ class _Checker:
                         self.warning('unlisted_file', f'{path} is not listed in images_{split}.json (not used)',
                                      path, split)
         for image_id, _, label_path in pairs:
+            try:
+                check_image_id(image_id, label_path)
+            except ValueError as e:
+                self.error('bad_id', str(e), label_path, split)
             if not self.cls.layout.matches_id(image_id):
                 self.warning('unexpected_name', f'{label_path}: {image_id!r} does not look like an official '
                                  f'{self.dataset} image id; it will be loaded as a sample', label_path, split)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from mmengine.dataset import BaseDataset
 
-from tapps_mm.pps_format import read_image_ids
+from tapps_mm.pps_format import check_image_id, open_image, read_image_ids
 from tapps_mm.registry import DATASETS
 from tapps_mm.specs import PPSSpec, load_spec
 
@@ -63,8 +63,7 @@ class DatasetLayout:
 def image_size(path: str) -> tuple[int, int]:
     """(width, height) of an image file, from its header only. Why: mmdet's ``AspectRatioBatchSampler`` (the
     paper configs' batch sampler, as detectron2's aspect-ratio grouping) reads them from each sample's info."""
-    from PIL import Image
-    with Image.open(path) as image:
+    with open_image(path) as image:
         return image.size
 
 
@@ -108,6 +107,7 @@ class PPSDataset(BaseDataset):
                                     f'{self.data_root!r}; expected layout: see docs/datasets.md')
         data_list = []
         for image_id, img_path, label_path in pairs:
+            image_id = check_image_id(image_id, f'{type(self).__name__}: {label_path}')
             if self.check_files:
                 for path in (img_path, label_path):
                     if not osp.isfile(path):

@@ -285,33 +285,60 @@ def _outline(data) -> str:
     return type(data).__name__
 
 
-def load_checkpoint_url(url: str, map_location=None, model_dir: str | None = None, progress: bool | None = None):
-    """A remote checkpoint (``http(s)://``, and mmengine's ``torchvision://`` / ``open-mmlab://`` names that
-    resolve to one): downloaded once into torch hub's cache (rank 0 first, as mmengine does), then loaded by
-    :func:`load_checkpoint_file`, the same policy as a local file."""
+def url_cache_path(url: str, model_dir: str | None = None) -> str:
+    """Where a URL's checkpoint is cached: torch hub's ``checkpoints/`` folder, in a subfolder named by the
+    URL's hash (two URLs that end in the same file name are two files), under the URL's file name made safe."""
+    import hashlib
     from urllib.parse import urlparse
 
-    from mmengine.dist import barrier, get_dist_info
-    from torch.hub import download_url_to_file, get_dir
-    name = osp.basename(urlparse(url).path) or 'checkpoint.pth'
-    cached = osp.join(model_dir or osp.join(get_dir(), 'checkpoints'), name)
+    from torch.hub import get_dir
+    name = re.sub(r'[^A-Za-z0-9._-]', '_', osp.basename(urlparse(url).path)).lstrip('.') or 'checkpoint.pth'
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return osp.join(model_dir or osp.join(get_dir(), 'checkpoints'), key, name)
 
-    def fetch() -> None:
+
+def load_checkpoint_url(url: str, map_location=None, model_dir: str | None = None, progress: bool | None = None):
+    """A remote checkpoint (``http(s)://``, and mmengine's ``torchvision://`` / ``open-mmlab://`` names that
+    resolve to one): downloaded once into :func:`url_cache_path` (rank 0 first, as mmengine does) and loaded by
+    :func:`load_checkpoint_file`, the same policy as a local file. A download enters the cache only once it
+    loads: one cut short (a server that sends no length cannot be checked otherwise) is removed and reported."""
+    from mmengine.dist import barrier, get_dist_info
+    from torch.hub import download_url_to_file
+    cached = url_cache_path(url, model_dir)
+
+    def fetch():
         if osp.isfile(cached):
-            return
+            try:
+                return load_checkpoint_file(cached, map_location)
+            except ValueError as e:
+                raise ValueError(f'{url}: the cached copy is not readable ({e}); delete {cached} to download it '
+                                 'again') from None
         os.makedirs(osp.dirname(cached), exist_ok=True)
-        try:  # writes a temporary file and moves it into place: no partial file under the cached name
-            download_url_to_file(url, cached, progress=os.isatty(0) if progress is None else progress)
-        except Exception as e:
-            raise OSError(f'{url}: download failed ({type(e).__name__}: {e})') from None
+        part = f'{cached}.part{os.getpid()}'
+        try:
+            try:
+                download_url_to_file(url, part, progress=os.isatty(0) if progress is None else progress)
+            except Exception as e:
+                raise OSError(f'{url}: download failed ({type(e).__name__}: {e})') from None
+            try:
+                checkpoint = load_checkpoint_file(part, map_location)
+            except UnsafeCheckpointError as e:  # named by its URL, not by the temporary file
+                raise UnsafeCheckpointError(f'{str(e).replace(part, url)} (nothing was cached)') from None
+            except ValueError as e:
+                raise ValueError(f'{url}: the download is not a readable checkpoint (cut short?); nothing was '
+                                 f'cached ({e})') from None
+            os.replace(part, cached)
+            return checkpoint
+        finally:
+            if osp.exists(part):
+                os.remove(part)
 
     rank, world_size = get_dist_info()
-    if rank == 0:
-        fetch()
-    if world_size > 1:
-        barrier()
-        fetch()
-    return load_checkpoint_file(cached, map_location)
+    if world_size == 1:
+        return fetch()
+    checkpoint = fetch() if rank == 0 else None
+    barrier()
+    return checkpoint if rank == 0 else fetch()
 
 
 def refuse_scheme(filename: str, map_location=None):

@@ -3,10 +3,12 @@ and an images.json, paired like ``panoptic_parts.evaluation.eval_PartPQ``."""
 from __future__ import annotations
 
 import glob
+import os
 import os.path as osp
 
 from tapps_mm.evaluation.partpq import PartPQEvaluator, PPSStats
 from tapps_mm.evaluation.per_image import PerImageStats
+from tapps_mm.evaluation.prediction_folder import find_manifest, verify
 from tapps_mm.parallel import parallel_map
 from tapps_mm.pps_format import read_image_ids, read_label, read_prediction
 from tapps_mm.specs import PPSSpec, load_spec
@@ -32,11 +34,29 @@ def _find(image_id: str, filenames: list[str], ext: str, what: str, directory: s
 
 
 def pair_files(gt_dir: str, pred_dir: str, images_json: str) -> list[tuple[str, str, str]]:
-    """(image id, GT .tif, prediction .png) for every image of ``images_json``."""
+    """(image id, GT .tif, prediction .png) for every image of ``images_json``. A folder written by
+    ``tools/test.py --out`` is first checked against its manifest (one finished run, nothing mixed in)."""
+    manifest = find_manifest(pred_dir)
+    if manifest:
+        verify(osp.dirname(manifest), manifest)
     gt_files, pred_files = _files_in(gt_dir), _files_in(pred_dir)
     return [(i, _find(i, gt_files, '.tif', 'ground-truth', gt_dir),
              _find(i, pred_files, '.png', 'prediction', pred_dir))
             for i in read_image_ids(images_json)]
+
+
+def check_output_file(path: str, what: str) -> None:
+    """Refuse, before any work, an output file that cannot be written: a folder, or a folder that cannot be
+    made for it."""
+    if osp.isdir(path):
+        raise IsADirectoryError(f'{what} {path}: is a folder; give a file name')
+    parent = osp.dirname(osp.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as e:
+        raise OSError(f'{what} {path}: cannot make its folder ({e})') from None
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(f'{what} {path}: its folder {parent} is not writable')
 
 
 _WORKER: PartPQEvaluator | None = None
@@ -69,10 +89,10 @@ def evaluate_pps(gt_dir: str, pred_dir: str, images_json: str, spec: str | PPSSp
             numbers returned are their sums, as in ``PartPQMetric``).
     """
     spec = spec if isinstance(spec, PPSSpec) else load_spec(spec)
+    if per_image_file:
+        check_output_file(per_image_file, '--per-image-out')  # before the work, not after it
     pairs = pair_files(gt_dir, pred_dir, images_json)
     stats = list(parallel_map(_stats_of_pair, pairs, nproc, progress, _init_worker, (spec.path, undefined_pids)))
-    if not stats:
-        return PartPQEvaluator(spec, undefined_pids).summarize(PPSStats.zeros(spec.num_classes, spec.num_parts))
     zeros = [0] * len(stats)  # prediction files carry no part-conflict flags
     per_image = PerImageStats.from_images([i for i, _, _ in pairs], stats, zeros, zeros, spec.name)
     if per_image_file:

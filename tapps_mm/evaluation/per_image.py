@@ -2,7 +2,7 @@
 
 Why: PartPQ, PQ and mIoU are ratios of sums over the val images, so the val set itself is a source of
 noise. Keeping each image's additive statistics (:class:`~tapps_mm.evaluation.partpq.PPSStats`) lets the
-results pipeline resample images and recompute every metric exactly (``benchmarks.statistics``), instead
+results pipeline resample images and recompute every metric exactly (``benchmarks.uncertainty``), instead
 of averaging per-image scores. Summing the file's rows reproduces the evaluation's reported numbers
 bit for bit, because :class:`PartPQMetric` sums these same rows, in this order, to report them.
 
@@ -76,8 +76,9 @@ class PerImageStats:
     def save(self, path: str) -> None:
         """Write atomically (a killed evaluation never leaves a partial file that looks complete)."""
         os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-        with atomic_path(path) as tmp:
-            np.savez_compressed(tmp, image_id=self.image_ids, spec=np.asarray(self.spec),
+        # through an open file: numpy would add '.npz' to a name without it (and the rename would then fail)
+        with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+            np.savez_compressed(f, image_id=self.image_ids, spec=np.asarray(self.spec),
                                 version=np.asarray(FILE_VERSION), **self.arrays)
 
     @classmethod
@@ -91,11 +92,23 @@ class PerImageStats:
         missing = [k for k in ('image_id', 'version', *STAT_FIELDS, *OBJECT_FIELDS) if k not in content]
         if missing:
             raise ValueError(f'{path}: per-image statistics file without {missing}')
-        if int(content['version']) != FILE_VERSION:
-            raise ValueError(f'{path}: per-image statistics version {int(content["version"])}, expected {FILE_VERSION}')
-        n = len(content['image_id'])
-        bad = [k for k in (*STAT_FIELDS, *OBJECT_FIELDS) if len(content[k]) != n]
+        version = content['version']
+        if version.shape != () or version.dtype.kind not in 'iu' or int(version) != FILE_VERSION:
+            raise ValueError(f'{path}: per-image statistics version {version.tolist()!r} ({version.dtype}, shape '
+                             f'{version.shape}); expected the integer {FILE_VERSION}')
+        ids = content['image_id']
+        if ids.ndim != 1 or ids.dtype.kind != 'U':
+            raise ValueError(f'{path}: image_id must be a 1-d array of strings, not {ids.dtype} {ids.shape}')
+        n = len(ids)
+        bad = [k for k in (*STAT_FIELDS, *OBJECT_FIELDS) if content[k].ndim < 1 or len(content[k]) != n]
         if bad:
             raise ValueError(f'{path}: arrays {bad} do not have one row per image ({n} images)')
+        not_numbers = [k for k in (*STAT_FIELDS, *OBJECT_FIELDS) if content[k].dtype.kind not in 'iuf'
+                       or (content[k].dtype.kind == 'f' and not np.isfinite(content[k]).all())
+                       or (content[k] < 0).any()]
+        if not_numbers:
+            raise ValueError(f'{path}: arrays {not_numbers} are not finite non-negative numbers (statistics are '
+                             'counts and sums of IoUs)')
         arrays = {k: content[k] for k in (*STAT_FIELDS, *OBJECT_FIELDS)}
-        return cls(content['image_id'].astype(str), arrays, str(content.get('spec', '')))
+        spec = content.get('spec', np.asarray(''))
+        return cls(ids.astype(str), arrays, str(spec) if spec.shape == () else '')

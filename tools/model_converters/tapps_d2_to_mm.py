@@ -12,6 +12,7 @@ import sys
 
 from tapps_mm.converters.checkpoints import ConversionError, load_detectron2_state
 from tapps_mm.converters.tapps_d2 import build_model, config_for, convert_tapps, save_checkpoint
+from tapps_mm.engine.safe_load import UnsafeCheckpointError
 
 
 def main(argv=None) -> int:
@@ -24,7 +25,7 @@ def main(argv=None) -> int:
         config = config_for(args.src, args.config)
         model, spec = build_model(config)
         state, report = convert_tapps(load_detectron2_state(args.src), model, spec)
-    except (ConversionError, ValueError) as e:
+    except (ConversionError, ValueError, UnsafeCheckpointError, OSError) as e:
         print(f'{args.src}: not converted:\n{e}', file=sys.stderr)
         return 1
     save_checkpoint(state, args.dst, dict(converted_from=args.src.rsplit('/', 1)[-1], config=config))

@@ -7,6 +7,12 @@ tensors with the model's by name and shape, logs a one-line summary, and with ``
 ``tools/test.py`` uses unless ``--non-strict``) raises an error naming what did not match. A checkpoint
 of which not one tensor fits is an error too (a wrong file, not a partial initialisation), unless
 ``allow_unrelated`` (``tools/test.py --non-strict``: evaluate it anyway, on request).
+
+Names and shapes are not enough: a value that is a numpy array, or a sparse tensor, has a shape but cannot be
+copied, and mmengine only logs the copy failures ("While copying the parameter ..."). So every value the model
+takes must be a dense tensor (an error otherwise, strict or not), and after the copy (``before_train`` /
+``before_val`` / ``before_test``) the hook checks that each of those model tensors now holds the checkpoint's
+values.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import logging
 import re
 from dataclasses import dataclass
 
+import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -91,6 +98,11 @@ class CheckpointMatchHook(Hook):
         state = checkpoint.get('state_dict', checkpoint)
         match = match_state_dict(model.state_dict(), state)
         source = getattr(runner, '_load_from', None) or 'checkpoint'
+        not_dense = [f'{name} ({_kind(state, name)})' for name in match.loaded if not _dense(_value(state, name))]
+        if not_dense:
+            raise RuntimeError(f'{source}: {len(not_dense)} values are not dense tensors and cannot be copied into '
+                               f'the model: {", ".join(not_dense[:10])}' + (' ...' if len(not_dense) > 10 else ''))
+        self._to_verify = (source, {name: _value(state, name) for name in match.loaded})
         if self.strict and not match.exact:
             raise RuntimeError(f'{source} does not match the model of this config: {match.summary()}\n'
                                f'{match.details()}\n(pass --non-strict to tools/test.py to evaluate it anyway)')
@@ -100,3 +112,48 @@ class CheckpointMatchHook(Hook):
         print_log(f'{source}: {match.summary()}', logger='current')
         if not match.exact:
             print_log(f'not loaded from {source}:\n{match.details()}', logger='current', level=logging.WARNING)
+
+    def _verify_copied(self, runner) -> None:
+        """Every model tensor the checkpoint provided holds its values now (mmengine only logs a failed copy)."""
+        pending, self._to_verify = getattr(self, '_to_verify', None), None
+        if pending is None:
+            return
+        source, expected = pending
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        state = model.state_dict()
+        differ = [name for name, value in expected.items() if not _same(state[name], value)]
+        if differ:
+            raise RuntimeError(f'{source}: {len(differ)}/{len(expected)} tensors did not reach the model (see the '
+                               f'"While copying" messages above): {", ".join(differ[:10])}'
+                               + (' ...' if len(differ) > 10 else ''))
+
+    def before_train(self, runner) -> None:
+        self._verify_copied(runner)
+
+    def before_val(self, runner) -> None:
+        self._verify_copied(runner)
+
+    def before_test(self, runner) -> None:
+        self._verify_copied(runner)
+
+
+def _value(state: dict, name: str):
+    """The checkpoint's value for model tensor ``name`` (with mmengine's ``module.`` prefix revision)."""
+    return state[name] if name in state else state[f'module.{name}']
+
+
+def _same(model_value: torch.Tensor, checkpoint_value: torch.Tensor) -> bool:
+    """The model holds the checkpoint's values (cast to its dtype; NaN equals NaN: a diverged checkpoint that
+    loaded is not a failed copy)."""
+    a, b = model_value.detach().cpu(), checkpoint_value.detach().to('cpu', model_value.dtype)
+    return torch.equal(a, b) if not a.is_floating_point() else torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)
+
+
+def _dense(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.layout == torch.strided and not value.is_meta
+
+
+def _kind(state: dict, name: str) -> str:
+    value = _value(state, name)
+    return f'{value.layout} tensor' if isinstance(value, torch.Tensor) else type(value).__module__ + '.' + \
+        type(value).__qualname__

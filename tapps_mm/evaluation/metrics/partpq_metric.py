@@ -14,8 +14,8 @@ from mmengine.logging import MMLogger
 
 from tapps_mm.evaluation.partpq import PartPQEvaluator
 from tapps_mm.evaluation.per_image import PerImageStats
-from tapps_mm.fileio import write_json_atomic
-from tapps_mm.pps_format import prediction_array, read_label, write_images_json, write_prediction
+from tapps_mm.evaluation.prediction_folder import PREDICTIONS, finish, write_json_hashed
+from tapps_mm.pps_format import check_image_id, image_file, prediction_array, read_label, write_prediction
 from tapps_mm.registry import METRICS
 from tapps_mm.specs import load_spec
 
@@ -41,7 +41,11 @@ class PartPQMetric(BaseMetric):
         spec: spec name or eval-spec YAML; it defines the classes and parts.
         format_only / outfile_prefix: like mmdet's metrics; ``outfile_prefix`` writes the prediction
             PNGs + images.json in the official format (re-score with the official tool) and the full
-            results (incl. per class) to ``<outfile_prefix>/pps_results.json``.
+            results (incl. per class) to ``<outfile_prefix>/pps_results.json``, then a ``manifest.json``
+            listing every file with its SHA-256 (:mod:`~tapps_mm.evaluation.prediction_folder`). Image ids
+            name the PNGs, so an id that is not a plain file name is an error.
+        outfile_run: the run that claimed ``outfile_prefix`` (``tools/test.py --out``); the manifest is
+            refused if another run claimed the folder meanwhile.
         undefined_pids: 'unlabelled' (default, as in training) or 'official'; see
             :data:`tapps_mm.evaluation.partpq.UNDEFINED_PIDS`.
         per_image_file: where to keep the per-image statistics of each evaluation
@@ -53,20 +57,22 @@ class PartPQMetric(BaseMetric):
 
     def __init__(self, spec: str = 'cityscapes', outfile_prefix: str | None = None, format_only: bool = False,
                  collect_device: str = 'cpu', prefix: str | None = None, undefined_pids: str = 'unlabelled',
-                 per_image_file: str | None = None) -> None:
+                 per_image_file: str | None = None, outfile_run: str | None = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.spec = load_spec(spec)
         self.evaluator = PartPQEvaluator(self.spec, undefined_pids)
         self.outfile_prefix = outfile_prefix
         self.format_only = format_only
         self.per_image_file = per_image_file
+        self.outfile_run = outfile_run
         if format_only and not outfile_prefix:
             raise ValueError('PartPQMetric: format_only=True needs outfile_prefix (where to write predictions).')
 
-    def _write_png(self, image_id: str, pred: np.ndarray) -> None:
-        folder = osp.join(self.outfile_prefix, 'predictions')
+    def _write_png(self, image_id: str, pred: np.ndarray, source: str) -> str:
+        """Write one prediction PNG; returns its SHA-256 for the folder's manifest."""
+        folder = osp.join(self.outfile_prefix, PREDICTIONS)
         os.makedirs(folder, exist_ok=True)
-        write_prediction(osp.join(folder, f'{image_id}.png'), pred)
+        return write_prediction(image_file(folder, image_id, '.png', source), pred)
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
@@ -74,25 +80,29 @@ class PartPQMetric(BaseMetric):
                 if key not in sample:
                     raise KeyError(f'PartPQMetric: data sample of {sample.get("img_path", "?")} has no {key!r}')
             label_path = sample['pps_label_path']
-            image_id = str(sample.get('pps_image_id') or osp.splitext(osp.basename(label_path))[0])
+            image_id = check_image_id(sample.get('pps_image_id') or osp.splitext(osp.basename(label_path))[0],
+                                      f'data sample of {label_path}')
             pred = prediction_array(sample['pred_pps'])
             conflicts = np.asarray(_to_numpy(sample.get('pred_pps_conflicts', [])), bool).reshape(-1)
-            if self.outfile_prefix:
-                self._write_png(image_id, pred)
+            png_sha256 = self._write_png(image_id, pred, label_path) if self.outfile_prefix else None
             stats = None
             if not self.format_only:
                 stats = self.evaluator.image_stats(read_label(label_path), pred, label_path,
                                                    f'prediction for {image_id}')
-            self.results.append({'image_id': image_id, 'stats': stats,
+            self.results.append({'image_id': image_id, 'stats': stats, 'png_sha256': png_sha256,
                                  'num_objects': int(conflicts.size), 'num_conflicts': int(conflicts.sum())})
 
     def compute_metrics(self, results: list) -> dict[str, float | int | None]:
         logger = MMLogger.get_current_instance()
+        written = {f'{PREDICTIONS}/{r["image_id"]}.png': r['png_sha256'] for r in results}
         if self.outfile_prefix:
             images = [{'id': r['image_id'], 'file_name': f'{r["image_id"]}.png'} for r in results]
-            write_images_json(osp.join(self.outfile_prefix, 'images.json'), images)
-            logger.info(f'PPS predictions written to {self.outfile_prefix} (official format)')
+            written['images.json'] = write_json_hashed({'images': images},
+                                                       osp.join(self.outfile_prefix, 'images.json'))
         if self.format_only:
+            if self.outfile_prefix:
+                finish(self.outfile_prefix, self.outfile_run, written)
+                logger.info(f'PPS predictions written to {self.outfile_prefix} (official format)')
             return {}
         # the reported numbers are the sums of exactly the rows the per-image file keeps (sorted by image id,
         # so every world size sums in one order)
@@ -109,6 +119,8 @@ class PartPQMetric(BaseMetric):
             per_image.save(self.per_image_file)
             logger.info(f'per-image statistics of {len(per_image)} images written to {self.per_image_file}')
         if self.outfile_prefix:
-            write_json_atomic(res, osp.join(self.outfile_prefix, 'pps_results.json'))
+            written['pps_results.json'] = write_json_hashed(res, osp.join(self.outfile_prefix, 'pps_results.json'))
+            finish(self.outfile_prefix, self.outfile_run, written)
+            logger.info(f'PPS predictions and results written to {self.outfile_prefix} (official format)')
         logger.info('PPS results:\n' + json.dumps({k: v for k, v in res.items() if k != 'per_class'}, indent=1))
         return {k: v for k, v in res.items() if k != 'per_class'}
