@@ -38,16 +38,18 @@ from benchmarks.paper import (
     REFERENCE_VARIANT,
     ConfigRows,
     paper_table,
-    primary_metric,
 )
 from benchmarks.toy import TOY
 from tapps_mm.evaluation.per_image import PerImageStats
 
 RESULT_COLUMNS = KEYS + ['config', 'metric', 'paper', 'mean', 'std', 'n', 'delta']
 COMPARISON_COLUMNS = ['table', 'dataset', 'pretraining', 'metric', 'a_config', 'b_config', 'n_pairs', 'mean_diff',
-                      'ci_low', 'ci_high', 'p_improvement']
-#: the columns of the seed x image statistics (percent points, but the share, the p-values and counts)
-NOISE_COLUMNS = ['boot_low', 'boot_high', 'val_low', 'val_high', 'seed_std', 'image_std', 'image_share']
+                      'ci_low', 'ci_high', 'win_fraction']
+#: the columns of the seed x image statistics (percent points, but the share, df, p-values and counts)
+NOISE_COLUMNS = ['claim_low', 'claim_high', 'claim_df', 'p', 'claim_mc', 'boot_low', 'boot_high', 'boot_mc', 'val_low',
+                 'val_high', 'val_mc', 'seed_std', 'image_std', 'image_share']
+#: the columns that are not in percent points
+UNITLESS = ('image_share', 'claim_df', 'p', 'n_images')
 VERDICT_COLUMNS = ['pred_low', 'pred_high', 'tost_p', 'margin', 'verdict']
 NO_PER_IMAGE = 'no per-image statistics kept by these runs (made before they were): image columns empty'
 #: Tables 1, 5 and 6: TAPPS against the baseline of the same setting
@@ -157,8 +159,9 @@ class ImageNoise:
     per-image files of their chosen runs (each file read once, each config's resamples computed once).
     Every result is in the paper's names and percent points (the image share is a fraction)."""
 
-    def __init__(self, runs: list[Run], n_boot: int = st.N_BOOT, seed: int = st.BOOT_SEED) -> None:
-        self.chosen, self.n_boot, self.seed = chosen_runs(runs), n_boot, seed
+    def __init__(self, runs: list[Run], n_boot: int = st.N_BOOT, seed: int = st.BOOT_SEED,
+                 max_boot: int = st.MAX_BOOT) -> None:
+        self.chosen, self.n_boot, self.seed, self.max_boot = chosen_runs(runs), n_boot, seed, max(max_boot, n_boot)
         self._cache: dict = {}
 
     def _once(self, key, make):
@@ -179,37 +182,50 @@ class ImageNoise:
             raise ValueError(f'{config}: {e} ({", ".join(r.work_dir for r in runs)})') from None
         return files[0].spec, ids, arrays
 
-    def _draws(self, n_seeds: int, n_images: int) -> st.Resamples:
-        return self._once(('draws', n_seeds, n_images),
-                          lambda: st.Resamples.draw(n_seeds, n_images, self.n_boot, self.seed))
+    def _draws(self, n_seeds: int, n_images: int, n_boot: int) -> st.Resamples:
+        return self._once(('draws', n_seeds, n_images, n_boot),
+                          lambda: st.Resamples.draw(n_seeds, n_images, n_boot, self.seed))
 
-    def _seed_metrics(self, config: str, seeds: tuple[int, ...]):
+    def _seed_metrics(self, config: str, seeds: tuple[int, ...], n_boot: int):
         def make():
             found = self._stacked(config, seeds)
             if found is None:
                 return None
             spec, ids, arrays = found
-            draws = self._draws(len(seeds), len(ids))
+            draws = self._draws(len(seeds), len(ids), n_boot)
             metric_fn = self._once(('spec', spec), lambda: st.SpecMetrics.of_spec(spec))
             return ids, draws, st.SeedMetrics.of(arrays, draws, metric_fn)
-        return self._once(('metrics', config, seeds), make)
+        return self._once(('metrics', config, seeds, n_boot), make)
 
-    def of(self, a_config: str, seeds: Sequence[int], b_config: str | None = None) -> dict[str, dict] | None:
-        """Per paper metric, :func:`benchmarks.uncertainty.noise_sources` of a (or of a - b, paired by
-        ``seeds``) in percent points; None when a run of them kept no per-image statistics."""
-        seeds = tuple(sorted(int(x) for x in seeds))
-        a = self._seed_metrics(a_config, seeds)
-        b = self._seed_metrics(b_config, seeds) if b_config else None
+    def _noise(self, a_config: str, seeds: tuple[int, ...], b_config: str | None, n_boot: int) -> dict | None:
+        a = self._seed_metrics(a_config, seeds, n_boot)
+        b = self._seed_metrics(b_config, seeds, n_boot) if b_config else None
         if a is None or (b_config and b is None):
             return None
         if b is not None and (len(a[0]) != len(b[0]) or (a[0] != b[0]).any()):
             raise ValueError(f'{a_config} and {b_config} were evaluated on different val images: no paired '
                              'image resampling')
-        noise = st.noise_sources(a[2], b[2] if b else None, a[1])
+        return st.noise_sources(a[2], b[2] if b else None, a[1])
+
+    def of(self, a_config: str, seeds: Sequence[int], b_config: str | None = None) -> dict[str, dict] | None:
+        """Per paper metric, :func:`benchmarks.uncertainty.noise_sources` of a (or of a - b, paired by
+        ``seeds``) in percent points, with ``n_boot``: the resamples, doubled from ``n_boot`` (up to
+        ``max_boot``) until the Monte-Carlo error of every two-level bootstrap endpoint and claim endpoint is
+        below :data:`benchmarks.uncertainty.MC_TARGET`; None when a run of them kept no per-image statistics."""
+        seeds = tuple(sorted(int(x) for x in seeds))
+        n_boot = self.n_boot
+        while True:
+            noise = self._noise(a_config, seeds, b_config, n_boot)
+            if noise is None:
+                return None
+            errors = [v[k] for v in noise.values() for k in ('boot_mc', 'claim_mc') if math.isfinite(v[k])]
+            if max(errors, default=0.0) <= st.MC_TARGET or n_boot >= self.max_boot:
+                break
+            n_boot = min(2 * n_boot, self.max_boot)
         out = {}
         for metric, key in METRIC_KEYS.items():
-            values = noise[key]
-            out[metric] = {k: v if k == 'image_share' else PERCENT * v for k, v in values.items()}
+            out[metric] = {k: v if k in UNITLESS else PERCENT * v for k, v in noise[key].items()}
+            out[metric]['n_boot'] = n_boot
         return out
 
 
@@ -254,12 +270,13 @@ def results(runs: list[Run], rows: pd.DataFrame, noise: ImageNoise | None = None
             # the image statistics need the metric on every seed (a metric undefined on one run has none)
             complete = cell_noise is not None and n == len(config_seeds)
             entry.update({c: cell_noise[metric][c] if complete else math.nan for c in NOISE_COLUMNS})
+            entry['n_boot'] = cell_noise[metric]['n_boot'] if complete else math.nan
             paper_value = row[metric]
             if not is_toy(row.table) and n and not pd.isna(paper_value):
                 entry.update(st.reproduction_verdict(by_seed[key], float(paper_value), EQUIVALENCE_MARGIN[metric]))
             else:
                 entry.update({c: '' if c == 'verdict' else math.nan for c in VERDICT_COLUMNS})
-            entry.update(n_boot=noise.n_boot, boot_seed=noise.seed)
+            entry['boot_seed'] = noise.seed
             out.append(entry)
     return pd.DataFrame(out, columns=RESULT_COLUMNS + ['min', 'max', 'status', 'seeds'] + NOISE_COLUMNS
                         + VERDICT_COLUMNS + ['n_boot', 'boot_seed'])
@@ -273,7 +290,7 @@ def smallest_sign_test_p(n: int) -> float:
     return float(stats.binomtest(n, n, 0.5).pvalue) if n else 1.0
 
 
-def seeds_needed(alpha: float = SIGN_TEST_ALPHA) -> int:
+def sign_test_seeds(alpha: float = SIGN_TEST_ALPHA) -> int:
     """The fewest pairs with which a two-sided sign test can reach p < ``alpha`` (6 for 0.05)."""
     n = 1
     while smallest_sign_test_p(n) >= alpha:
@@ -286,20 +303,20 @@ def paired_stats(a: Sequence[float], b: Sequence[float], confidence: float = CON
 
     - ``mean_diff``: mean of a - b; ``ci_low`` / ``ci_high``: the ``confidence`` t-interval of that mean
       (scipy's t distribution, n - 1 degrees of freedom; NaN with fewer than 2 pairs);
-    - ``p_improvement``: the probability of improvement, here simply the fraction of seeds on which a
-      scores higher than b (a tie counts as half);
+    - ``win_fraction``: the fraction of seeds on which a scores higher than b (a tie counts as half); a
+      count, not a probability that a is better;
     - ``sign_p``: two-sided sign test of the wins (ties dropped); ``min_sign_p``: the smallest p-value a
       sign test can reach with this many pairs, so the reader sees when n is too small for any claim;
     - ``wins`` / ``ties``: seeds with a > b / a == b.
     """
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     n = int(d.size)
-    out = dict(n_pairs=n, mean_diff=math.nan, ci_low=math.nan, ci_high=math.nan, p_improvement=math.nan,
+    out = dict(n_pairs=n, mean_diff=math.nan, ci_low=math.nan, ci_high=math.nan, win_fraction=math.nan,
                sign_p=math.nan, min_sign_p=smallest_sign_test_p(n), wins=int(np.sum(d > 0)), ties=int(np.sum(d == 0)))
     if n == 0:
         return out
     mean = float(d.mean())
-    out.update(mean_diff=mean, p_improvement=(out['wins'] + 0.5 * out['ties']) / n)
+    out.update(mean_diff=mean, win_fraction=(out['wins'] + 0.5 * out['ties']) / n)
     if n >= 2:
         sem = float(d.std(ddof=1)) / math.sqrt(n)
         low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem) if sem > 0 else (mean, mean)
@@ -309,21 +326,29 @@ def paired_stats(a: Sequence[float], b: Sequence[float], confidence: float = CON
     return out
 
 
-def claim_note(n: int, ci_low: float = math.nan, ci_high: float = math.nan) -> str:
-    """What ``n`` paired seeds allow one to say, in words."""
+#: what each claim status means, in the note of a comparison
+CLAIM_NOTES = {
+    'separates': 'separates: the 95% interval over seeds and shared image noise excludes 0',
+    'borderline': 'borderline: the 95% interval over seeds and shared image noise excludes 0 by less than '
+                  f'{st.MC_BORDERLINE:g} Monte-Carlo errors',
+    'includes 0': 'no separation: the 95% interval over seeds and shared image noise includes 0',
+}
+
+
+def claim_note(n: int, status: str = '', ci_low: float = math.nan, ci_high: float = math.nan) -> str:
+    """What ``n`` paired seeds allow one to say, in words: the claim status of the interval over seeds and
+    shared image noise (:func:`benchmarks.uncertainty.claim_status`); without per-image statistics, only what
+    the t-interval over seeds says about this val set."""
     if n == 0:
         return 'no paired seeds: no comparison'
-    need = seeds_needed()
     if n < 2:
-        return f'1 paired seed: no interval; a two-sided sign test needs >= {need} seeds for p < 0.05'
-    parts = []
-    if smallest_sign_test_p(n) >= SIGN_TEST_ALPHA:
-        parts.append(f'{n} seeds: a two-sided sign test cannot reach p < 0.05 (smallest p '
-                     f'{smallest_sign_test_p(n):.3f}; needs >= {need} seeds)')
-    if not (math.isnan(ci_low) or math.isnan(ci_high)):
-        parts.append('95% interval includes 0: no separation' if ci_low <= 0 <= ci_high
-                     else '95% interval excludes 0')
-    return '; '.join(parts)
+        return '1 paired seed: no interval'
+    if status:
+        return CLAIM_NOTES[status]
+    if math.isnan(ci_low):
+        return ''
+    return ('on this val set only (no image noise): the 95% t-interval over seeds '
+            + ('includes 0' if ci_low <= 0 <= ci_high else 'excludes 0'))
 
 
 def comparison_pairs(rows: pd.DataFrame) -> list[tuple[pd.Series, pd.Series]]:
@@ -378,38 +403,46 @@ def comparisons(runs: list[Run], rows: pd.DataFrame, noise: ImageNoise | None = 
             if seeds and tuple(seeds) not in pair_noise:
                 pair_noise[tuple(seeds)] = noise.of(a.config, seeds, b.config)
             found = pair_noise.get(tuple(seeds))
+            found = found[metric] if found else None
             paper_diff = _paper_diff(a, b, metric, paper)
-            note = claim_note(s['n_pairs'], s['ci_low'], s['ci_high'])
+            status = st.claim_status(found['claim_low'], found['claim_high'], found['claim_mc']) if found else ''
+            note = claim_note(s['n_pairs'], status, s['ci_low'], s['ci_high'])
             if seeds and found is None:
                 note += ('; ' if note else '') + NO_PER_IMAGE
+            # the paper's differences are planned for only at full scale: toy noise says nothing about them
+            target = paper_diff if not is_toy(a.table) else math.nan
+            shared = found['image_std'] ** 2 if found and math.isfinite(found['image_std']) else 0.0
             out.append(dict(table=a.table, dataset=a.dataset, pretraining=a.pretraining, metric=metric,
                             a_config=a.config, b_config=b.config, **s,
                             paper_diff=paper_diff, backbone=a.backbone,
                             a_row=f'{a.method} {a.variant}'.strip(), b_row=f'{b.method} {b.variant}'.strip(),
                             paper_ref=paper_reference(a.table),
                             seeds=','.join(str(int(k)) for k in seeds), note=note,
-                            **{c: found[metric][c] if found else math.nan for c in NOISE_COLUMNS},
+                            **{c: found[c] if found else math.nan for c in NOISE_COLUMNS}, claim=status,
                             t_p=st.t_test_p(diffs),
                             **st.power(float(np.std(diffs, ddof=1)) if len(diffs) > 1 else math.nan, len(diffs),
-                                       paper_diff),
-                            n_boot=noise.n_boot, boot_seed=noise.seed))
+                                       target, shared, found['n_images'] if found else 0),
+                            n_boot=found['n_boot'] if found else math.nan, boot_seed=noise.seed))
     extra = ['sign_p', 'min_sign_p', 'wins', 'ties', 'paper_diff', 'paper_ref', 'backbone', 'a_row', 'b_row', 'seeds',
-             'note']
-    frame = pd.DataFrame(out, columns=COMPARISON_COLUMNS + extra + NOISE_COLUMNS + ['t_p', 'mdd', 'seeds_needed',
-                                                                                   'n_boot', 'boot_seed'])
+             'note', 'claim']
+    frame = pd.DataFrame(out, columns=COMPARISON_COLUMNS + extra + NOISE_COLUMNS + [
+        't_p', 'mdd', 'mdd_upper', 'image_floor', 'seeds_needed', 'seeds_needed_upper', 'n_boot', 'boot_seed'])
     return with_holm(frame)
 
 
 def with_holm(comparisons: pd.DataFrame) -> pd.DataFrame:
-    """Holm-adjusted p-values (``holm_p``) and whether they reject at 5 % (``holm_reject``), over each
-    table's comparisons on its primary metric (``benchmarks.paper.primary_metric``); other rows empty."""
+    """Holm-adjusted p-values (``holm_p``, of the test behind the claim interval: ``p``) and whether they reject
+    at 5 % (``holm_reject``), over a stated family: every metric of every comparison of a table that has a
+    p-value (``holm_family``: its size). Why all metrics: the tables report them all, and a reader picks."""
     out = comparisons.copy()
     out['holm_p'], out['holm_reject'] = math.nan, pd.array([pd.NA] * len(out), dtype='boolean')
-    for table, group in out.groupby('table'):
-        family = group[group.metric == primary_metric(table_number(table))]
+    out['holm_family'] = 0
+    for _, group in out.groupby('table'):
+        family = group[group.p.notna()]
         if family.empty:
             continue
-        adjusted, reject = st.holm(family.t_p.to_numpy())
+        out.loc[family.index, 'holm_family'] = len(family)
+        adjusted, reject = st.holm(family.p.to_numpy())
         out.loc[family.index, 'holm_p'] = adjusted
         out.loc[family.index, 'holm_reject'] = pd.array(
             [pd.NA if math.isnan(p) else bool(r) for p, r in zip(adjusted, reject)], dtype='boolean')

@@ -37,7 +37,8 @@ def meta_of(runs: list[Run], command_line: str, quick: bool) -> dict:
                 per_image_runs=sum(bool(r.per_image) for r in runs if r.complete),
                 rehearsal=sum(r.rehearsal for r in runs),  # rehearsal runs: marked cells, never published
                 elapsed_s=elapsed_s(runs),
-                bootstrap=dict(n_boot=uncertainty.N_BOOT, generator_seed=uncertainty.BOOT_SEED,
+                bootstrap=dict(n_boot=uncertainty.N_BOOT, max_boot=uncertainty.MAX_BOOT,
+                               mc_target=uncertainty.MC_TARGET, generator_seed=uncertainty.BOOT_SEED,
                                confidence=uncertainty.CONFIDENCE))
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from benchmarks.aggregate import is_toy, known_tables, row_label, several_settings, table_metrics, table_number
 from benchmarks.paper import METRIC_KEYS, primary_metric
+from benchmarks.uncertainty import MC_BORDERLINE
 
 #: the metrics of the paired-comparison tables in the summary and the README
 HEADLINE_METRICS = ('PartPQ_All', 'PartPQ_Pt', 'PQ_Th', 'obj_without_conflicts')
@@ -106,37 +107,65 @@ def _interval(low, high, sign: str = '+') -> str:
 
 
 def _image_noise(r: pd.Series) -> str:
-    """'image std (share of the variance)', or '' where the runs kept no per-image statistics."""
+    """'shared image std (share of the variance)', or '' where the runs kept no per-image statistics."""
     if _nan(r.get('image_std')):
         return ''
     return f'{r.image_std:.2f}' + ('' if _nan(r.get('image_share')) else f' ({100 * r.image_share:.0f}%)')
 
 
 def _seeds_text(x) -> str:
-    return '' if _nan(x) else ('> 1000' if math.isinf(x) or x > 1000 else f'{int(x)}')
+    return '' if _nan(x) else ('never (image floor)' if math.isinf(x) else '> 1000' if x > 1000 else f'{int(x)}')
 
 
-def comparison_table(comparisons: pd.DataFrame, table: str, metrics=HEADLINE_METRICS) -> str:
-    """Markdown: the paired differences a - b of ``table`` (percent points) with the seed x image statistics:
-    the t-interval over seeds, the two-level bootstrap interval (new images of the same kind) and the
-    seeds-only one (this val set), seed and image std with the image share of the variance, Holm's p on the
-    primary metric, the minimum detectable difference and the seeds the paper's difference would need."""
-    part = comparisons[(comparisons.table == table) & comparisons.metric.isin(metrics)]
+def _with_mc(low, high, mc, sign: str = '+') -> str:
+    """An interval and the Monte-Carlo error of its endpoints."""
+    text = _interval(low, high, sign)
+    return text + ('' if not text or _nan(mc) else f' ±{mc:.2f}')
+
+
+def _p_text(r: pd.Series) -> str:
+    if _nan(r.get('p')):
+        return ''
+    return f'{r.p:.3f}' + ('' if _nan(r.get('holm_p')) else f' ({r.holm_p:.3f})')
+
+
+def _mdd_text(r: pd.Series) -> str:
+    if _nan(r.get('mdd')):
+        return ''
+    floor = '' if _nan(r.get('image_floor')) else f'; {r.image_floor:.1f}'
+    return f'{r.mdd:.1f} ({r.mdd_upper:.1f}{floor})'
+
+
+def comparison_table(comparisons: pd.DataFrame, table: str, metrics=None) -> str:
+    """Markdown: the paired differences a - b of ``table`` (percent points). Per metric: the claim interval
+    (seeds and the image noise all seeds share) with its test's p and Holm's adjustment over the table's
+    family, the claim it supports, the t-interval over seeds (this val set), the two-level bootstrap with its
+    Monte-Carlo error, seed and shared image std, the wins, the minimum detectable difference (with its upper
+    bound and the image floor), the paper's difference; at full scale the seeds that difference needs."""
+    part = comparisons[comparisons.table == table]
+    if metrics is not None:
+        part = part[part.metric.isin(metrics)]
     if part.empty:
         return ''
-    paper_col = 'paper\'s table' if is_toy(table) else 'paper'
+    full = not is_toy(table)
+    family = int(part.holm_family.max()) if 'holm_family' in part and part.holm_family.notna().any() else 0
     body = []
     for _, r in part.iterrows():
-        holm = '' if _nan(r.get('holm_p')) else f'{r.holm_p:.3f}'
-        body.append([f'{r.a_row} - {r.b_row}', r.metric, str(r.n_pairs), _fmt(r.mean_diff),
-                     _interval(r.ci_low, r.ci_high), _interval(r.get('boot_low'), r.get('boot_high')),
-                     _interval(r.get('val_low'), r.get('val_high')), _fmt(r.get('seed_std'), '.2f'), _image_noise(r),
-                     _fmt(r.p_improvement, '.2f'), holm, _fmt(r.get('mdd'), '.1f'), _fmt(r.paper_diff),
-                     _seeds_text(r.get('seeds_needed')), r.note])
-    return markdown(pd.DataFrame(body, columns=[
-        f'a - b (table {table})', 'metric', 'seeds', 'mean diff', '95% t-interval', '95% bootstrap, seeds x images',
-        'this val set', 'seed std', 'image std (share)', 'P(a > b)', 'Holm p', 'MDD (80%)', f'{paper_col} diff',
-        'seeds for it', 'note']))
+        cells = [f'{r.a_row} - {r.b_row}', r.metric, str(r.n_pairs), _fmt(r.mean_diff),
+                 _with_mc(r.get('claim_low'), r.get('claim_high'), r.get('claim_mc')), _p_text(r),
+                 r.get('claim') if isinstance(r.get('claim'), str) else '', _interval(r.ci_low, r.ci_high),
+                 _with_mc(r.get('boot_low'), r.get('boot_high'), r.get('boot_mc')), _fmt(r.get('seed_std'), '.2f'),
+                 _image_noise(r), f'{r.wins}/{r.n_pairs}' if r.n_pairs else '', _mdd_text(r), _fmt(r.paper_diff)]
+        if full:
+            needed = r.get('seeds_needed')
+            cells.append('' if _nan(needed) else f'{_seeds_text(needed)} ({_seeds_text(r.get("seeds_needed_upper"))})')
+        body.append(cells)
+    columns = [f'a - b (table {table})', 'metric', 'seeds', 'mean diff', '95% interval, seeds + images',
+               f'p (Holm, family of {family})' if family else 'p (Holm)', 'claim', '95% t-interval, this val set',
+               '95% bootstrap, seeds x images ± MC', 'seed std', 'shared image std (share)', 'a wins',
+               'MDD 80% (SD upper; image floor)', 'paper\'s table diff' if not full else 'paper diff']
+    columns += ['seeds for the paper diff (SD upper)'] if full else []
+    return markdown(pd.DataFrame(body, columns=columns))
 
 
 def noise_table(results: pd.DataFrame, table: str, metrics=None) -> str:
@@ -148,12 +177,13 @@ def noise_table(results: pd.DataFrame, table: str, metrics=None) -> str:
     if part.empty:
         return ''
     full = not is_toy(table)
-    columns = ['row', 'metric', 'mean', '95% bootstrap, seeds x images', 'seed std', 'image std (share)']
+    columns = ['row', 'metric', 'mean', '95% bootstrap, seeds x images ± MC', 'seed std', 'shared image std (share)']
     columns += ['paper', 'one more run (95%)', 'verdict'] if full else []
     several = several_settings(part)
     body = []
     for _, r in part.iterrows():
-        cells = [row_label(r, several), r.metric, f'{r["mean"]:.1f}', _interval(r.boot_low, r.boot_high, sign=''),
+        cells = [row_label(r, several), r.metric, f'{r["mean"]:.1f}',
+                 _with_mc(r.boot_low, r.boot_high, r.get('boot_mc'), ''),
                  _fmt(r['std'], '.2f'), _image_noise(r)]
         if full:
             cells += [_fmt(r.paper, '.1f'), _interval(r.pred_low, r.pred_high, sign=''), r.verdict or '']
@@ -161,37 +191,52 @@ def noise_table(results: pd.DataFrame, table: str, metrics=None) -> str:
     return markdown(pd.DataFrame(body, columns=columns))
 
 
-def statistics_paragraph(comparisons: pd.DataFrame, table: str, metrics=HEADLINE_METRICS) -> str:
-    """What the statistics of ``table`` say, in words, from the numbers: which differences separate from
-    the noise (t- and bootstrap intervals both exclude 0; Holm on the primary metric), how much of the noise
-    is the val images', and how many seeds the paper's differences would need."""
-    part = comparisons[(comparisons.table == table) & comparisons.metric.isin(metrics) & (comparisons.n_pairs > 1)]
+def _range(values: pd.Series) -> str:
+    low, high = int(values.min()), int(values.max())
+    return f'{low}' if low == high else f'{low}-{high}'
+
+
+def _listing(items: list[str]) -> str:
+    return '; '.join(items) if items else 'none'
+
+
+def statistics_paragraph(comparisons: pd.DataFrame, table: str, metrics=None) -> str:
+    """What the statistics of ``table`` say, in words, from the numbers: every metric whose claim interval
+    excludes 0 (and which of them are borderline), which survive Holm over the table's family, how much of the
+    noise the val images share, the sign against the paper's, and what the seeds at hand can detect."""
+    part = comparisons[(comparisons.table == table) & (comparisons.n_pairs > 1)]
+    if metrics is not None:
+        part = part[part.metric.isin(metrics)]
     if part.empty:
         return ''
 
     def name(r):
-        return f'{r.metric} ({r.a_row} - {r.b_row}, {r.mean_diff:+.1f})'
-    separated = [r for _, r in part.iterrows() if not _nan(r.ci_low) and (r.ci_low > 0 or r.ci_high < 0)
-                 and not _nan(r.get('boot_low')) and (r.boot_low > 0 or r.boot_high < 0)]
-    primary = part[part.holm_p.notna()] if 'holm_p' in part else part.iloc[:0]
-    boot = part.get('boot_low', pd.Series(dtype=float)).notna().any()
-    text = [f'Read from the numbers (table {table}, {int(part.n_pairs.max())} paired seeds, '
-            + (f'{int(part.n_boot.iloc[0])} bootstrap resamples, generator seed {int(part.boot_seed.iloc[0])}): '
-               if boot else 'no per-image statistics, so no image resampling): ')]
-    if separated:
-        text.append('the differences that separate from seed and image noise (the t-interval and the '
-                    'seeds x images bootstrap both exclude 0) are ' + '; '.join(name(r) for r in separated) + '. ')
-    elif boot:
-        text.append('no difference separates from seed and image noise (every t- or bootstrap interval '
-                    'includes 0). ')
-    for _, r in primary.iterrows():
-        verdict = 'survives' if r.holm_reject is True or r.holm_reject == 1 else 'does not survive'
-        text.append(f'On the primary metric {r.metric}, {r.a_row} - {r.b_row} {verdict} Holm\'s correction '
-                    f'over the table (adjusted p {r.holm_p:.3f}). ')
-    shares = part.image_share.dropna() if 'image_share' in part else pd.Series(dtype=float)
-    if len(shares):
-        text.append(f'The val images account for {100 * shares.min():.0f}-{100 * shares.max():.0f} % of the '
-                    'variance of the mean differences (the rest is seed to seed). ')
+        return f'{r.metric} ({r.a_row} - {r.b_row}, {r.mean_diff:+.1f} [{r.claim_low:+.1f}, {r.claim_high:+.1f}])'
+    has_claims = 'claim' in part and part.claim.fillna('').astype(str).str.len().gt(0).any()
+    n_boot = part.n_boot.dropna()
+    text = [f'Read from the numbers (table {table}, {int(part.n_pairs.max())} paired seeds'
+            + (f', {_range(n_boot)} bootstrap resamples, generator seed {int(part.boot_seed.iloc[0])}): '
+               if len(n_boot) else '; no per-image statistics, so no claim: only the t-intervals over seeds on '
+               'this val set). ')]
+    if has_claims:
+        separated = [name(r) for _, r in part.iterrows() if r.claim == 'separates']
+        borderline = [name(r) for _, r in part.iterrows() if r.claim == 'borderline']
+        text.append('the differences whose 95 % interval over seeds and the image noise all seeds share excludes 0 '
+                    f'(the claim rule; its coverage at 5 seeds is simulated in docs/statistics.md): '
+                    f'{_listing(separated)}. ')
+        if borderline:
+            text.append(f'Borderline (an end within {MC_BORDERLINE:g} Monte-Carlo errors of 0): '
+                        f'{_listing(borderline)}. ')
+        family = int(part.holm_family.max())
+        held = [f'{r.metric} ({r.a_row} - {r.b_row}, adjusted p {r.holm_p:.3f})' for _, r in part.iterrows()
+                if r.holm_reject is True or r.holm_reject == 1]
+        text.append(f'After Holm\'s correction over the table\'s family ({family} tests: every metric of every '
+                    f'comparison), p < 0.05 holds for: {_listing(held)}. ')
+        shares = part.image_share.dropna()
+        if len(shares):
+            text.append(f'The image noise all seeds share is {100 * shares.min():.0f}-{100 * shares.max():.0f} % of '
+                        'the variance of the mean differences; the rest is seed to seed (with each seed\'s own '
+                        'image noise). ')
     primary = primary_metric(table_number(table))
     signed = part[(part.metric == primary) & part.paper_diff.notna() & (part.paper_diff != 0)]
     if len(signed):
@@ -199,14 +244,18 @@ def statistics_paragraph(comparisons: pd.DataFrame, table: str, metrics=HEADLINE
         for _, r in signed.iterrows():
             (same if r.mean_diff * r.paper_diff > 0 else other).append(
                 f'{r.a_row} - {r.b_row} ({r.mean_diff:+.1f}; paper {r.paper_diff:+.1f})')
-        text.append(f'On {primary}, the sign of our mean difference agrees with the paper\'s for '
-                    f'{"; ".join(same) or "none"}, and not for {"; ".join(other) or "none"}. ')
-    needs = [r for _, r in part.iterrows() if not _nan(r.get('seeds_needed')) and not _nan(r.paper_diff)]
-    if needs:
-        text.append('With the paired std seen here, detecting the paper\'s own differences at 80 % power would '
-                    'take ' + '; '.join(f'{_seeds_text(r.seeds_needed)} seeds for {r.metric} '
-                                         f'({r.paper_diff:+.1f}; {r.n_pairs} seeds detect {r.mdd:.1f})'
-                                         for r in needs) + '.')
+        sentences = [f'agrees with the paper\'s for {"; ".join(same)}'] if same else []
+        sentences += [f'is opposite to the paper\'s for {"; ".join(other)}'] if other else []
+        text.append(f'On {primary}, the sign of our mean difference ' + ', and '.join(sentences) + '. ')
+    planned = part[(part.metric == primary) & part.mdd.notna()]
+    for _, r in planned.iterrows():
+        floor = '' if _nan(r.get('image_floor')) else (f'; no number of seeds goes below the image floor of '
+                                                       f'{r.image_floor:.1f}')
+        text.append(f'With {r.n_pairs} seeds, {r.a_row} - {r.b_row} on {r.metric} is detected at 80 % power from '
+                    f'{r.mdd:.1f} points (up to {r.mdd_upper:.1f} with the seed std at its 95 % upper bound{floor}). ')
+        if not is_toy(table) and not _nan(r.get('seeds_needed')):
+            text.append(f'The paper\'s difference ({r.paper_diff:+.1f}) needs {_seeds_text(r.seeds_needed)} seeds '
+                        f'({_seeds_text(r.seeds_needed_upper)} at that bound). ')
     return ''.join(text).strip()
 
 
@@ -214,9 +263,9 @@ def tables_markdown(results: pd.DataFrame, comparisons: pd.DataFrame, meta: dict
     parts = []
     for table in known_tables(results):
         parts.append(markdown_table(results, table, meta))
-        comp = comparison_table(comparisons, table, metrics=table_metrics(table))
+        comp = comparison_table(comparisons, table)
         if comp:
-            parts += [comp, statistics_paragraph(comparisons, table, metrics=table_metrics(table))]
+            parts += [comp, statistics_paragraph(comparisons, table)]
         noise = noise_table(results, table)
         if noise:
             parts.append('Per cell, seeds x val images' + (' and the verdict against the paper' if not is_toy(table)
@@ -234,10 +283,10 @@ def comparison_sentence(r: pd.Series) -> str:
         return f'Table {r.table}, {r.a_row} - {r.b_row}, {r.metric}: no seed where both completed.'
     text = f'Table {r.table}, {r.a_row} - {r.b_row}, {r.metric}: {r.mean_diff:+.2f} points over {r.n_pairs} seed(s)'
     if not _nan(r.ci_low):
-        text += f', 95% interval [{r.ci_low:+.2f}, {r.ci_high:+.2f}]'
-    if not _nan(r.get('boot_low')):
-        share = '' if _nan(r.get('image_share')) else f', image share of the variance {100 * r.image_share:.0f}%'
-        text += f' (seeds x images bootstrap [{r.boot_low:+.2f}, {r.boot_high:+.2f}]{share})'
+        text += f', 95% t-interval over seeds [{r.ci_low:+.2f}, {r.ci_high:+.2f}]'
+    if not _nan(r.get('claim_low')):
+        share = '' if _nan(r.get('image_share')) else f', shared image noise {100 * r.image_share:.0f}% of the variance'
+        text += f' (with the shared image noise [{r.claim_low:+.2f}, {r.claim_high:+.2f}]{share})'
     text += f', a better on {r.wins} of {r.n_pairs} seeds' + (f' ({r.ties} tied)' if r.ties else '')
     if not _nan(r.paper_diff):
         ref = f'the paper\'s Table {r.paper_ref}' if is_toy(r.table) else 'the paper'
@@ -311,15 +360,15 @@ def toy_table_block(results: pd.DataFrame | None, comparisons: pd.DataFrame | No
                 f'{table_number(table)} --publish --update-readme` runs it.')
     number = table_number(table)
     metric = primary_metric(number)
-    metrics = table_metrics(table) if number == '5' else HEADLINE_METRICS
     parts = [markdown_table(part, table, meta)]
     seeds = seed_table(runs, part, table, metric) if runs is not None else ''
     if seeds:
         parts.append(f'Each seed ({metric}, percent):\n\n' + seeds)
-    comp = comparison_table(comparisons, table, metrics) if comparisons is not None else ''
+    comp = comparison_table(comparisons, table) if comparisons is not None else ''
     if comp:
-        parts += ['Paired by seed (percent points; the bootstrap resamples seeds and val images, the same draws for '
-                  'both rows):\n\n' + comp, statistics_paragraph(comparisons, table, metrics)]
+        parts += ['Paired by seed (percent points; every metric of the comparison, the family of Holm\'s '
+                  'correction; the resamples draw seeds and val images, the same draws for both rows):\n\n' + comp,
+                  statistics_paragraph(comparisons, table)]
     return '\n\n'.join(p for p in parts if p)
 
 

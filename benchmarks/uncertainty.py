@@ -3,19 +3,28 @@
 Why beyond a t-interval over seeds: PartPQ, PQ and mIoU are ratios of sums over a finite set of val
 images, so the val set is a second source of noise beside the seed. Each run keeps its per-image
 statistics (``tapps_mm.evaluation.per_image``); from them this module recomputes the metrics exactly for
-any multiset of images and any multiset of seeds:
+any multiset of images and any multiset of seeds.
 
-- :func:`bootstrap`: the two-level paired bootstrap. Each resample draws seeds with replacement (the same
-  seeds for both methods) and val images with replacement (the same images for both), sums the drawn
-  images' statistics per run and recomputes each metric from the sums (not a mean of per-image scores);
-  the statistic is the mean over the drawn seeds of a - b. Drawing images only or seeds only gives the
-  two components; with images held fixed it is a plain paired bootstrap over seeds (a test checks this).
-- :func:`noise_sources`: seed-to-seed std of the paired difference, the std that resampling images alone
-  gives, the image share of the variance, and two intervals: "this val set" (seeds resampled, images
-  fixed) and "new images of the same kind" (both resampled).
-- :func:`power`: the minimum difference a paired t-test detects at 80 % power with the seeds at hand, and
-  the seeds that a given difference (the paper's) needs, from the observed paired std (statsmodels).
-- :func:`holm`: Holm-adjusted p-values over the comparisons of a table (statsmodels).
+Seeds and images are crossed: every seed is scored on the same images. A seed's value moves with (a) the
+seed itself, (b) image noise of its own (how its predictions happen to suit these images) and (c) image
+noise every seed shares (how hard these images are for the method pair). The seed-to-seed spread holds
+(a) and (b); only (c) survives averaging over any number of seeds. So:
+
+- :func:`bootstrap`: the two-level paired bootstrap (seeds and images with replacement, the same draws for
+  both methods, metrics recomputed from the summed statistics); its percentile endpoints carry their
+  Monte-Carlo error (:func:`endpoint_mc_error`), and the resamples are raised until it is small
+  (:data:`MC_TARGET`, done by the caller).
+- :func:`noise_sources`: the seed std of the paired difference, the **shared** image std (c, from the
+  covariance across seeds of image-resampled values, :func:`shared_image_variance`), the image share of
+  the variance of the mean, and the claim interval.
+- :func:`claim_interval`: mean +- t * sqrt(seed var / n + shared image var), Satterthwaite degrees of
+  freedom: the interval a claim rests on. Its coverage at 5 seeds is checked by simulation with known
+  truth (``tests/test_statistics.py``); the percentile bootstrap is near nominal only at about 20 seeds.
+- :func:`power`: the minimum detectable difference and the seeds a difference needs, for the same test,
+  with upper bounds from the seed std's confidence interval and the image floor no number of seeds removes;
+  a solve that cannot fail in either direction (an integer search on the non-central t power).
+- :func:`holm`: Holm-adjusted p-values over a stated family (the caller: every metric of every comparison
+  of a table).
 - :func:`reproduction_verdict`: for a full-scale cell with a paper value, the prediction interval of one
   more run and a two-one-sided-tests equivalence test against the paper's number.
 
@@ -28,14 +37,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import integrate, stats
 
 from tapps_mm.evaluation.per_image import OBJECT_FIELDS, PerImageStats
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
 POWER = 0.80
-N_BOOT = 2000      # resamples of every bootstrap (recorded with the generator seed in meta.json)
+N_BOOT = 2000      # first resamples of every bootstrap (recorded with the generator seed in meta.json)
+MAX_BOOT = 64000   # the most resamples: doubled from N_BOOT until the endpoints' Monte-Carlo error is small
+MC_TARGET = 0.0005  # that error, in the metric's units (0.05 percent points)
+MC_BORDERLINE = 2.0  # an endpoint within this many Monte-Carlo errors of 0 makes a claim borderline
 BOOT_SEED = 0      # numpy default_rng seed of the bootstraps: the intervals are reproducible from it
 #: the per-image fields the paper's metrics are recomputed from (SpecMetrics)
 SUM_FIELDS = ('tp', 'fp', 'fn', 'part_iou', 'pq_tp', 'pq_fp', 'pq_fn', 'pq_iou', 'sem_inter', 'sem_gt',
@@ -191,49 +203,226 @@ def percentile_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> t
     return float(low), float(high)
 
 
+def endpoint_mc_error(values: np.ndarray, q: float) -> float:
+    """Monte-Carlo standard error of the ``q``-quantile of ``values`` (B bootstrap resamples): the order
+    statistics whose ranks bound it with 95 % (binomial ranks B*q +- 1.96*sqrt(B*q*(1-q))), their distance
+    over 2 * 1.96. Distribution-free; a test checks it against the spread over independent generators."""
+    x = np.sort(values)
+    n = x.size
+    half = 1.959964 * math.sqrt(n * q * (1 - q))
+    low, high = max(0, math.floor(n * q - half)), min(n - 1, math.ceil(n * q + half))
+    return float((x[high] - x[low]) / (2 * 1.959964))
+
+
+def interval_with_mc(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """The percentile interval and the larger Monte-Carlo error of its two endpoints (NaN if undefined)."""
+    low, high = percentile_interval(values, confidence)
+    if math.isnan(low):
+        return low, high, math.nan
+    tail = (1 - confidence) / 2
+    return low, high, max(endpoint_mc_error(values, tail), endpoint_mc_error(values, 1 - tail))
+
+
+def shared_image_variance(per_seed: np.ndarray) -> float:
+    """The image variance every seed shares, from per-seed values under image resampling (``(B, S)``, seeds
+    fixed): Var(mean over seeds) = shared + own / S and the mean per-seed variance = shared + own, so
+    shared = (S * Var(mean) - mean Var) / (S - 1), clipped at 0. With one seed the two cannot be told
+    apart and all of it is returned."""
+    n = per_seed.shape[1]
+    var_of_mean = float(np.var(per_seed.mean(1), ddof=1))
+    if n < 2:
+        return var_of_mean
+    return max(0.0, (n * var_of_mean - float(np.var(per_seed, axis=0, ddof=1).mean())) / (n - 1))
+
+
+def satterthwaite_df(v1: float, df1: float, v2: float, df2: float) -> float:
+    """Welch-Satterthwaite degrees of freedom of the sum of two variance estimates."""
+    den = (v1 ** 2 / df1 if df1 > 0 else 0.0) + (v2 ** 2 / df2 if df2 > 0 else 0.0)
+    return (v1 + v2) ** 2 / den if den > 0 else math.inf
+
+
+def claim_interval(mean: float, seed_std: float, n: int, shared_var: float, n_images: int,
+                   confidence: float = CONFIDENCE) -> dict[str, float]:
+    """mean +- t_df * sqrt(seed_std^2 / n + shared_var): the seed term holds the seed-specific image noise,
+    the shared term the image noise no seed averages out; df by Satterthwaite (n - 1 for the seed term,
+    images - 1 for the shared one). Also the two-sided p-value of the same test against 0."""
+    out = dict(claim_low=math.nan, claim_high=math.nan, claim_df=math.nan, p=math.nan)
+    if n < 2 or not math.isfinite(seed_std) or not math.isfinite(shared_var):
+        return out
+    v1 = seed_std ** 2 / n
+    var = v1 + shared_var
+    df = satterthwaite_df(v1, n - 1, shared_var, max(n_images - 1, 1))
+    if var <= 0:
+        return dict(claim_low=mean, claim_high=mean, claim_df=df, p=0.0 if mean != 0 else 1.0)
+    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * math.sqrt(var)
+    p = float(2 * stats.t.sf(abs(mean) / math.sqrt(var), df))
+    return dict(claim_low=mean - half, claim_high=mean + half, claim_df=df, p=p)
+
+
+def _claim_mc(per_seed: np.ndarray, seed_std: float, n: int, n_images: int, batches: int = 20) -> float:
+    """Monte-Carlo error of the claim interval's endpoints: the shared image variance is estimated from
+    resamples, so its spread over ``batches`` batches of them, carried through the half-width."""
+    if n < 2 or len(per_seed) < 2 * batches:
+        return math.nan
+    parts = [shared_image_variance(chunk) for chunk in np.array_split(per_seed, batches)]
+    se_var = float(np.std(parts, ddof=1)) / math.sqrt(batches)
+    shared = shared_image_variance(per_seed)
+    var = seed_std ** 2 / n + shared
+    if var <= 0:
+        return 0.0
+    df = satterthwaite_df(seed_std ** 2 / n, n - 1, shared, max(n_images - 1, 1))
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * se_var / (2 * math.sqrt(var))
+
+
 def noise_sources(a: SeedMetrics, b: SeedMetrics | None, draws: Resamples) -> dict[str, dict[str, float]]:
-    """Per metric: the two-level interval ("new images of the same kind": ``boot_low`` / ``boot_high``), the
-    seeds-only interval ("this val set": ``val_low`` / ``val_high``), the seed-to-seed std of the (paired)
-    values, the std of their mean under image resampling alone, and the image share of the variance of the
-    mean: image var / (image var + seed std^2 / n)."""
+    """Per metric (a - b paired by seed, or a alone):
+
+    - ``claim_low`` / ``claim_high`` / ``claim_df`` / ``p`` / ``claim_mc``: :func:`claim_interval` and the
+      Monte-Carlo error of its endpoints;
+    - ``boot_low`` / ``boot_high`` / ``boot_mc``: the two-level percentile interval ("new images of the same
+      kind") and its Monte-Carlo error; ``val_low`` / ``val_high`` / ``val_mc``: seeds only ("this val set");
+    - ``seed_std``: seed-to-seed std of the values; ``image_std``: the std of the **shared** image noise of
+      the mean (:func:`shared_image_variance`); ``image_share``: shared var / (shared var + seed var / n);
+      ``image_std_total``: the std of the mean under image resampling alone, which also holds each seed's own
+      image noise (already in ``seed_std``: never added to it).
+    """
     per_scheme = schemes(a, b, draws)
     values = _paired(a.values, b.values if b is not None else None)
+    per_seed = _paired(a.resampled, b.resampled if b is not None else None) if a.resampled is not None else {}
+    n_images = int(draws.image_counts.shape[1]) if draws.image_counts is not None else 0
     out = {}
     for key, v in values.items():
         n = v.size
         seed_std = float(np.std(v, ddof=1)) if n > 1 else math.nan
-        images = per_scheme.get('images', {}).get(key)
-        image_std = float(np.std(images, ddof=1)) if images is not None and not np.isnan(images).any() else math.nan
+        images = per_seed.get(key)
+        defined = images is not None and not np.isnan(images).any()
+        # N / (N - 1): the bootstrap's plug-in variance of a mean over N images is that much too small
+        shared = shared_image_variance(images) * n_images / max(n_images - 1, 1) if defined else math.nan
         seed_var = seed_std ** 2 / n if n > 1 else math.nan
-        total = image_std ** 2 + seed_var
-        low, high = percentile_interval(per_scheme['both'][key]) if 'both' in per_scheme else (math.nan, math.nan)
-        val_low, val_high = percentile_interval(per_scheme['seeds'][key]) if n > 1 else (math.nan, math.nan)
-        out[key] = dict(boot_low=low, boot_high=high, val_low=val_low, val_high=val_high, seed_std=seed_std,
-                        image_std=image_std, image_share=image_std ** 2 / total if total > 0 else math.nan)
+        total = shared + seed_var
+        entry = dict(seed_std=seed_std, image_std=math.sqrt(shared) if defined else math.nan,
+                     image_share=shared / total if total > 0 else math.nan,
+                     image_std_total=float(np.std(images.mean(1), ddof=1)) if defined else math.nan)
+        boot = per_scheme['both'][key] if 'both' in per_scheme else None
+        entry.update(zip(('boot_low', 'boot_high', 'boot_mc'),
+                         interval_with_mc(boot) if boot is not None else (math.nan,) * 3))
+        entry.update(zip(('val_low', 'val_high', 'val_mc'),
+                         interval_with_mc(per_scheme['seeds'][key]) if n > 1 else (math.nan,) * 3))
+        entry.update(claim_interval(float(v.mean()), seed_std, n, shared, n_images) if defined
+                     else dict(claim_low=math.nan, claim_high=math.nan, claim_df=math.nan, p=math.nan))
+        entry['claim_mc'] = _claim_mc(images, seed_std, n, n_images) if defined else math.nan
+        entry['n_images'] = n_images
+        out[key] = entry
     return out
+
+
+def claim_status(low: float, high: float, mc: float) -> str:
+    """'separates' (the interval excludes 0), 'borderline' (it does, but an endpoint lies within
+    :data:`MC_BORDERLINE` Monte-Carlo errors of 0), 'includes 0', or '' when there is no interval."""
+    if math.isnan(low) or math.isnan(high):
+        return ''
+    if low <= 0 <= high:
+        return 'includes 0'
+    nearest = min(abs(low), abs(high))
+    return 'borderline' if math.isfinite(mc) and nearest <= MC_BORDERLINE * mc else 'separates'
 
 
 # ------------------------------------------------------------------------------- power, tests, verdicts
 
 
-def power(paired_std: float, n: int, target_diff: float = math.nan, alpha: float = ALPHA,
-          power_: float = POWER) -> dict[str, float]:
-    """Two-sided paired t-test at ``alpha``: the smallest true difference detected with probability
-    ``power_`` with ``n`` seeds (``mdd``), and the seeds that ``target_diff`` needs (``seeds_needed``),
-    both from the observed std of the paired differences (statsmodels' t-test power)."""
-    from statsmodels.stats.power import TTestPower
-    out = dict(mdd=math.nan, seeds_needed=math.nan)
+def _power_at(diff: float, var: float, df: float, alpha: float) -> float:
+    """Power of the two-sided t-test of a mean with variance ``var`` and ``df`` degrees of freedom when the
+    true difference is ``diff`` (the non-central t distribution)."""
+    if var <= 0:
+        return 1.0 if diff != 0 else alpha
+    crit = float(stats.t.ppf(1 - alpha / 2, df))
+    nc = abs(diff) / math.sqrt(var)
+    if df > 1e4:  # the t statistic's denominator is exact enough: a normal with mean nc
+        return float(stats.norm.sf(crit - nc) + stats.norm.cdf(-crit - nc))
+    direct = float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+    if 0 <= direct <= 1:
+        return direct
+
+    def rejecting(x: float) -> float:  # given the chi-square part, the chance |T| > crit
+        scale = crit * math.sqrt(x / df)
+        return (stats.norm.sf(scale - nc) + stats.norm.cdf(-scale - nc)) * stats.chi2.pdf(x, df)
+    # scipy's nct tails can return NaN for a large nc at small df: integrate over the chi-square part instead
+    return float(min(1.0, integrate.quad(rejecting, 0, math.inf, limit=200)[0]))
+
+
+def power_of(diff: float, seed_std: float, n: float, shared_var: float = 0.0, n_images: int = 0,
+               alpha: float = ALPHA) -> float:
+    """Power of :func:`claim_interval`'s test with ``n`` seeds (``math.inf``: seed noise averaged away) when the
+    true difference is ``diff``; with ``shared_var`` 0 it is the paired t-test's (statsmodels' TTestPower)."""
+    v1 = seed_std ** 2 / n if math.isfinite(n) else 0.0
+    df = satterthwaite_df(v1, n - 1 if math.isfinite(n) else 0, shared_var, max(n_images - 1, 1))
+    return _power_at(diff, v1 + shared_var, df, alpha)
+
+
+def _smallest(pred: Callable[[float], bool], low: float, high: float, integer: bool) -> float:
+    """The smallest x in [low, high] with pred(x) (pred monotone: False then True), by bisection."""
+    for _ in range(200):
+        if (high - low <= 1) if integer else (high - low <= 1e-7 * max(1.0, high)):
+            break
+        mid = (low + high) // 2 if integer else (low + high) / 2
+        low, high = (low, mid) if pred(mid) else (mid, high)
+    return high
+
+
+def mdd(seed_std: float, n: float, shared_var: float = 0.0, n_images: int = 0, alpha: float = ALPHA,
+        power_: float = POWER) -> float:
+    """The smallest true difference detected with probability ``power_`` (the image floor with n = inf)."""
+    if not (seed_std > 0 or shared_var > 0):
+        return 0.0
+    scale = math.sqrt((seed_std ** 2 / n if math.isfinite(n) else 0.0) + shared_var)
+    if scale == 0:  # no noise left (n = inf without shared image noise): any difference is seen
+        return 0.0
+    high = scale
+    while power_of(high, seed_std, n, shared_var, n_images, alpha) < power_:
+        high *= 2
+    return _smallest(lambda d: power_of(d, seed_std, n, shared_var, n_images, alpha) >= power_, 0.0, high, False)
+
+
+def seeds_needed(diff: float, seed_std: float, shared_var: float = 0.0, n_images: int = 0, alpha: float = ALPHA,
+                 power_: float = POWER, most: int = 10 ** 7) -> float:
+    """The fewest seeds (>= 2) with which a true difference ``diff`` is detected with probability ``power_``;
+    inf when no number of seeds does (the shared image noise alone hides it, or ``diff`` is 0)."""
+    if diff == 0 or not math.isfinite(diff):
+        return math.inf
+    reach = lambda n: power_of(diff, seed_std, n, shared_var, n_images, alpha) >= power_  # noqa: E731
+    if reach(2):
+        return 2.0
+    if not reach(math.inf) or not reach(most):
+        return math.inf
+    high = 4
+    while not reach(high):
+        high *= 2
+    return float(_smallest(reach, high // 2, high, True))
+
+
+def sd_upper(seed_std: float, n: int, confidence: float = CONFIDENCE) -> float:
+    """The upper end of the ``confidence`` interval of a standard deviation estimated from ``n`` values
+    (chi-square): at 5 seeds, 2.9 times the estimate."""
+    return seed_std * math.sqrt((n - 1) / stats.chi2.ppf((1 - confidence) / 2, n - 1)) if n > 1 else math.nan
+
+
+def power(paired_std: float, n: int, target_diff: float = math.nan, shared_var: float = 0.0, n_images: int = 0,
+          alpha: float = ALPHA, power_: float = POWER) -> dict[str, float]:
+    """For :func:`claim_interval`'s test at ``alpha`` and ``power_``: the minimum detectable difference with
+    the ``n`` seeds at hand (``mdd``), its upper bound from the seed std's 95 % interval (``mdd_upper``), the
+    image floor no number of seeds goes below (``image_floor``), and, for ``target_diff``, the seeds it needs
+    (``seeds_needed``, ``seeds_needed_upper``; inf where the image floor hides it)."""
+    out = dict(mdd=math.nan, mdd_upper=math.nan, image_floor=math.nan, seeds_needed=math.nan,
+               seeds_needed_upper=math.nan)
     if n < 2 or not paired_std > 0:
         return out
-    solver = TTestPower()
-    out['mdd'] = float(solver.solve_power(nobs=n, alpha=alpha, power=power_)) * paired_std
+    upper = sd_upper(paired_std, n)
+    out.update(mdd=mdd(paired_std, n, shared_var, n_images, alpha, power_),
+               mdd_upper=mdd(upper, n, shared_var, n_images, alpha, power_),
+               image_floor=mdd(paired_std, math.inf, shared_var, n_images, alpha, power_))
     if math.isfinite(target_diff) and target_diff != 0:
-        effect = abs(target_diff) / paired_std
-        try:
-            needed = float(solver.solve_power(effect_size=effect, alpha=alpha, power=power_))
-        except (ValueError, RuntimeError):  # beyond statsmodels' search bracket: far too many seeds
-            needed = math.inf
-        out['seeds_needed'] = max(2.0, float(math.ceil(needed))) if math.isfinite(needed) else math.inf
+        out['seeds_needed'] = seeds_needed(target_diff, paired_std, shared_var, n_images, alpha, power_)
+        out['seeds_needed_upper'] = seeds_needed(target_diff, upper, shared_var, n_images, alpha, power_)
     return out
 
 

@@ -7,8 +7,10 @@ of averaging per-image scores. Summing the file's rows reproduces the evaluation
 bit for bit, because :class:`PartPQMetric` sums these same rows, in this order, to report them.
 
 The file is plain arrays (``np.load`` with ``allow_pickle=False`` reads it; nothing in it runs):
-``image_id`` (str, sorted), one ``(images, ...)`` array per ``PPSStats`` field, ``num_objects`` /
-``num_conflicts`` (predicted objects of parts classes, and those whose parts conflicted) and ``spec``.
+``image_id`` (str, sorted), one ``(images, ...)`` array per ``PPSStats`` field (the second axis is the class
+in label order, ``spec.classes``: things first; the part arrays are by flat part id, 0 = no part),
+``num_objects`` / ``num_conflicts`` (predicted objects of parts classes, and those whose parts conflicted),
+``spec`` and ``version``.
 """
 from __future__ import annotations
 
