@@ -6,20 +6,33 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tapps_mm_installed
 PYTEST_ARGS ?=
 
-.PHONY: install test lint clean-venv bench-eval bench-model bench-threads reproduce reproduce-all rehearsal slurm
+.PHONY: install install-gpu test lint clean-venv bench-eval bench-model bench-threads reproduce reproduce-all rehearsal slurm
 
 install: $(STAMP)
 
-$(STAMP): setup.py requirements/build.txt requirements/mminstall.txt requirements/runtime.txt requirements/tests.txt
+$(STAMP): setup.py requirements/build.txt requirements/mminstall.txt requirements/runtime.txt requirements/tests.txt \
+          requirements/mmcv-ext-stub/pyproject.toml requirements/mmcv-ext-stub/mmcv/_ext.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -r requirements/build.txt
-	# mmcv 2.1.0 has no wheel for torch 2.13: it is compiled here with its ops (8-11 min the first
-	# time on 2 cores; pip caches the wheel, so later set-ups take seconds).
-	$(BIN)/pip install --no-build-isolation -r requirements/mminstall.txt
+	# mmcv 2.1.0 without its compiled ops (mmcv-lite, pure Python) and a stand-in for its compiled extension
+	# whose ops raise an error naming themselves when called: the CPU path calls none, and nothing is compiled
+	# (make install-gpu builds the ops; docs/get_started.md)
+	if $(BIN)/pip show -q mmcv 2>/dev/null; then echo "mmcv with its compiled ops is installed (make install-gpu): kept"; \
+	else $(BIN)/pip install -r requirements/mminstall.txt ./requirements/mmcv-ext-stub; fi
 	$(BIN)/pip install -r requirements/runtime.txt -r requirements/tests.txt
 	$(BIN)/pip install --no-build-isolation --no-deps -e .
 	touch $@
+
+# GPU machines: mmcv 2.1.0 built with its CUDA ops against the torch in $(VENV) (install a CUDA torch first:
+# docs/get_started.md); replaces mmcv-lite and its stand-in extension. Needs nvcc of torch's CUDA version.
+MMCV_CUDA_ARCH ?=
+install-gpu: $(STAMP)
+	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.version.cuda else 'install-gpu: the torch in $(VENV) has no CUDA (docs/get_started.md)')"
+	$(BIN)/pip uninstall -y mmcv-lite tapps-mm-mmcv-ext-stub
+	FORCE_CUDA=1 MMCV_WITH_OPS=1 $(if $(MMCV_CUDA_ARCH),TORCH_CUDA_ARCH_LIST="$(MMCV_CUDA_ARCH)") \
+	  $(BIN)/pip install --no-build-isolation --no-binary mmcv mmcv==2.1.0
+	$(BIN)/python -c "import mmcv._ext as e; assert getattr(e, 'COMPILED', True), e.__file__; print('mmcv compiled ops:', e.__file__)"
 
 test: $(STAMP) slurm
 	$(BIN)/python -m pytest tests -n 2 -q -ra $(PYTEST_ARGS)

@@ -25,7 +25,8 @@ setup(
     package_data={'tapps_mm': ['specs/eval_specs/*.yaml']},
     include_package_data=True,
     python_requires='>=3.10',
-    install_requires=read_requirements('requirements/runtime.txt') + read_requirements('requirements/mminstall.txt'),
+    # mmcv is not required here, as in mmdet: mmcv-lite (make install) or mmcv with its ops (make install-gpu)
+    install_requires=read_requirements('requirements/runtime.txt'),
     extras_require={'tests': read_requirements('requirements/tests.txt')},
     license='Apache-2.0',
     zip_safe=False,

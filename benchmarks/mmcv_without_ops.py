@@ -3,6 +3,7 @@ only ``point_sample`` (pure PyTorch) and ``MultiScaleDeformableAttention`` (whic
 path); any other compiled op raises when called."""
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 import types
@@ -27,7 +28,11 @@ def use_mmcv_without_compiled_ops() -> None:
 
 
 def has_compiled_mmcv_ops() -> bool:
+    """Whether mmcv's compiled extension is installed: not the stand-in of ``make install``
+    (``requirements/mmcv-ext-stub``, ``COMPILED = False``), not none."""
     try:
-        return importlib.util.find_spec('mmcv._ext') is not None
+        if importlib.util.find_spec('mmcv._ext') is None:
+            return False
+        return bool(getattr(importlib.import_module('mmcv._ext'), 'COMPILED', True))
     except ImportError:
         return False
