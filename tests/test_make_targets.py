@@ -272,3 +272,37 @@ def test_reproduce_quick(tmp_path, toy_data, leaves_committed_results_alone):
 #: the script of each make target -> its smoke test here
 SMOKE_TESTED = {'benchmarks/bench_evaluator.py': test_bench_eval, 'benchmarks/bench_model_cost.py': test_bench_model,
                 'benchmarks/bench_threads.py': test_bench_threads, 'tools/reproduce_tables.py': test_reproduce_quick}
+
+
+# ------------------------------------------------------------------------------------------ the set-up targets
+
+
+def test_install_gpu_refuses_a_torch_without_cuda():
+    """``make install-gpu`` on this CPU machine: its first step refuses, naming why, before anything is
+    uninstalled or built (on a CUDA torch it would build mmcv: not run by the tests)."""
+    import torch
+    if torch.version.cuda:
+        pytest.skip('a CUDA torch: make install-gpu would build mmcv')
+    venv = osp.dirname(osp.dirname(sys.executable))
+    # -o: the set-up itself is taken as done (this test must not reinstall the environment it runs in)
+    res = subprocess.run(['make', 'install-gpu', f'VENV={venv}', '-o', f'{venv}/.tapps_mm_installed'], cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode != 0 and 'install-gpu: the torch in' in res.stderr and 'has no CUDA' in res.stderr, \
+        res.stderr[-2000:]
+    assert 'uninstall' not in res.stdout
+
+
+def test_the_mmcv_stand_in_names_a_compiled_op_when_it_is_called():
+    """The CPU set-up's ``mmcv._ext`` (requirements/mmcv-ext-stub) lets mmcv.ops import and raises, naming the op
+    and the GPU set-up, when a compiled op is called; with mmcv's compiled build installed, that one is used."""
+    code = ('import torch, mmdet.models, mmcv._ext as e\nfrom mmcv.ops import nms\n'
+            'try:\n    nms(torch.rand(3, 4), torch.rand(3), 0.5)\n    print("RAN", getattr(e, "COMPILED", True))\n'
+            'except Exception as x:\n    print(type(x).__name__, x)\n')
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    from benchmarks.mmcv_without_ops import has_compiled_mmcv_ops
+    if has_compiled_mmcv_ops():
+        assert res.stdout.startswith('RAN True')
+    else:
+        assert res.stdout.startswith("CompiledOpMissing mmcv compiled op 'nms' was called, but this mmcv is "
+                                     'mmcv-lite') and 'make install-gpu' in res.stdout
