@@ -34,6 +34,9 @@ def parse_args():
     p.add_argument('--nproc', type=int, default=2)
     p.add_argument('--repeat', type=int, default=4,
                    help='the 1-process vs --nproc comparison runs on the images repeated this often')
+    p.add_argument('--part-noise', type=float, default=0.0, metavar='FRACTION',
+                   help='salt-and-pepper noise on the part channel of this fraction of the pixels (a noisy '
+                        'prediction: many short runs), e.g. 0.15')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', help='write the measurements as JSON')
     return p.parse_args()
@@ -49,6 +52,9 @@ def main():
     with tempfile.TemporaryDirectory() as root:
         gts = [random_gt(spec, rng, h, w, num_things=args.objects) for _ in range(args.num_images)]
         preds = [prediction_from_gt(spec, g, rng) for g in gts]
+        for pred in preds if args.part_noise else ():
+            noisy = rng.random(pred.shape[:2]) < args.part_noise
+            pred[..., 2][noisy] = rng.integers(0, 6, int(noisy.sum()))
         gt_dir, pred_dir, images_json = write_case_folder(osp.join(root, 'a'), gts, preds)
         scaling_case = write_case_folder(osp.join(root, 'b'), gts * args.repeat, preds * args.repeat)
         del gts, preds
