@@ -1,7 +1,9 @@
 """Run records -> aggregates over seeds (``results.csv``) and paired comparisons (``comparisons.csv``).
 
-Pure functions of the runs and the tables. The paper's names and units (``PartPQ_Pt``, percent) enter here,
-through the one mapping ``benchmarks.paper.METRIC_KEYS``; the run records keep the metric's own keys.
+Pure functions of the runs and the tables: which runs count, which rows pair with which, grouped by
+config, seed, metric and table; every test and interval is :mod:`benchmarks.uncertainty`'s. The paper's
+names and units (``PartPQ_Pt``, percent) enter here, through the one mapping
+``benchmarks.paper.METRIC_KEYS``; the run records keep the metric's own keys.
 
 Why paired statistics: at toy scale and at the paper's scale alike, the seed moves a model by about as
 much as TAPPS differs from the baseline (0.9-1.7 PartPQ in the paper, mmdet reports +-0.2 PQ run-to-run
@@ -24,7 +26,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from benchmarks import uncertainty as st
 from benchmarks.collect import Run
@@ -54,8 +55,6 @@ VERDICT_COLUMNS = ['pred_low', 'pred_high', 'tost_p', 'margin', 'verdict']
 NO_PER_IMAGE = 'no per-image statistics kept by these runs (made before they were): image columns empty'
 #: Tables 1, 5 and 6: TAPPS against the baseline of the same setting
 METHOD_TABLES = ('1', '5', '6')
-CONFIDENCE = 0.95
-SIGN_TEST_ALPHA = 0.05
 
 
 def table_number(table: str) -> str:
@@ -282,75 +281,6 @@ def results(runs: list[Run], rows: pd.DataFrame, noise: ImageNoise | None = None
                         + VERDICT_COLUMNS + ['n_boot', 'boot_seed'])
 
 
-# ------------------------------------------------------------------------------------------ statistics
-
-
-def smallest_sign_test_p(n: int) -> float:
-    """The smallest two-sided p-value a sign test on ``n`` pairs can give (all n in one direction)."""
-    return float(stats.binomtest(n, n, 0.5).pvalue) if n else 1.0
-
-
-def sign_test_seeds(alpha: float = SIGN_TEST_ALPHA) -> int:
-    """The fewest pairs with which a two-sided sign test can reach p < ``alpha`` (6 for 0.05)."""
-    n = 1
-    while smallest_sign_test_p(n) >= alpha:
-        n += 1
-    return n
-
-
-def paired_stats(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> dict:
-    """Paired comparison of ``a`` and ``b`` (same seeds, same order).
-
-    - ``mean_diff``: mean of a - b; ``ci_low`` / ``ci_high``: the ``confidence`` t-interval of that mean
-      (scipy's t distribution, n - 1 degrees of freedom; NaN with fewer than 2 pairs);
-    - ``win_fraction``: the fraction of seeds on which a scores higher than b (a tie counts as half); a
-      count, not a probability that a is better;
-    - ``sign_p``: two-sided sign test of the wins (ties dropped); ``min_sign_p``: the smallest p-value a
-      sign test can reach with this many pairs, so the reader sees when n is too small for any claim;
-    - ``wins`` / ``ties``: seeds with a > b / a == b.
-    """
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    n = int(d.size)
-    out = dict(n_pairs=n, mean_diff=math.nan, ci_low=math.nan, ci_high=math.nan, win_fraction=math.nan,
-               sign_p=math.nan, min_sign_p=smallest_sign_test_p(n), wins=int(np.sum(d > 0)), ties=int(np.sum(d == 0)))
-    if n == 0:
-        return out
-    mean = float(d.mean())
-    out.update(mean_diff=mean, win_fraction=(out['wins'] + 0.5 * out['ties']) / n)
-    if n >= 2:
-        sem = float(d.std(ddof=1)) / math.sqrt(n)
-        low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem) if sem > 0 else (mean, mean)
-        out.update(ci_low=float(low), ci_high=float(high))
-    decided = d[d != 0]
-    out['sign_p'] = float(stats.binomtest(int(np.sum(decided > 0)), decided.size, 0.5).pvalue) if decided.size else 1.0
-    return out
-
-
-#: what each claim status means, in the note of a comparison
-CLAIM_NOTES = {
-    'separates': 'separates: the 95% interval over seeds and shared image noise excludes 0',
-    'borderline': 'borderline: the 95% interval over seeds and shared image noise excludes 0 by less than '
-                  f'{st.MC_BORDERLINE:g} Monte-Carlo errors',
-    'includes 0': 'no separation: the 95% interval over seeds and shared image noise includes 0',
-}
-
-
-def claim_note(n: int, status: str = '', ci_low: float = math.nan, ci_high: float = math.nan) -> str:
-    """What ``n`` paired seeds allow one to say, in words: the claim status of the interval over seeds and
-    shared image noise (:func:`benchmarks.uncertainty.claim_status`); without per-image statistics, only what
-    the t-interval over seeds says about this val set."""
-    if n == 0:
-        return 'no paired seeds: no comparison'
-    if n < 2:
-        return '1 paired seed: no interval'
-    if status:
-        return CLAIM_NOTES[status]
-    if math.isnan(ci_low):
-        return ''
-    return ('on this val set only (no image noise): the 95% t-interval over seeds '
-            + ('includes 0' if ci_low <= 0 <= ci_high else 'excludes 0'))
-
-
 def comparison_pairs(rows: pd.DataFrame) -> list[tuple[pd.Series, pd.Series]]:
     """(a, b) table rows to compare: TAPPS vs baseline in Tables 1/5/6, each ablation vs its reference
     row in Tables 3/4/7 (and the same in their toy versions), within one dataset / backbone / init."""
@@ -398,7 +328,7 @@ def comparisons(runs: list[Run], rows: pd.DataFrame, noise: ImageNoise | None = 
         for metric in METRICS:
             va, vb = by.get((a.config, metric)), by.get((b.config, metric))
             seeds = sorted(set(va.index) & set(vb.index)) if va is not None and vb is not None else []
-            s = paired_stats([va[k] for k in seeds], [vb[k] for k in seeds])
+            s = st.paired_stats([va[k] for k in seeds], [vb[k] for k in seeds])
             diffs = [va[k] - vb[k] for k in seeds]
             if seeds and tuple(seeds) not in pair_noise:
                 pair_noise[tuple(seeds)] = noise.of(a.config, seeds, b.config)
@@ -406,7 +336,7 @@ def comparisons(runs: list[Run], rows: pd.DataFrame, noise: ImageNoise | None = 
             found = found[metric] if found else None
             paper_diff = _paper_diff(a, b, metric, paper)
             status = st.claim_status(found['claim_low'], found['claim_high'], found['claim_mc']) if found else ''
-            note = claim_note(s['n_pairs'], status, s['ci_low'], s['ci_high'])
+            note = st.claim_note(s['n_pairs'], status, s['ci_low'], s['ci_high'])
             if seeds and found is None:
                 note += ('; ' if note else '') + NO_PER_IMAGE
             # the paper's differences are planned for only at full scale: toy noise says nothing about them
@@ -432,8 +362,9 @@ def comparisons(runs: list[Run], rows: pd.DataFrame, noise: ImageNoise | None = 
 
 def with_holm(comparisons: pd.DataFrame) -> pd.DataFrame:
     """Holm-adjusted p-values (``holm_p``, of the test behind the claim interval: ``p``) and whether they reject
-    at 5 % (``holm_reject``), over a stated family: every metric of every comparison of a table that has a
-    p-value (``holm_family``: its size). Why all metrics: the tables report them all, and a reader picks."""
+    at :data:`benchmarks.uncertainty.ALPHA` (``holm_reject``), over a stated family: every metric of every
+    comparison of a table that has a p-value (``holm_family``: its size). Why all metrics: the tables report
+    them all, and a reader picks."""
     out = comparisons.copy()
     out['holm_p'], out['holm_reject'] = math.nan, pd.array([pd.NA] * len(out), dtype='boolean')
     out['holm_family'] = 0

@@ -23,6 +23,9 @@ from benchmarks.readme_blocks import Markers, replace_block
 from benchmarks.toy import TOY
 
 TOY_RESULTS = Markers('toy-results', 'python tools/reproduce_tables.py --update-readme')  # intro and Table 1-toy
+#: every toy table in full (docs/results.md): the README's blocks show the cells and one line per comparison
+RESULTS_PAGE = 'docs/results.md'
+TOY_DETAILS = Markers('toy-results-in-full', 'python tools/reproduce_tables.py --update-readme')
 #: toy table -> the block of an ablation / things-only table
 TOY_TABLES = {f'{t}-toy': Markers(f'toy-table-{t}', 'python tools/reproduce_tables.py --update-readme')
               for t in sorted(TOY.table_configs)}
@@ -66,10 +69,10 @@ def per_class_body(results_dir: str = RESULTS_DIR) -> str:
         if osp.isfile(figure):
             text += f'\n\n![{what}]({osp.relpath(figure, REPO)})'
     if osp.isfile(osp.join(results_dir, 'predictions_1-toy.png')):
-        text += ('\n\nThe image where the seed-0 runs differ most in PartPQ (from their per-image statistics): the '
-                 'image and its ground truth, then each method\'s objects and parts, objects whose predicted parts '
-                 'conflict with their class outlined red (`tools/analysis_tools/compare_predictions.py` draws '
-                 'more).')
+        text += '\n\n' + render.prose(
+            'The image where the seed-0 runs differ most in PartPQ (from their per-image statistics): the image and '
+            'its ground truth, then each method\'s objects and parts, objects whose predicted parts conflict with '
+            'their class outlined red (`tools/analysis_tools/compare_predictions.py` draws more).')
     return text
 
 
@@ -80,11 +83,13 @@ def block_bodies(results_dir: str = RESULTS_DIR) -> dict[Markers, str]:
     runs_csv = osp.join(results_dir, 'runs.csv')
     runs = pd.read_csv(runs_csv) if osp.isfile(runs_csv) else None
     cost = _json(results_dir, 'model_cost.json')
+    def toy_block(table: str, goal: float | None = None) -> str:
+        details = f'{RESULTS_PAGE}#{render.anchor(table)}'
+        return render.toy_table_block(results, comparisons, meta, runs, table, details, goal)
     return {
-        TOY_RESULTS: render.toy_results_intro(meta) + '\n\n' + render.toy_table_block(results, comparisons, meta, runs,
-                                                                                       '1-toy'),
-        **{markers: render.toy_table_block(results, comparisons, meta, runs, table)
-           for table, markers in TOY_TABLES.items()},
+        TOY_RESULTS: render.toy_results_intro(meta) + '\n\n' + toy_block('1-toy', TOY.seed_std_goal),
+        **{markers: toy_block(table) for table, markers in TOY_TABLES.items()},
+        TOY_DETAILS: render.results_page(results, comparisons, meta, runs, ['1-toy', *TOY_TABLES]),
         SETTINGS_TRIED: render.settings_tried_table(aggregate.settings_tried(tried_sources(results_dir))),
         EVALUATOR_SPEED: render_evaluator(_json(results_dir, 'evaluator.json')),
         MODEL_COST: render_model_cost(cost) if cost else 'Not measured yet (`make bench-model`).',

@@ -3,7 +3,7 @@
 - :func:`class_values`: per (config, seed, class) the official per-class numbers of ``PartPQEvaluator.summarize``
   on the run's summed per-image statistics (so the classes a table averages give back the table's numbers);
 - :func:`class_comparison` (``per_class.csv``): per class, PartPQ and PQ of a and b (mean over seeds) and their
-  paired difference with its 95 % t-interval, parts classes and no-parts classes apart;
+  paired difference with its t-interval (``uncertainty.CONFIDENCE``), parts classes and no-parts classes apart;
 - :func:`error_decomposition` (``errors.csv``): per method and class group, the PartPQ TP / FP / FN counts
   and PartSQ over the matched segments, mean over seeds: whether a gain is fewer missed objects, fewer false
   ones or better part masks;
@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import REPO
-from benchmarks.aggregate import chosen_runs, paired_stats, table_number
+from benchmarks.aggregate import chosen_runs, table_number
 from benchmarks.collect import Run
 from benchmarks.paper import PERCENT
+from benchmarks.uncertainty import paired_stats
 from tapps_mm.evaluation import PartPQEvaluator
 from tapps_mm.evaluation.per_image import PerImageStats
 from tapps_mm.specs import load_spec

@@ -5,20 +5,41 @@ a number: it reads ``missing`` or ``incomplete k/N``; a metric a complete run co
 ``obj_without_conflicts`` with no predicted object of a parts class) is an empty cell. Every table says
 its scale (toy / smoke / full), seeds, machine, commit and date, taken from ``meta`` (the aggregates'
 own record, so the same aggregates always render the same text).
+
+Why narrow tables and wrapped prose: the documents are read as Markdown source as often as rendered, so a
+table has a handful of columns and a sentence is wrapped at :data:`WIDTH` (``tests/test_docs_links.py``
+holds the README and the results page to it). The levels (95%, 80%, p < 0.05) are written from
+:mod:`benchmarks.uncertainty`'s constants, never typed here.
 """
 from __future__ import annotations
 
 import math
 import re
+import textwrap
 
 import pandas as pd
 
+from benchmarks import uncertainty
 from benchmarks.aggregate import is_toy, known_tables, row_label, several_settings, table_metrics, table_number
 from benchmarks.paper import METRIC_KEYS, primary_metric
-from benchmarks.uncertainty import MC_BORDERLINE
+from benchmarks.uncertainty import level
 
-#: the metrics of the paired-comparison tables in the summary and the README
+#: the metrics of the paired comparisons in the summary
 HEADLINE_METRICS = ('PartPQ_All', 'PartPQ_Pt', 'PQ_Th', 'obj_without_conflicts')
+WIDTH = 110  # generated prose is wrapped here: a line a reader sees whole in the Markdown source
+#: what wrapping must not split: code spans and links (kept checkable line by line), and a space before what
+#: would start a list, heading or quote at the head of a line (``tapps - baseline`` is not a list item)
+_UNBREAKABLE = re.compile(r'`[^`]*`|!?\[[^\]]*\]\([^)]*\)| (?=(?:[-+*>]|#+|1[.)])(?: |$))')
+
+
+def prose(text: str, indent: str = '') -> str:
+    """``text`` wrapped at :data:`WIDTH`, paragraph by paragraph (``indent``: of the lines after the first, for
+    a list item), never inside a code span or a link, never so that a line starts a new Markdown block."""
+    def one(paragraph: str) -> str:
+        kept = _UNBREAKABLE.sub(lambda m: m.group(0).replace(' ', '\0'), paragraph)
+        return textwrap.fill(kept, WIDTH, subsequent_indent=indent, break_long_words=False,
+                             break_on_hyphens=False).replace('\0', ' ')
+    return '\n\n'.join(one(p) for p in text.split('\n\n'))
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -90,7 +111,8 @@ def grid(results: pd.DataFrame, table: str) -> pd.DataFrame:
 
 
 def markdown_table(results: pd.DataFrame, table: str, meta: dict) -> str:
-    return f'**{caption(table, results[results.table == table], meta)}**\n\n' + markdown(grid(results, table))
+    return prose(f'**{caption(table, results[results.table == table], meta)}**') + '\n\n' + markdown(
+        grid(results, table))
 
 
 def latex_table(results: pd.DataFrame, table: str, meta: dict) -> str:
@@ -129,66 +151,101 @@ def _p_text(r: pd.Series) -> str:
     return f'{r.p:.3f}' + ('' if _nan(r.get('holm_p')) else f' ({r.holm_p:.3f})')
 
 
-def _mdd_text(r: pd.Series) -> str:
-    if _nan(r.get('mdd')):
-        return ''
-    floor = '' if _nan(r.get('image_floor')) else f'; {r.image_floor:.1f}'
-    return f'{r.mdd:.1f} ({r.mdd_upper:.1f}{floor})'
+def _pair(r: pd.Series) -> str:
+    return f'{r.a_row} - {r.b_row}'
 
 
-def comparison_table(comparisons: pd.DataFrame, table: str, metrics=None) -> str:
-    """Markdown: the paired differences a - b of ``table`` (percent points). Per metric: the claim interval
-    (seeds and the image noise all seeds share) with its test's p and Holm's adjustment over the table's
-    family, the claim it supports, the t-interval over seeds (this val set), the two-level bootstrap with its
-    Monte-Carlo error, seed and shared image std, the wins, the minimum detectable difference (with its upper
-    bound and the image floor), the paper's difference; at full scale the seeds that difference needs."""
+def _seed_count(n: int) -> str:
+    return f'{n} paired seed' + ('' if n == 1 else 's')
+
+
+def comparison_caption(part: pd.DataFrame, table: str) -> str:
+    """What every row of a table's comparison tables shares, said once: the paired seeds and what a sign test
+    can do with so few, the level of the intervals, the resamples and Holm's family."""
+    ci, alpha = level(uncertainty.CONFIDENCE), uncertainty.ALPHA
+    counts = sorted({int(n) for n in part.n_pairs})
+    seeds = sorted({int(s) for v in part.seeds.dropna() for s in str(v).split(',') if s}) if 'seeds' in part else []
+    text = [f'Paired by seed, a - b in percent points (Table {table}): '
+            + (_seed_count(counts[0]) if len(counts) == 1 else f'{counts[0]}-{counts[-1]} paired seeds (per row)')
+            + (f' (seeds {",".join(map(str, seeds))})' if seeds else '') + '.']
+    fewest = uncertainty.sign_test_seeds(alpha)
+    if 0 < counts[-1] < fewest:
+        text.append(f'With {counts[-1]} seeds a sign test of the wins cannot reach p < {alpha:g} (its smallest p is '
+                    f'{uncertainty.smallest_sign_test_p(counts[-1]):.3f}; {fewest} seeds can): the wins are counts.')
+    n_boot = part.n_boot.dropna() if 'n_boot' in part else pd.Series(dtype=float)
+    text.append(f'Intervals at {ci}; '
+                + (f'the resamples draw seeds and val images, the same draws for both rows ({_range(n_boot)} '
+                   f'resamples, generator seed {int(part.boot_seed.iloc[0])}).' if len(n_boot)
+                   else 'no per-image statistics: no claim interval, no bootstrap over images.'))
+    family = int(part.holm_family.max()) if 'holm_family' in part and part.holm_family.notna().any() else 0
+    if family:
+        text.append(f'Holm\'s correction is over every metric of every comparison of the table ({family} tests).')
+    return ' '.join(text)
+
+
+def comparison_tables(comparisons: pd.DataFrame, table: str, metrics=None) -> str:
+    """Markdown: the paired differences a - b of ``table`` (percent points) in three narrow tables under one
+    caption (:func:`comparison_caption`): the claim (the interval over seeds and the image noise all seeds
+    share, its test's p with Holm's adjustment, the claim it supports, the wins); the noise (the t-interval
+    over seeds on this val set, the two-level bootstrap with its Monte-Carlo error, seed and shared image
+    std); the power (the minimum detectable difference with its upper bound and the image floor, the
+    paper's difference and, at full scale, the seeds that difference needs)."""
     part = comparisons[comparisons.table == table]
     if metrics is not None:
         part = part[part.metric.isin(metrics)]
     if part.empty:
         return ''
+    ci, power = level(uncertainty.CONFIDENCE), level(uncertainty.POWER)
     full = not is_toy(table)
-    family = int(part.holm_family.max()) if 'holm_family' in part and part.holm_family.notna().any() else 0
-    body = []
+    several_n = part.n_pairs.nunique() > 1
+    claims, noise, plan = [], [], []
     for _, r in part.iterrows():
-        cells = [f'{r.a_row} - {r.b_row}', r.metric, str(r.n_pairs), _fmt(r.mean_diff),
-                 _with_mc(r.get('claim_low'), r.get('claim_high'), r.get('claim_mc')), _p_text(r),
-                 r.get('claim') if isinstance(r.get('claim'), str) else '', _interval(r.ci_low, r.ci_high),
-                 _with_mc(r.get('boot_low'), r.get('boot_high'), r.get('boot_mc')), _fmt(r.get('seed_std'), '.2f'),
-                 _image_noise(r), f'{r.wins}/{r.n_pairs}' if r.n_pairs else '', _mdd_text(r), _fmt(r.paper_diff)]
-        if full:
-            needed = r.get('seeds_needed')
-            cells.append('' if _nan(needed) else f'{_seeds_text(needed)} ({_seeds_text(r.get("seeds_needed_upper"))})')
-        body.append(cells)
-    columns = [f'a - b (table {table})', 'metric', 'seeds', 'mean diff', '95% interval, seeds + images',
-               f'p (Holm, family of {family})' if family else 'p (Holm)', 'claim', '95% t-interval, this val set',
-               '95% bootstrap, seeds x images ± MC', 'seed std', 'shared image std (share)', 'a wins',
-               'MDD 80% (SD upper; image floor)', 'paper\'s table diff' if not full else 'paper diff']
-    columns += ['seeds for the paper diff (SD upper)'] if full else []
-    return markdown(pd.DataFrame(body, columns=columns))
+        claims.append([_pair(r), r.metric] + ([str(r.n_pairs)] if several_n else []) + [
+            _fmt(r.mean_diff), _with_mc(r.get('claim_low'), r.get('claim_high'), r.get('claim_mc')), _p_text(r),
+            r.get('claim') if isinstance(r.get('claim'), str) else '', f'{r.wins}/{r.n_pairs}' if r.n_pairs else ''])
+        noise.append([_pair(r), r.metric, _interval(r.ci_low, r.ci_high),
+                      _with_mc(r.get('boot_low'), r.get('boot_high'), r.get('boot_mc')),
+                      _fmt(r.get('seed_std'), '.2f'), _image_noise(r)])
+        needed = r.get('seeds_needed')
+        plan.append([_pair(r), r.metric, _fmt(r.get('mdd'), '.1f'), _fmt(r.get('mdd_upper'), '.1f'),
+                     _fmt(r.get('image_floor'), '.1f'), _fmt(r.paper_diff)] + (
+            ['' if _nan(needed) else f'{_seeds_text(needed)} ({_seeds_text(r.get("seeds_needed_upper"))})']
+            if full else []))
+    pair = 'a - b'
+    tables = [
+        ('The claim', [pair, 'metric'] + (['seeds'] if several_n else []) + [
+            'mean diff', f'{ci} interval, seeds + images ± MC', 'p (Holm)', 'claim', 'a wins'], claims),
+        ('The noise', [pair, 'metric', f'{ci} t-interval, this val set', f'{ci} bootstrap, seeds x images ± MC',
+                       'seed std', 'shared image std (share)'], noise),
+        ('The power', [pair, 'metric', f'MDD at {power} power', 'MDD, seed std at its upper bound', 'image floor',
+                       'paper diff' if full else 'paper\'s table diff']
+         + (['seeds for the paper diff (upper bound)'] if full else []), plan)]
+    return '\n\n'.join([prose(comparison_caption(part, table))]
+                       + [f'{title}:\n\n' + markdown(pd.DataFrame(body, columns=columns))
+                          for title, columns, body in tables])
 
 
 def noise_table(results: pd.DataFrame, table: str, metrics=None) -> str:
     """Markdown, per cell of ``table``: the mean over seeds with its two-level bootstrap interval, the seed
-    and image std and the image share; for a full-scale cell with a paper value, the prediction interval of
-    one more run and the equivalence verdict."""
+    and image std and the image share; for full-scale cells with a paper value, a second table: the
+    prediction interval of one more run and the equivalence verdict."""
     part = results[(results.table == table) & (results.n > 0)]
     part = part[part.metric.isin(metrics or table_metrics(table))]
     if part.empty:
         return ''
-    full = not is_toy(table)
-    columns = ['row', 'metric', 'mean', '95% bootstrap, seeds x images ± MC', 'seed std', 'shared image std (share)']
-    columns += ['paper', 'one more run (95%)', 'verdict'] if full else []
+    ci = level(uncertainty.CONFIDENCE)
     several = several_settings(part)
-    body = []
-    for _, r in part.iterrows():
-        cells = [row_label(r, several), r.metric, f'{r["mean"]:.1f}',
-                 _with_mc(r.boot_low, r.boot_high, r.get('boot_mc'), ''),
-                 _fmt(r['std'], '.2f'), _image_noise(r)]
-        if full:
-            cells += [_fmt(r.paper, '.1f'), _interval(r.pred_low, r.pred_high, sign=''), r.verdict or '']
-        body.append(cells)
-    return markdown(pd.DataFrame(body, columns=columns))
+    body = [[row_label(r, several), r.metric, f'{r["mean"]:.1f}',
+             _with_mc(r.boot_low, r.boot_high, r.get('boot_mc'), ''), _fmt(r['std'], '.2f'), _image_noise(r)]
+            for _, r in part.iterrows()]
+    text = markdown(pd.DataFrame(body, columns=['row', 'metric', 'mean', f'{ci} bootstrap, seeds x images ± MC',
+                                                'seed std', 'shared image std (share)']))
+    if is_toy(table):
+        return text
+    verdicts = [[row_label(r, several), r.metric, f'{r["mean"]:.1f}', _fmt(r.paper, '.1f'),
+                 _interval(r.pred_low, r.pred_high, sign=''), r.verdict or ''] for _, r in part.iterrows()]
+    return text + '\n\n' + markdown(pd.DataFrame(verdicts, columns=['row', 'metric', 'mean', 'paper',
+                                                                    f'one more run ({ci})', 'verdict']))
 
 
 def _range(values: pd.Series) -> str:
@@ -201,76 +258,87 @@ def _listing(items: list[str]) -> str:
 
 
 def statistics_paragraph(comparisons: pd.DataFrame, table: str, metrics=None) -> str:
-    """What the statistics of ``table`` say, in words, from the numbers: every metric whose claim interval
-    excludes 0 (and which of them are borderline), which survive Holm over the table's family, how much of the
-    noise the val images share, the sign against the paper's, and what the seeds at hand can detect."""
+    """What the statistics of ``table`` say, in words, from the numbers, one point per bullet: every metric
+    whose claim interval excludes 0 (and which of them are borderline), which survive Holm over the table's
+    family, how much of the noise the val images share, the sign against the paper's, and what the seeds at
+    hand can detect."""
     part = comparisons[(comparisons.table == table) & (comparisons.n_pairs > 1)]
     if metrics is not None:
         part = part[part.metric.isin(metrics)]
     if part.empty:
         return ''
+    ci, power, alpha = level(uncertainty.CONFIDENCE), level(uncertainty.POWER), uncertainty.ALPHA
 
     def name(r):
-        return f'{r.metric} ({r.a_row} - {r.b_row}, {r.mean_diff:+.1f} [{r.claim_low:+.1f}, {r.claim_high:+.1f}])'
+        return f'{r.metric} ({_pair(r)}, {r.mean_diff:+.1f} [{r.claim_low:+.1f}, {r.claim_high:+.1f}])'
     has_claims = 'claim' in part and part.claim.fillna('').astype(str).str.len().gt(0).any()
-    n_boot = part.n_boot.dropna()
-    text = [f'Read from the numbers (table {table}, {int(part.n_pairs.max())} paired seeds'
-            + (f', {_range(n_boot)} bootstrap resamples, generator seed {int(part.boot_seed.iloc[0])}): '
-               if len(n_boot) else '; no per-image statistics, so no claim: only the t-intervals over seeds on '
-               'this val set). ')]
+    points = []
     if has_claims:
         separated = [name(r) for _, r in part.iterrows() if r.claim == 'separates']
         borderline = [name(r) for _, r in part.iterrows() if r.claim == 'borderline']
-        text.append('the differences whose 95 % interval over seeds and the image noise all seeds share excludes 0 '
-                    f'(the claim rule; its coverage at 5 seeds is simulated in docs/statistics.md): '
-                    f'{_listing(separated)}. ')
+        points.append(f'The differences whose {ci} interval over seeds and the image noise all seeds share excludes '
+                      f'0 (the claim rule; its coverage at 5 seeds is simulated in docs/statistics.md): '
+                      f'{_listing(separated)}.')
         if borderline:
-            text.append(f'Borderline (an end within {MC_BORDERLINE:g} Monte-Carlo errors of 0): '
-                        f'{_listing(borderline)}. ')
-        family = int(part.holm_family.max())
-        held = [f'{r.metric} ({r.a_row} - {r.b_row}, adjusted p {r.holm_p:.3f})' for _, r in part.iterrows()
+            points.append(f'Borderline (an end within {uncertainty.MC_BORDERLINE:g} Monte-Carlo errors of 0): '
+                          f'{_listing(borderline)}.')
+        held = [f'{r.metric} ({_pair(r)}, adjusted p {r.holm_p:.3f})' for _, r in part.iterrows()
                 if r.holm_reject is True or r.holm_reject == 1]
-        text.append(f'After Holm\'s correction over the table\'s family ({family} tests: every metric of every '
-                    f'comparison), p < 0.05 holds for: {_listing(held)}. ')
+        points.append(f'After Holm\'s correction over the table\'s family, p < {alpha:g} holds for: {_listing(held)}.')
         shares = part.image_share.dropna()
         if len(shares):
-            text.append(f'The image noise all seeds share is {100 * shares.min():.0f}-{100 * shares.max():.0f} % of '
-                        'the variance of the mean differences; the rest is seed to seed (with each seed\'s own '
-                        'image noise). ')
+            points.append(f'The image noise all seeds share is {100 * shares.min():.0f}-{100 * shares.max():.0f}% of '
+                          'the variance of the mean differences; the rest is seed to seed (with each seed\'s own '
+                          'image noise).')
+    else:
+        points.append('No per-image statistics, so no claim: only the t-intervals over seeds on this val set.')
     primary = primary_metric(table_number(table))
     signed = part[(part.metric == primary) & part.paper_diff.notna() & (part.paper_diff != 0)]
     if len(signed):
         same, other = [], []
         for _, r in signed.iterrows():
             (same if r.mean_diff * r.paper_diff > 0 else other).append(
-                f'{r.a_row} - {r.b_row} ({r.mean_diff:+.1f}; paper {r.paper_diff:+.1f})')
+                f'{_pair(r)} ({r.mean_diff:+.1f}; paper {r.paper_diff:+.1f})')
         sentences = [f'agrees with the paper\'s for {"; ".join(same)}'] if same else []
         sentences += [f'is opposite to the paper\'s for {"; ".join(other)}'] if other else []
-        text.append(f'On {primary}, the sign of our mean difference ' + ', and '.join(sentences) + '. ')
-    planned = part[(part.metric == primary) & part.mdd.notna()]
-    for _, r in planned.iterrows():
+        points.append(f'On {primary}, the sign of our mean difference ' + ', and '.join(sentences) + '.')
+    for _, r in part[(part.metric == primary) & part.mdd.notna()].iterrows():
         floor = '' if _nan(r.get('image_floor')) else (f'; no number of seeds goes below the image floor of '
                                                        f'{r.image_floor:.1f}')
-        text.append(f'With {r.n_pairs} seeds, {r.a_row} - {r.b_row} on {r.metric} is detected at 80 % power from '
-                    f'{r.mdd:.1f} points (up to {r.mdd_upper:.1f} with the seed std at its 95 % upper bound{floor}). ')
+        point = (f'With {r.n_pairs} seeds, {_pair(r)} on {r.metric} is detected at {power} power from {r.mdd:.1f} '
+                 f'points (up to {r.mdd_upper:.1f} with the seed std at the upper end of its {ci} interval{floor}).')
         if not is_toy(table) and not _nan(r.get('seeds_needed')):
-            text.append(f'The paper\'s difference ({r.paper_diff:+.1f}) needs {_seeds_text(r.seeds_needed)} seeds '
-                        f'({_seeds_text(r.seeds_needed_upper)} at that bound). ')
-    return ''.join(text).strip()
+            point += (f' The paper\'s difference ({r.paper_diff:+.1f}) needs {_seeds_text(r.seeds_needed)} seeds '
+                      f'({_seeds_text(r.seeds_needed_upper)} at that bound).')
+        points.append(point)
+    return 'Read from the numbers:\n\n' + '\n'.join(prose(f'- {p}', indent='  ') for p in points)
+
+
+def anchor(table: str) -> str:
+    """The heading of a table's section in the detailed pages ('Table 1-toy') as a link anchor."""
+    return f'table-{table}'.lower()
+
+
+def table_details(results: pd.DataFrame, comparisons: pd.DataFrame, meta: dict, table: str,
+                  runs: pd.DataFrame | None = None) -> str:
+    """Everything about one table, under its heading: its cells, each seed on its primary metric (when the
+    runs are given), the paired comparisons in narrow tables and in words, the noise of each cell."""
+    parts = [f'## Table {table}', markdown_table(results, table, meta)]
+    seeds = seed_table(runs, results, table, primary_metric(table_number(table))) if runs is not None else ''
+    if seeds:
+        parts.append(f'Each seed ({primary_metric(table_number(table))}, percent):\n\n' + seeds)
+    comp = comparison_tables(comparisons, table)
+    if comp:
+        parts += [comp, statistics_paragraph(comparisons, table)]
+    noise = noise_table(results, table)
+    if noise:
+        parts.append('Per cell, seeds x val images' + (' and the verdict against the paper' if not is_toy(table)
+                                                         else '') + ':\n\n' + noise)
+    return '\n\n'.join(p for p in parts if p)
 
 
 def tables_markdown(results: pd.DataFrame, comparisons: pd.DataFrame, meta: dict) -> str:
-    parts = []
-    for table in known_tables(results):
-        parts.append(markdown_table(results, table, meta))
-        comp = comparison_table(comparisons, table)
-        if comp:
-            parts += [comp, statistics_paragraph(comparisons, table)]
-        noise = noise_table(results, table)
-        if noise:
-            parts.append('Per cell, seeds x val images' + (' and the verdict against the paper' if not is_toy(table)
-                                                             else '') + ':\n\n' + noise)
-    return '\n\n'.join(p for p in parts if p) + '\n'
+    return '\n\n'.join(table_details(results, comparisons, meta, t) for t in known_tables(results)) + '\n'
 
 
 def tables_latex(results: pd.DataFrame, meta: dict) -> str:
@@ -283,7 +351,7 @@ def comparison_sentence(r: pd.Series) -> str:
         return f'Table {r.table}, {r.a_row} - {r.b_row}, {r.metric}: no seed where both completed.'
     text = f'Table {r.table}, {r.a_row} - {r.b_row}, {r.metric}: {r.mean_diff:+.2f} points over {r.n_pairs} seed(s)'
     if not _nan(r.ci_low):
-        text += f', 95% t-interval over seeds [{r.ci_low:+.2f}, {r.ci_high:+.2f}]'
+        text += f', {level(uncertainty.CONFIDENCE)} t-interval over seeds [{r.ci_low:+.2f}, {r.ci_high:+.2f}]'
     if not _nan(r.get('claim_low')):
         share = '' if _nan(r.get('image_share')) else f', shared image noise {100 * r.image_share:.0f}% of the variance'
         text += f' (with the shared image noise [{r.claim_low:+.2f}, {r.claim_high:+.2f}]{share})'
@@ -338,38 +406,102 @@ def toy_results_intro(meta: dict | None) -> str:
     """What the toy blocks were generated from: the command, the runs, their time."""
     command = '`python tools/reproduce_tables.py --publish --update-readme`'
     if meta is None:
-        return (f'No measured results are committed yet (`benchmarks/results/` is empty). {command} runs the toy '
-                'benchmark, stores its aggregates there and writes these blocks from them.')
+        return prose(f'No measured results are committed yet (`benchmarks/results/` is empty). {command} runs the '
+                     'toy benchmark, stores its aggregates there and writes these blocks from them.')
     done = meta.get('runs_complete') or 0
     per_run = meta.get('wall_s', 0) / 60 / done if done else 0.0
     elapsed = (f', {meta["elapsed_s"] / 60:.0f} min from the first run\'s start to the last one\'s end'
                if meta.get('elapsed_s') else '')
-    return (f'Generated from `benchmarks/results/` (written by `{meta.get("command", "")}`; {command} refreshes it, '
-            f'`make reproduce-all` runs the whole toy paper). {meta.get("runs_complete", "?")} complete runs on '
-            f'{meta.get("machine", "unknown")}: {meta.get("wall_s", 0) / 60:.0f} min of training and evaluation in '
-            f'all ({per_run:.1f} min per run){elapsed}; one thread per run, as many runs at once as cores.')
+    written = meta.get('command', '')
+    source = f'written by `{written}`' + ('' if written == command.strip('`') else f'; {command} refreshes it')
+    return prose(f'Generated from `benchmarks/results/` ({source}; `make reproduce-all` runs the whole toy paper). '
+                 f'{meta.get("runs_complete", "?")} complete runs on {meta.get("machine", "unknown")}: '
+                 f'{meta.get("wall_s", 0) / 60:.0f} min of training and evaluation in all ({per_run:.1f} min per '
+                 f'run){elapsed}; one thread per run, as many runs at once as cores.')
+
+
+def seed_std_goal(results: pd.DataFrame, table: str, goal: float) -> str:
+    """Whether each row of ``table`` meets the toy benchmark's variance goal (a seed-to-seed sample std of its
+    primary metric of at most ``goal`` points), in one sentence from the aggregates."""
+    metric = primary_metric(table_number(table))
+    part = results[(results.table == table) & (results.metric == metric)].sort_values('method')
+    measured = [(row_label(r), r['std']) for _, r in part.iterrows()]
+    spreads = ', '.join(f'{name} {_fmt(std, ".1f") or "-"}' for name, std in measured)
+    if not measured or any(_nan(std) for _, std in measured):
+        verdict = 'not measured (a row has fewer than 2 seeds)'
+    else:
+        above = [name for name, std in measured if std > goal]
+        verdict = f'not met: {" and ".join(above)} above it' if above else 'met'
+    seeds = sorted({int(n) for n in part.n})
+    return prose(f'The toy benchmark\'s goal, a seed-to-seed {metric} std of at most {goal:g} point'
+                 f'{"" if goal == 1 else "s"} for each method: {spreads} ({"-".join(map(str, seeds))} seeds): '
+                 f'**{verdict}**.')
+
+
+def verdict_line(r: pd.Series) -> str:
+    """One comparison on one metric in one line: the difference, its interval and what that interval says."""
+    pair = f'{_pair(r)}, {r.metric}'
+    if r.n_pairs == 0:
+        return f'{pair}: no paired seeds'
+    if not _nan(r.get('claim_low')):
+        return (f'{pair}: {r.mean_diff:+.1f} [{r.claim_low:+.1f}, {r.claim_high:+.1f}], {r.claim} '
+                f'({_seed_count(r.n_pairs)})')
+    if not _nan(r.ci_low):
+        inside = 'includes 0' if r.ci_low <= 0 <= r.ci_high else 'excludes 0'
+        return (f'{pair}: {r.mean_diff:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}], {inside} on this val set only '
+                f'({_seed_count(r.n_pairs)}; no per-image statistics)')
+    return f'{pair}: {r.mean_diff:+.1f} ({_seed_count(r.n_pairs)}: no interval)'
+
+
+def verdicts(comparisons: pd.DataFrame, table: str) -> str:
+    """The README's reading of a table's comparisons: one line per comparison on the table's primary metric,
+    then the other metrics whose claim interval excludes 0, so that no separation is left unsaid."""
+    part = comparisons[comparisons.table == table]
+    if part.empty:
+        return ''
+    primary = primary_metric(table_number(table))
+    lines = [f'- {verdict_line(r)}' for _, r in part[part.metric == primary].iterrows()]
+    ci = level(uncertainty.CONFIDENCE)
+    text = prose(f'Paired by seed (a - b, percent points; the {ci} interval over seeds and the val-image noise all '
+                 'seeds share, and whether it includes 0):') + '\n\n' + '\n'.join(lines)
+    others = part[(part.metric != primary) & part.claim.isin(['separates', 'borderline'])] if 'claim' in part else []
+    if len(others):
+        text += '\n\n' + prose(f'Other metrics whose {ci} interval excludes 0: ' + '; '.join(
+            f'{r.metric} ({_pair(r)}: {r.mean_diff:+.1f} [{r.claim_low:+.1f}, {r.claim_high:+.1f}]'
+            + (', borderline' if r.claim == 'borderline' else '') + ')' for _, r in others.iterrows()) + '.')
+    return text
 
 
 def toy_table_block(results: pd.DataFrame | None, comparisons: pd.DataFrame | None, meta: dict | None,
-                    runs: pd.DataFrame | None, table: str) -> str:
-    """The generated block of one toy table: its cells, each seed's runs on the table's primary metric, the
-    paired comparisons with the paper's own differences, and what they say in words."""
+                    runs: pd.DataFrame | None, table: str, details: str = '', goal: float | None = None) -> str:
+    """The README's block of one toy table: its cells, the variance goal (``goal``, where given), one line per
+    comparison and a link to everything else (``details``: the table's section of the results page)."""
     part = results[results.table == table] if results is not None else None
     if part is None or part.empty or (part.status == 'missing').all():
-        return (f'Table {table} has no run in the committed aggregates: `python tools/reproduce_tables.py --tables '
-                f'{table_number(table)} --publish --update-readme` runs it.')
-    number = table_number(table)
-    metric = primary_metric(number)
+        return prose(f'Table {table} has no run in the committed aggregates: `python tools/reproduce_tables.py '
+                     f'--tables {table_number(table)} --publish --update-readme` runs it.')
     parts = [markdown_table(part, table, meta)]
-    seeds = seed_table(runs, part, table, metric) if runs is not None else ''
-    if seeds:
-        parts.append(f'Each seed ({metric}, percent):\n\n' + seeds)
-    comp = comparison_table(comparisons, table) if comparisons is not None else ''
-    if comp:
-        parts += ['Paired by seed (percent points; every metric of the comparison, the family of Holm\'s '
-                  'correction; the resamples draw seeds and val images, the same draws for both rows):\n\n' + comp,
-                  statistics_paragraph(comparisons, table)]
+    if goal is not None:
+        parts.append(seed_std_goal(part, table, goal))
+    if comparisons is not None:
+        parts.append(verdicts(comparisons, table))
+    if details:
+        parts.append(prose(f'Each seed, the t-intervals over seeds, the bootstrap, the noise split, Holm\'s correction '
+                           f'and the power: [Table {table} in full]({details}).'))
     return '\n\n'.join(p for p in parts if p)
+
+
+def results_page(results: pd.DataFrame | None, comparisons: pd.DataFrame | None, meta: dict | None,
+                 runs: pd.DataFrame | None, tables: list[str]) -> str:
+    """The results page: every toy table in full (:func:`table_details`), or that it has no run yet."""
+    sections = []
+    for table in tables:
+        part = results[results.table == table] if results is not None else None
+        if part is None or part.empty or (part.status == 'missing').all():
+            sections.append(f'## Table {table}\n\n' + toy_table_block(None, None, None, None, table))
+        else:
+            sections.append(table_details(results, comparisons, meta, table, runs))
+    return '\n\n'.join(sections)
 
 
 def settings_tried_table(tried: pd.DataFrame) -> str:
@@ -393,12 +525,13 @@ def per_class_block(per_class: pd.DataFrame | None, errors: pd.DataFrame | None,
     a, b = part.a_config.iloc[0], part.b_config.iloc[0]
     body = [[r.group, r.name, f'{r.PartPQ_a:.1f}', f'{r.PartPQ_b:.1f}', _fmt(r.PartPQ_diff),
              _interval(r.PartPQ_low, r.PartPQ_high), _fmt(r.PQ_diff)] for r in part.itertuples()]
-    classes = markdown(pd.DataFrame(body, columns=['group', 'class', 'PartPQ a', 'PartPQ b', 'a - b', '95% t-interval',
-                                                   'PQ a - b']))
+    classes = markdown(pd.DataFrame(body, columns=['group', 'class', 'PartPQ a', 'PartPQ b', 'a - b',
+                                                   f'{level(uncertainty.CONFIDENCE)} t-interval', 'PQ a - b']))
     err = errors[errors.config.isin([a, b])] if errors is not None else pd.DataFrame()
     kinds = markdown(pd.DataFrame([[r.config, r.group, f'{r.TP:.0f}', f'{r.FP:.0f}', f'{r.FN:.0f}',
                                     _fmt(r.PartSQ_matched, '.1f')] for r in err.itertuples()],
                                   columns=['config', 'group', 'TP', 'FP', 'FN', 'PartSQ of the matches']))
-    return (f'a = `{a}`, b = `{b}`; per class, mean over {int(part.n_pairs.max())} seeds and the paired difference '
-            '(percent):\n\n' + classes + '\n\nBy kind of error (PartPQ segments summed over the classes of a group, '
-            'mean over seeds; PartSQ over the matched segments):\n\n' + kinds)
+    return (prose(f'a = `{a}`, b = `{b}`; per class, mean over {int(part.n_pairs.max())} seeds and the paired '
+                  'difference (percent):') + '\n\n' + classes + '\n\n'
+            + prose('By kind of error (PartPQ segments summed over the classes of a group, mean over seeds; PartSQ '
+                    'over the matched segments):') + '\n\n' + kinds)

@@ -37,6 +37,9 @@ class ToySetting:
     #: toy table -> the paper's (table, dataset, backbone, pretraining) whose differences are shown beside it
     paper_reference: dict[str, tuple[str, str, str, str]]
     seeds: int = 5  # seeds 0-4 of each config
+    #: the variance goal (docs/toy_benchmark.md): each method's seed-to-seed sample std of Table 1-toy's primary
+    #: metric at most this many points; the README says from the aggregates whether the default meets it
+    seed_std_goal: float = 1.0
     #: the default's name in the "settings tried" block of docs/toy_benchmark.md (which lists the versions)
     name: str = 'v9-official-init-resize'
     #: the synthetic benchmark dataset the toy configs read, and the generator's arguments (the design is

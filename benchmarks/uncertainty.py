@@ -27,6 +27,11 @@ noise every seed shares (how hard these images are for the method pair). The see
   of a table).
 - :func:`reproduction_verdict`: for a full-scale cell with a paper value, the prediction interval of one
   more run and a two-one-sided-tests equivalence test against the paper's number.
+- :func:`paired_stats`: over seeds alone (this val set), the t-interval of a paired difference, the wins and
+  the sign test; :func:`claim_note` says in words what a comparison's seeds allow.
+
+The levels (:data:`CONFIDENCE`, :data:`ALPHA`, :data:`POWER`) live here only: every table header and
+sentence of the pipeline writes them with :func:`level`.
 
 Everything here is in the metric's units (fractions); ``aggregate`` converts to percent points.
 """
@@ -41,9 +46,9 @@ from scipy import integrate, stats
 
 from tapps_mm.evaluation.per_image import OBJECT_FIELDS, PerImageStats
 
-CONFIDENCE = 0.95
-ALPHA = 0.05
-POWER = 0.80
+CONFIDENCE = 0.95  # every interval
+ALPHA = 0.05       # every test (two-sided), Holm's family-wise level, the equivalence test
+POWER = 0.80       # the minimum detectable difference and the seeds a difference needs
 N_BOOT = 2000      # first resamples of every bootstrap (recorded with the generator seed in meta.json)
 MAX_BOOT = 64000   # the most resamples: doubled from N_BOOT until the endpoints' Monte-Carlo error is small
 MC_TARGET = 0.0005  # that error, in the metric's units (0.05 percent points)
@@ -54,6 +59,11 @@ SUM_FIELDS = ('tp', 'fp', 'fn', 'part_iou', 'pq_tp', 'pq_fp', 'pq_fn', 'pq_iou',
               'sem_pred') + OBJECT_FIELDS
 
 MetricFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+def level(fraction: float) -> str:
+    """0.95 -> '95%': how a confidence, power or test level is written in every header and sentence."""
+    return f'{100 * fraction:g}%'
 
 
 # ------------------------------------------------------------------------------------- metrics from sums
@@ -409,9 +419,9 @@ def sd_upper(seed_std: float, n: int, confidence: float = CONFIDENCE) -> float:
 def power(paired_std: float, n: int, target_diff: float = math.nan, shared_var: float = 0.0, n_images: int = 0,
           alpha: float = ALPHA, power_: float = POWER) -> dict[str, float]:
     """For :func:`claim_interval`'s test at ``alpha`` and ``power_``: the minimum detectable difference with
-    the ``n`` seeds at hand (``mdd``), its upper bound from the seed std's 95 % interval (``mdd_upper``), the
-    image floor no number of seeds goes below (``image_floor``), and, for ``target_diff``, the seeds it needs
-    (``seeds_needed``, ``seeds_needed_upper``; inf where the image floor hides it)."""
+    the ``n`` seeds at hand (``mdd``), its upper bound from the seed std's :data:`CONFIDENCE` interval
+    (``mdd_upper``), the image floor no number of seeds goes below (``image_floor``), and, for ``target_diff``,
+    the seeds it needs (``seeds_needed``, ``seeds_needed_upper``; inf where the image floor hides it)."""
     out = dict(mdd=math.nan, mdd_upper=math.nan, image_floor=math.nan, seeds_needed=math.nan,
                seeds_needed_upper=math.nan)
     if n < 2 or not paired_std > 0:
@@ -460,8 +470,8 @@ def prediction_interval(values: Sequence[float], confidence: float = CONFIDENCE)
 def reproduction_verdict(values: Sequence[float], paper: float, margin: float, alpha: float = ALPHA) -> dict:
     """Equivalence with the paper's number within +-``margin`` (two one-sided t-tests, statsmodels):
 
-    - 'reproduced within +-m': the TOST p-value < ``alpha`` (the 90 % interval lies inside +-m);
-    - 'differs': the 90 % interval lies entirely outside +-m (beyond the margin, significantly);
+    - 'reproduced within +-m': the TOST p-value < ``alpha`` (the 1 - 2 alpha interval lies inside +-m);
+    - 'differs': that interval lies entirely outside +-m (beyond the margin, significantly);
     - 'inconclusive': neither; with one run always (no spread to test against: it is said so).
     """
     from statsmodels.stats.weightstats import DescrStatsW
@@ -487,6 +497,72 @@ def reproduction_verdict(values: Sequence[float], paper: float, margin: float, a
     elif high < -margin or low > margin:
         verdict = f'differs: {delta:+.1f} from the paper, beyond +-{margin:g}'
     else:
-        verdict = f'inconclusive: {delta:+.1f} from the paper, 90% interval [{low:+.1f}, {high:+.1f}] vs +-{margin:g}'
+        verdict = (f'inconclusive: {delta:+.1f} from the paper, {level(1 - 2 * alpha)} interval [{low:+.1f}, '
+                   f'{high:+.1f}] vs +-{margin:g}')
     out['verdict'] = verdict + f' (n = {x.size})'
     return out
+
+
+# ------------------------------------------------------------------------- paired comparisons over seeds
+
+
+def smallest_sign_test_p(n: int) -> float:
+    """The smallest two-sided p-value a sign test on ``n`` pairs can give (all n in one direction)."""
+    return float(stats.binomtest(n, n, 0.5).pvalue) if n else 1.0
+
+
+def sign_test_seeds(alpha: float = ALPHA) -> int:
+    """The fewest pairs with which a two-sided sign test can reach p < ``alpha`` (6 for 0.05)."""
+    n = 1
+    while smallest_sign_test_p(n) >= alpha:
+        n += 1
+    return n
+
+
+def paired_stats(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> dict:
+    """Paired comparison of ``a`` and ``b`` (same seeds, same order), over seeds alone (this val set).
+
+    - ``mean_diff``: mean of a - b; ``ci_low`` / ``ci_high``: the ``confidence`` t-interval of that mean
+      (scipy's t distribution, n - 1 degrees of freedom; NaN with fewer than 2 pairs);
+    - ``win_fraction``: the fraction of seeds on which a scores higher than b (a tie counts as half); a
+      count, not a probability that a is better;
+    - ``sign_p``: two-sided sign test of the wins (ties dropped); ``min_sign_p``: the smallest p-value a
+      sign test can reach with this many pairs, so the reader sees when n is too small for any claim;
+    - ``wins`` / ``ties``: seeds with a > b / a == b.
+    """
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    n = int(d.size)
+    out = dict(n_pairs=n, mean_diff=math.nan, ci_low=math.nan, ci_high=math.nan, win_fraction=math.nan,
+               sign_p=math.nan, min_sign_p=smallest_sign_test_p(n), wins=int(np.sum(d > 0)), ties=int(np.sum(d == 0)))
+    if n == 0:
+        return out
+    mean = float(d.mean())
+    out.update(mean_diff=mean, win_fraction=(out['wins'] + 0.5 * out['ties']) / n)
+    if n >= 2:
+        sem = float(d.std(ddof=1)) / math.sqrt(n)
+        low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem) if sem > 0 else (mean, mean)
+        out.update(ci_low=float(low), ci_high=float(high))
+    decided = d[d != 0]
+    out['sign_p'] = float(stats.binomtest(int(np.sum(decided > 0)), decided.size, 0.5).pvalue) if decided.size else 1.0
+    return out
+
+
+def claim_note(n: int, status: str = '', ci_low: float = math.nan, ci_high: float = math.nan) -> str:
+    """What ``n`` paired seeds allow one to say, in words: the claim status of the interval over seeds and
+    shared image noise (:func:`claim_status`); without per-image statistics, only what the t-interval over
+    seeds says about this val set."""
+    if n == 0:
+        return 'no paired seeds: no comparison'
+    if n < 2:
+        return '1 paired seed: no interval'
+    interval = f'the {level(CONFIDENCE)} interval over seeds and shared image noise'
+    if status == 'separates':
+        return f'separates: {interval} excludes 0'
+    if status == 'borderline':
+        return f'borderline: {interval} excludes 0 by less than {MC_BORDERLINE:g} Monte-Carlo errors'
+    if status == 'includes 0':
+        return f'no separation: {interval} includes 0'
+    if math.isnan(ci_low):
+        return ''
+    return (f'on this val set only (no image noise): the {level(CONFIDENCE)} t-interval over seeds '
+            + ('includes 0' if ci_low <= 0 <= ci_high else 'excludes 0'))

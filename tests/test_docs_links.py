@@ -1,5 +1,6 @@
 """Every relative Markdown link in README.md and docs/*.md points at an existing file, and at an existing
-heading where it names one (``page.md#anchor``, GitHub's heading slugs), so a reader never hits a dead link."""
+heading where it names one (``page.md#anchor``, GitHub's heading slugs), so a reader never hits a dead link;
+and the README and the generated results page can be read as Markdown source (no line too long)."""
 import os.path as osp
 import re
 import sys
@@ -20,6 +21,9 @@ REFERENCE_LINK = re.compile(r'^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+.*)?$')
 HEADING = re.compile(r'^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$')
 HTML_ANCHOR = re.compile(r'<a\s+(?:name|id)="([^"]+)"')
 EXTERNAL = re.compile(r'^[a-zA-Z][a-zA-Z0-9+.-]*:')  # http:, https:, mailto:, ...
+#: the pages read in the source as often as rendered, and the length no line of theirs outside code may reach
+SHORT_LINED = ('README.md', osp.join('docs', 'results.md'))
+LONGEST_LINE = 250
 
 
 def prose_lines(text: str):
@@ -99,6 +103,15 @@ def test_pages_are_found():
 def test_relative_links_resolve(path):
     dead = dead_links(path)
     assert not dead, 'dead links:\n' + '\n'.join(dead)
+
+
+@pytest.mark.parametrize('rel', SHORT_LINED)
+def test_lines_outside_code_are_short(rel):
+    with open(osp.join(REPO, rel), encoding='utf-8') as f:
+        long = [f'{rel}:{number}: {len(line)} characters' for number, line in prose_lines(f.read())
+                if len(line) >= LONGEST_LINE]
+    assert not long, f'lines of {LONGEST_LINE} characters or more (a table with fewer columns, prose wrapped):\n' + \
+        '\n'.join(long)
 
 
 def test_slugs_follow_github():

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from slurm_cluster import PARTITION
 
-from benchmarks import REPO, aggregate, config_stem, documents, launch, outputs, plots, render, reproduce
+from benchmarks import REPO, aggregate, config_stem, documents, launch, outputs, plots, render, reproduce, uncertainty
 from benchmarks.collect import PREFIX, RunError, collect, read_run, runs_frame
 from benchmarks.paper import METRIC_KEYS, ConfigRows
 from benchmarks.readme_blocks import Markers, replace_block, sync_files
@@ -83,36 +83,6 @@ def _seed_values(config_values: dict[str, list[float]], root) -> list:
 
 
 # ------------------------------------------------------------------------------------------ statistics
-
-
-def _two_sided_sign_p(wins: int, n: int) -> float:
-    """The exact two-sided binomial (p = 1/2) test, by hand: twice the smaller tail, at most 1."""
-    tail = sum(math.comb(n, i) for i in range(0, min(wins, n - wins) + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
-
-
-def test_paired_statistics_match_an_independent_computation():
-    a = [71.5, 64.0, 70.2, 69.9, 73.1]
-    b = [64.4, 66.0, 65.1, 69.9, 70.0]
-    s = aggregate.paired_stats(a, b)
-    d = [x - y for x, y in zip(a, b)]
-    mean, sd = statistics.mean(d), statistics.stdev(d)
-    t975_df4 = 2.7764451051977987  # Student t, 97.5 % quantile, 4 degrees of freedom (printed tables)
-    assert s['n_pairs'] == 5
-    assert s['mean_diff'] == pytest.approx(mean, abs=1e-12)
-    assert s['ci_low'] == pytest.approx(mean - t975_df4 * sd / math.sqrt(5), abs=1e-9)
-    assert s['ci_high'] == pytest.approx(mean + t975_df4 * sd / math.sqrt(5), abs=1e-9)
-    assert s['win_fraction'] == pytest.approx((3 + 0.5) / 5)  # 3 wins, 1 loss, 1 tie (counts half)
-    assert s['sign_p'] == pytest.approx(_two_sided_sign_p(3, 4))  # the tie is dropped
-    assert s['min_sign_p'] == pytest.approx(2 * 0.5 ** 5)  # 0.0625: 5 seeds cannot reach p < 0.05
-    assert aggregate.sign_test_seeds() == 6 and 2 * 0.5 ** 6 < 0.05 <= 2 * 0.5 ** 5
-    # the note says what the claim interval says; without per-image statistics, only the val set's t-interval
-    assert aggregate.claim_note(5, 'separates').startswith('separates: the 95% interval over seeds and shared')
-    assert aggregate.claim_note(5, '', s['ci_low'], s['ci_high']) == ('on this val set only (no image noise): the '
-                                                                      '95% t-interval over seeds includes 0')
-    one = aggregate.paired_stats([1.0], [0.5])
-    assert one['n_pairs'] == 1 and math.isnan(one['ci_low']) and one['win_fraction'] == 1.0
-    assert aggregate.paired_stats([], [])['n_pairs'] == 0
 
 
 def test_settings_tried_block_lists_every_setting_with_its_seed_spread(tmp_path):
@@ -312,7 +282,7 @@ def test_missing_and_incomplete_cells_never_show_a_number(tmp_path):
     rows = aggregate.select_tables(aggregate.table_rows(), ['1-toy', '3-toy'])
     res = aggregate.results(runs, rows)
     meta = {'machine': '2 CPU cores', 'commit': 'abc123', 'date': '2025-01-01'}
-    md = render.tables_markdown(res, aggregate.comparisons(runs, rows), meta)
+    md = ' '.join(render.tables_markdown(res, aggregate.comparisons(runs, rows), meta).split())  # prose unwrapped
     assert '72.0 ± 1.4' in md and 'incomplete 2/4' in md and 'missing' in md
     assert '12.3' not in md  # the stopped run's evaluation at iteration 2
     assert 'toy scale' in md and 'seeds 0,1 (n = 2)' in md and 'abc123' in md and '2 CPU cores' in md
@@ -324,6 +294,47 @@ def test_missing_and_incomplete_cells_never_show_a_number(tmp_path):
     header, *body = markdown_rows(render.seed_table(runs_frame(runs), res, '1-toy', 'PartPQ_All'))
     assert [dict(zip(header, r)) for r in body] == [{'seed': '0', 'tapps': '71.0', 'baseline': ''},
                                                    {'seed': '1', 'tapps': '73.0', 'baseline': ''}]
+
+
+def test_documents_are_narrow_and_say_once_what_depends_on_the_seeds(tmp_path, monkeypatch):
+    """The README's block of a toy table: its cells and one line per comparison; the results page: the
+    statistics of a comparison in narrow tables, what depends only on the number of seeds said once in their
+    caption, every sentence wrapped, every level written from benchmarks.uncertainty's constants."""
+    ablations = [s for s, r in TOY.rows.items() if '3-toy' in r.variants and s not in (TAPPS, BASELINE)]
+    runs = _seed_values({TAPPS: [64.0, 65.5, 63.0], BASELINE: [62.0, 65.0, 61.0],
+                         **{s: [60.0 + i, 61.0, 59.5] for i, s in enumerate(ablations)}}, tmp_path)
+    rows = aggregate.select_tables(aggregate.table_rows(), ['1-toy', '3-toy'])
+    res, comp, frame = aggregate.results(runs, rows), aggregate.comparisons(runs, rows), runs_frame(runs)
+    meta = {'machine': '2 CPU cores', 'commit': 'abc123', 'date': '2025-01-01'}
+    monkeypatch.setattr(uncertainty, 'CONFIDENCE', 0.9)
+    monkeypatch.setattr(uncertainty, 'POWER', 0.85)
+    for table in ('1-toy', '3-toy'):
+        details = 'docs/results.md#' + render.anchor(table)
+        block = render.toy_table_block(res, comp, meta, frame, table, details, goal=1.0)
+        page = render.results_page(res, comp, meta, frame, [table])
+        for text in (block, page):
+            lines = text.splitlines()
+            assert max(map(len, lines)) < 250
+            assert all(len(line) <= render.WIDTH for line in lines if not line.startswith(('|', '- ')))
+        # the README: one table (the cells), one line per comparison on the primary metric, a link to the rest
+        pairs = comp[(comp.table == table) & (comp.metric == 'PartPQ_All')]
+        verdicts = [line for line in block.splitlines() if line.startswith('- ')]
+        assert len(verdicts) == len(pairs) >= 1 and block.count('|:') == len(markdown_rows(block)[0])
+        assert all(', PartPQ_All: ' in v and 'on this val set only (3 paired seeds; no per-image' in v
+                   for v in verdicts)
+        assert f'({details})' in block and block.count('seed-to-seed') == 1
+        # the results page: at most 7 columns a table; the sign test's limit at 3 seeds said once, not per row
+        tables = render.comparison_tables(comp, table)
+        widths = {len(r) for r in markdown_rows(tables)}
+        assert max(widths) <= 7 and 'seeds' not in markdown_rows(tables)[0]
+        unwrapped = ' '.join(page.split())
+        assert page.count('sign test') == 1 and 'With 3 seeds a sign test of the wins cannot reach p < 0.05' in \
+            unwrapped
+        assert f'## Table {table}' in page and 'Each seed (PartPQ_All' in page
+        assert '90% t-interval, this val set' in page and 'MDD at 85% power' in page and '95%' not in page
+    # the goal from the aggregates: met when every row's seed-to-seed std is within it
+    assert 'not met: baseline and tapps above it' in render.seed_std_goal(res, '1-toy', 1.0).replace('\n', ' ')
+    assert render.seed_std_goal(res, '1-toy', 2.5).endswith('**met**.')
 
 
 def test_outputs_and_plots_are_written(tmp_path):

@@ -1,11 +1,13 @@
-"""The seed x image statistics (benchmarks.uncertainty), each checked against an independent computation:
-the evaluator and the official tool on resampled image lists, a plain bootstrap over seeds, a jackknife,
-a simulation with known truth, a Monte Carlo power simulation, a hand-worked Holm example and scipy's t
-quantiles; and the pipeline's columns for runs with and without per-image statistics."""
+"""The statistics of benchmarks.uncertainty, each checked against an independent computation: the evaluator
+and the official tool on resampled image lists, a plain bootstrap over seeds, a jackknife, a simulation with
+known truth, a Monte Carlo power simulation, a hand-worked Holm example, scipy's t quantiles and a sign test
+by hand; and the pipeline's columns for runs with and without per-image statistics, as the documents show
+them."""
 from __future__ import annotations
 
 import math
 import os.path as osp
+import statistics
 
 import numpy as np
 import pytest
@@ -269,6 +271,37 @@ def test_the_claim_interval_covers_the_truth_at_5_seeds(regime):
         assert plain / sims < 0.85, plain / sims
 
 
+def _two_sided_sign_p(wins: int, n: int) -> float:
+    """The exact two-sided binomial (p = 1/2) test, by hand: twice the smaller tail, at most 1."""
+    tail = sum(math.comb(n, i) for i in range(0, min(wins, n - wins) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def test_paired_statistics_match_an_independent_computation():
+    a = [71.5, 64.0, 70.2, 69.9, 73.1]
+    b = [64.4, 66.0, 65.1, 69.9, 70.0]
+    s = st.paired_stats(a, b)
+    d = [x - y for x, y in zip(a, b)]
+    mean, sd = statistics.mean(d), statistics.stdev(d)
+    t975_df4 = 2.7764451051977987  # Student t, 97.5 % quantile, 4 degrees of freedom (printed tables)
+    assert s['n_pairs'] == 5
+    assert s['mean_diff'] == pytest.approx(mean, abs=1e-12)
+    assert s['ci_low'] == pytest.approx(mean - t975_df4 * sd / math.sqrt(5), abs=1e-9)
+    assert s['ci_high'] == pytest.approx(mean + t975_df4 * sd / math.sqrt(5), abs=1e-9)
+    assert s['win_fraction'] == pytest.approx((3 + 0.5) / 5)  # 3 wins, 1 loss, 1 tie (counts half)
+    assert s['sign_p'] == pytest.approx(_two_sided_sign_p(3, 4))  # the tie is dropped
+    assert s['min_sign_p'] == pytest.approx(2 * 0.5 ** 5)  # 0.0625: 5 seeds cannot reach p < 0.05
+    assert st.sign_test_seeds() == 6 and 2 * 0.5 ** 6 < 0.05 <= 2 * 0.5 ** 5
+    assert st.sign_test_seeds(0.1) == 5 and 2 * 0.5 ** 5 < 0.1 <= 2 * 0.5 ** 4
+    # the note says what the claim interval says; without per-image statistics, only the val set's t-interval
+    assert st.claim_note(5, 'separates').startswith('separates: the 95% interval over seeds and shared')
+    assert st.claim_note(5, '', s['ci_low'], s['ci_high']) == ('on this val set only (no image noise): the '
+                                                               '95% t-interval over seeds includes 0')
+    one = st.paired_stats([1.0], [0.5])
+    assert one['n_pairs'] == 1 and math.isnan(one['ci_low']) and one['win_fraction'] == 1.0
+    assert st.paired_stats([], [])['n_pairs'] == 0
+
+
 def test_holm_against_a_hand_worked_example():
     # sorted: 0.005 * 4 = 0.02, 0.01 * 3 = 0.03, 0.03 * 2 = 0.06, 0.04 * 1 = 0.04 -> running max 0.06
     adjusted, reject = st.holm([0.01, 0.04, 0.03, 0.005, math.nan])
@@ -337,5 +370,10 @@ def test_pipeline_columns_with_and_without_per_image_statistics(case, tmp_path):
     paired = comp_old[comp_old.n_pairs > 0]
     assert len(paired) == 8 and paired.note.str.contains(aggregate.NO_PER_IMAGE, regex=False).all()
     np.testing.assert_array_equal(comp_old.mean_diff, comp.mean_diff)  # the seed statistics do not change
-    text = render.comparison_table(comp_old, '1-toy')
-    assert 'nan' not in text.lower()
+    text = render.comparison_tables(comp_old, '1-toy')
+    assert 'nan' not in text.lower() and 'no per-image statistics: no claim interval' in text
+    # the README's line per comparison: the claim interval where the runs kept their images, else the val set's
+    claim = render.verdicts(comp, '1-toy')
+    c = comp[comp.metric == 'PartPQ_All'].iloc[0]
+    assert f'{c.mean_diff:+.1f} [{c.claim_low:+.1f}, {c.claim_high:+.1f}], {c.claim} (3 paired seeds)' in claim
+    assert 'on this val set only (3 paired seeds; no per-image statistics)' in render.verdicts(comp_old, '1-toy')
