@@ -72,7 +72,9 @@ def per_class_body(results_dir: str = RESULTS_DIR) -> str:
         text += '\n\n' + render.prose(
             'The image where the seed-0 runs differ most in PartPQ (from their per-image statistics): the image and '
             'its ground truth, then each method\'s objects and parts, objects whose predicted parts conflict with '
-            'their class outlined red (`tools/analysis_tools/compare_predictions.py` draws more).')
+            'their class outlined red (`tools/analysis_tools/compare_predictions.py` draws more). A class has one hue '
+            'in every panel, its objects shades of it; a predicted object that matches a ground-truth object (same '
+            'class, IoU > 0.5) has that object\'s colour and name, an unmatched one a shade of its own.')
     return text
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 from tapps_mm.datasets.synthetic_pp import write_synthetic_pp
 from tapps_mm.testing.repo import REPO, load_module
 from tapps_mm.visualization import (
+    class_shades,
     distinct_colors,
     draw_pps_prediction,
     draw_pps_sample,
@@ -64,9 +65,9 @@ def hand_made_case():
 
 def test_render_panels_colours_outlines_and_void():
     image, masks, _, part_seg, ignore = hand_made_case()
-    objects, parts = render_pps_panels(image, masks, part_seg, ignore, scale=2.0, object_alpha=0.6)
-    assert objects.shape == parts.shape == (32, 48, 3)
     colors = np.asarray(distinct_colors(3), np.float64)
+    objects, parts = render_pps_panels(image, masks, colors, part_seg, ignore, scale=2.0, object_alpha=0.6)
+    assert objects.shape == parts.shape == (32, 48, 3)
     # objects panel: the interior of object k is the image blended with colour k
     for k, (y, x) in enumerate([(12, 10), (12, 30), (1, 1)]):
         expected = np.round(0.6 * colors[k] + 0.4 * image[y // 2, x // 2]).astype(np.uint8)
@@ -85,7 +86,8 @@ def test_draw_pps_sample_composes_panels_and_legend():
     image, masks, labels, part_seg, ignore = hand_made_case()
     objects, parts = sample_legend(labels, part_seg, CLASSES, PARTS)
     assert [t for t, _ in objects] == ['robot #1', 'robot #2', 'sky']
-    assert [c for _, c in objects] == distinct_colors(3)
+    assert [c for _, c in objects] == class_shades(labels)  # robots: two shades of the robot colour
+    assert objects[0][1] == distinct_colors(1)[0] != objects[1][1] and objects[2][1] == distinct_colors(3)[2]
     assert parts == [('robot-head', part_color(0)), ('robot-arm', part_color(2))]
 
     out = draw_pps_sample(image, masks, labels, part_seg, CLASSES, PARTS, ignore_mask=ignore, title='hand made')

@@ -4,7 +4,8 @@ A researcher who sees that TAPPS and the baseline differ by x points asks where:
 images (largest per-image PartPQ difference, from the per-image statistics the runs kept or computed here,
 plus a few at random), runs both models, and draws image | ground truth | method a | method b with the
 objects whose predicted parts conflict with their class outlined and each method's per-image PartPQ in its
-title. ``tools/analysis_tools/compare_predictions.py`` is the command line.
+title; a predicted object that matches a ground-truth object has that object's colour.
+``tools/analysis_tools/compare_predictions.py`` is the command line.
 """
 from __future__ import annotations
 
@@ -82,11 +83,13 @@ def draw_comparison(image_rgb: np.ndarray, label_path: str, spec, preds: Sequenc
                                                                                        float]],
                     title: str, min_size: int = 192) -> np.ndarray:
     """One figure: a row with the image and the ground truth, then a row per method (objects and parts
-    panels, conflicting objects outlined, its PartPQ on this image in the title)."""
+    panels, conflicting objects outlined, its PartPQ on this image in the title). A class has one hue in every
+    panel and a predicted object matching a ground-truth object its colour and name, so the rows compare."""
     from tapps_mm.visualization import draw_pps_ground_truth, draw_pps_prediction, side_by_side
-    from tapps_mm.visualization.pps_drawing import BACKGROUND, display_scale
+    from tapps_mm.visualization.pps_drawing import BACKGROUND, display_scale, ground_truth_arrays
 
-    gt = draw_pps_ground_truth(image_rgb, label_path, spec, title=f'{title}: ground truth', min_size=min_size)
+    truth = ground_truth_arrays(label_path, spec)
+    gt = draw_pps_ground_truth(image_rgb, truth, spec, title=f'{title}: ground truth', min_size=min_size)
     scale = display_scale(*image_rgb.shape[:2], min_size=min_size)
     from PIL import Image
     h, w = image_rgb.shape[:2]
@@ -95,8 +98,8 @@ def draw_comparison(image_rgb: np.ndarray, label_path: str, spec, preds: Sequenc
     rows = [side_by_side(plain, gt)]
     for name, pps, conflicts, score in preds:
         note = f', {len(conflicts)} with part conflicts' if conflicts else ''
-        rows.append(draw_pps_prediction(image_rgb, pps, spec, conflict_objects=conflicts, min_size=min_size,
-                                        title=f'{name}: PartPQ {score:.1f} on this image{note}'))
+        rows.append(draw_pps_prediction(image_rgb, pps, spec, conflict_objects=conflicts, ground_truth=truth,
+                                        min_size=min_size, title=f'{name}: PartPQ {score:.1f} on this image{note}'))
     width = max(r.shape[1] for r in rows)
     padded = [np.concatenate([r, np.full((r.shape[0], width - r.shape[1], 3), BACKGROUND, np.uint8)], axis=1)
               for r in rows]

@@ -16,8 +16,12 @@ Layout of :func:`draw_pps_sample`::
     | legend: objects         | legend: parts       |
     +-----------------------------------------------+
 
-Object colours depend on the object's position in the sample; part colours depend only on the part
-class index, so a part keeps its colour across images.
+Colours follow the classes, so one picture can be read against another: an object has its class's hue,
+each further object of the class a shade of that hue (detectron2's visualiser jitters the class colour per
+instance; here the jitter keeps the hue and is the same on every call), and a part has its part class's
+colour. Drawn beside its ground truth (:func:`draw_pps_prediction` with ``ground_truth``), a predicted
+object that matches a ground-truth object by the PQ rule takes that object's colour and name; an unmatched
+one gets a shade no ground-truth object of its class has.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import functools
 import importlib.util
 import math
 import os.path as osp
+from collections import Counter
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -63,6 +68,59 @@ def distinct_colors(n: int) -> list[Color]:
 def part_color(part_index: int) -> Color:
     """Colour of flat part index ``j`` (``part_seg`` value ``j + 1``); stable across images."""
     return distinct_colors(part_index + 1)[part_index]
+
+
+def shade(color: Color, k: int) -> Color:
+    """Shade ``k`` of ``color`` at its hue: 0 is the colour itself, odd ``k`` darker, even ``k`` paler (towards
+    white); the first shades are the farthest apart (darkest, palest, then halfway and so on), so the few
+    instances of a class an image has are told apart most easily."""
+    if k == 0:
+        return tuple(color)
+    depth = 1 - _van_der_corput((k + 1) // 2 - 1)  # 1, 1, 0.5, 0.5, 0.75, 0.75, 0.25, ...
+    hue, sat, val = colorsys.rgb_to_hsv(*(c / 255 for c in color))
+    if k % 2:
+        val *= 1 - 0.55 * depth
+    else:
+        sat, val = sat * (1 - 0.65 * depth), val + (1 - val) * 0.65 * depth
+    return tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, sat, val))
+
+
+def _van_der_corput(n: int) -> float:
+    """The ``n``-th point of the base-2 van der Corput sequence (0, 1/2, 1/4, 3/4, 1/8, ...): each new point
+    halves the largest gap left."""
+    x, step = 0.0, 0.5
+    while n:
+        x, n, step = x + step * (n & 1), n >> 1, step / 2
+    return x
+
+
+def class_shades(labels: Sequence[int], first_shade: dict[int, int] | None = None) -> list[Color]:
+    """One colour per object: the ``k``-th object of class ``c`` in shade ``first_shade[c] + k`` of
+    ``distinct_colors(...)[c]``, the class's hue in every drawing (``first_shade`` skips the shades others
+    already have)."""
+    labels = [int(v) for v in np.asarray(labels).reshape(-1)]
+    hues = distinct_colors(max(labels, default=-1) + 1)
+    seen = Counter(first_shade or {})
+    colors = []
+    for label in labels:
+        colors.append(shade(hues[label], seen[label]))
+        seen[label] += 1
+    return colors
+
+
+def numbered_names(labels: Sequence[int], class_names: Sequence[str]) -> list[str]:
+    """Legend names: the class name, numbered (``robot #2``) when the class occurs several times."""
+    labels = [int(v) for v in np.asarray(labels).reshape(-1)]
+    counts, seen, names = Counter(labels), Counter(), []
+    for label in labels:
+        seen[label] += 1
+        names.append(f'{_class_name(label, class_names)} #{seen[label]}' if counts[label] > 1
+                     else _class_name(label, class_names))
+    return names
+
+
+def _class_name(label: int, class_names: Sequence[str]) -> str:
+    return class_names[label] if 0 <= label < len(class_names) else f'class {label}'
 
 
 # ---------------------------------------------------------------------------------------------- text
@@ -153,12 +211,12 @@ def _object_index_map(object_masks: np.ndarray, shape: tuple[int, int]) -> np.nd
     return ids
 
 
-def render_pps_panels(image: np.ndarray, object_masks: np.ndarray, part_seg: np.ndarray,
+def render_pps_panels(image: np.ndarray, object_masks: np.ndarray, colors: Sequence[Color], part_seg: np.ndarray,
                       ignore_mask: np.ndarray | None = None, scale: float = 1.0, object_alpha: float = 0.6,
                       part_alpha: float = 1.0, highlight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The objects panel and the parts panel at ``scale`` (RGB uint8, same size).
 
-    Objects panel: the image with object ``k`` blended in ``distinct_colors(N)[k]``. Parts panel: the
+    Objects panel: the image with object ``k`` blended in ``colors[k]``. Parts panel: the
     image in dimmed grey, part index ``j`` (``part_seg == j + 1``) in :func:`part_color` (opaque by
     default, so the colours can be matched exactly). Both: object outlines in white and void / crowd
     pixels (``ignore_mask``) hatched dark grey; the objects ``highlight`` flags (one bool per object, e.g.
@@ -183,7 +241,7 @@ def render_pps_panels(image: np.ndarray, object_masks: np.ndarray, part_seg: np.
     hatch = _hatch((out_h, out_w)) & ignore
 
     objects = base.astype(np.float64)
-    colors = np.asarray(distinct_colors(len(object_masks)), np.float64).reshape(-1, 3)
+    colors = np.asarray(colors, np.float64).reshape(-1, 3)
     inside = ids >= 0
     if inside.any():
         _blend(objects, colors[ids[inside]], inside, object_alpha)
@@ -213,20 +271,13 @@ def render_pps_panels(image: np.ndarray, object_masks: np.ndarray, part_seg: np.
 
 
 def sample_legend(object_labels: Sequence[int], part_seg: np.ndarray, class_names: Sequence[str],
-                  part_names: Sequence[str]) -> tuple[list[tuple[str, Color]], list[tuple[str, Color]]]:
-    """(object entries, part entries) as (text, colour): every object (``robot #2`` when a class
-    occurs several times) and every part class present in ``part_seg``."""
-    labels = [int(v) for v in np.asarray(object_labels).reshape(-1)]
-    colors = distinct_colors(len(labels))
-    counts: dict[int, int] = {}
-    seen: dict[int, int] = {}
-    for label in labels:
-        counts[label] = counts.get(label, 0) + 1
-    objects = []
-    for label, color in zip(labels, colors):
-        name = class_names[label] if 0 <= label < len(class_names) else f'class {label}'
-        seen[label] = seen.get(label, 0) + 1
-        objects.append((f'{name} #{seen[label]}' if counts[label] > 1 else name, color))
+                  part_names: Sequence[str], colors: Sequence[Color] | None = None,
+                  names: Sequence[str] | None = None) -> tuple[list[tuple[str, Color]], list[tuple[str, Color]]]:
+    """(object entries, part entries) as (text, colour): every object (by default named by
+    :func:`numbered_names` in :func:`class_shades`) and every part class present in ``part_seg``."""
+    names = numbered_names(object_labels, class_names) if names is None else names
+    colors = class_shades(object_labels) if colors is None else colors
+    objects = [(text, tuple(color)) for text, color in zip(names, colors)]
     present = [int(v) for v in np.unique(np.asarray(part_seg)) if v > 0]
     parts = [(part_names[v - 1] if v - 1 < len(part_names) else f'part {v - 1}', part_color(v - 1))
              for v in present]
@@ -265,7 +316,9 @@ def draw_pps_sample(image: np.ndarray, object_masks: np.ndarray, object_labels: 
                     part_seg: np.ndarray, class_names: Sequence[str], part_names: Sequence[str],
                     ignore_mask: np.ndarray | None = None, title: str | None = None, min_size: int = 384,
                     max_size: int = 1024, object_alpha: float = 0.6, part_alpha: float = 1.0,
-                    highlight: np.ndarray | None = None, highlight_name: str = 'part conflict') -> np.ndarray:
+                    highlight: np.ndarray | None = None, highlight_name: str = 'part conflict',
+                    object_colors: Sequence[Color] | None = None, object_names: Sequence[str] | None = None
+                    ) -> np.ndarray:
     """One picture of a PPS sample: objects panel, parts panel and a legend (RGB uint8).
 
     Args:
@@ -281,6 +334,8 @@ def draw_pps_sample(image: np.ndarray, object_masks: np.ndarray, object_labels: 
             factor) and its long side kept at most ``max_size``, so small images stay legible.
         object_alpha / part_alpha: opacity of object / part colours.
         highlight / highlight_name: one bool per object to outline thick, and its legend entry.
+        object_colors / object_names: per object, instead of its class's shade and its numbered class name
+            (a prediction drawn against its ground truth).
     """
     from PIL import Image, ImageDraw
 
@@ -290,10 +345,11 @@ def draw_pps_sample(image: np.ndarray, object_masks: np.ndarray, object_labels: 
     if len(object_masks) != len(np.asarray(object_labels).reshape(-1)):
         raise ValueError(f'{len(object_masks)} object masks but {len(object_labels)} labels')
     scale = display_scale(h, w, min_size, max_size)
-    objects, parts = render_pps_panels(image, object_masks, part_seg, ignore_mask, scale, object_alpha,
-                                       part_alpha, highlight)
+    object_entries, part_entries = sample_legend(object_labels, part_seg, class_names, part_names, object_colors,
+                                                 object_names)
+    objects, parts = render_pps_panels(image, object_masks, [c for _, c in object_entries], part_seg, ignore_mask,
+                                       scale, object_alpha, part_alpha, highlight)
     ph, pw = objects.shape[:2]
-    object_entries, part_entries = sample_legend(object_labels, part_seg, class_names, part_names)
     if ignore_mask is not None and np.asarray(ignore_mask).any():
         object_entries.append(('void / crowd', IGNORE_COLOR))
     if highlight is not None and np.asarray(highlight).any():
@@ -386,22 +442,70 @@ def pps_to_sample_arrays(pps: np.ndarray, spec: 'PPSSpec') -> dict:
                 object_keys=np.asarray(keys, np.int64))
 
 
+def match_objects(ground_truth: dict, prediction: dict) -> np.ndarray:
+    """Per predicted object, the index of the ground-truth object it matches, or -1: same class and IoU > 0.5
+    with the prediction's pixels on the ground truth's ignore mask left out of the union (PQ's rule, with
+    crowd left out like void). Unique: two objects cannot both cover more than half of a third."""
+    gt_masks, pred_masks = (np.asarray(a['object_masks']).astype(bool) for a in (ground_truth, prediction))
+    if gt_masks.shape[1:] != pred_masks.shape[1:]:
+        raise ValueError(f'prediction size {pred_masks.shape[1:]} differs from the ground truth\'s '
+                         f'{gt_masks.shape[1:]}')
+    shape = gt_masks.shape[1:]
+    ignore = ground_truth.get('ignore_mask')
+    ignore = np.zeros(shape, bool) if ignore is None else np.asarray(ignore, bool)
+    gt = np.where(ignore, -1, _object_index_map(gt_masks, shape)) + 1
+    pred = _object_index_map(pred_masks, shape) + 1
+    n_gt, n_pred = len(gt_masks) + 1, len(pred_masks) + 1
+    counts = np.bincount((gt * n_pred + pred).ravel(), minlength=n_gt * n_pred).reshape(n_gt, n_pred)
+    inter = counts[1:, 1:]
+    pred_void = np.bincount(pred[ignore], minlength=n_pred)[1:]
+    union = counts[1:].sum(1)[:, None] + counts[:, 1:].sum(0)[None] - inter - pred_void[None]
+    same_class = (np.asarray(ground_truth['object_labels']).reshape(-1, 1)
+                  == np.asarray(prediction['object_labels']).reshape(1, -1))
+    gi, pj = np.nonzero(same_class & (2 * inter > union))
+    match = np.full(len(pred_masks), -1, np.int64)
+    match[pj] = gi
+    return match
+
+
+def colors_against_ground_truth(ground_truth: dict, prediction: dict, class_names: Sequence[str]) -> dict:
+    """``object_colors`` and ``object_names`` for a prediction drawn beside its ground truth: a matched object
+    (:func:`match_objects`) takes its ground-truth object's colour and name, an unmatched one a shade of its
+    class no ground-truth object has (``robot, unmatched``)."""
+    gt_labels = np.asarray(ground_truth['object_labels']).reshape(-1)
+    labels = np.asarray(prediction['object_labels']).reshape(-1)
+    match = match_objects(ground_truth, prediction)
+    gt_colors, gt_names = class_shades(gt_labels), numbered_names(gt_labels, class_names)
+    spare = iter(class_shades(labels[match < 0], first_shade=Counter(gt_labels.tolist())))
+    return dict(object_colors=[gt_colors[m] if m >= 0 else next(spare) for m in match],
+                object_names=[gt_names[m] if m >= 0 else f'{_class_name(int(label), class_names)}, unmatched'
+                              for m, label in zip(match, labels)])
+
+
 def draw_pps_prediction(image: np.ndarray, pps: np.ndarray, spec: 'PPSSpec | str',
-                        conflict_objects: Sequence[int] = (), **kwargs) -> np.ndarray:
+                        conflict_objects: Sequence[int] = (), ground_truth: dict | None = None,
+                        **kwargs) -> np.ndarray:
     """:func:`draw_pps_sample` for an official 3-channel PPS map (prediction or GT) of ``spec``
     (a :class:`~tapps_mm.specs.PPSSpec` or a spec name / YAML path), the objects ``conflict_objects`` names
-    (``eval sid * 1000 + instance id``, the ``pps_conflict_objects`` of a prediction) outlined; ``kwargs``
-    go to :func:`draw_pps_sample`."""
+    (``eval sid * 1000 + instance id``, the ``pps_conflict_objects`` of a prediction) outlined, coloured against
+    ``ground_truth`` (:func:`ground_truth_arrays`) when given (:func:`colors_against_ground_truth`);
+    ``kwargs`` go to :func:`draw_pps_sample`."""
+    spec = _loaded(spec)
+    arrays = pps_to_sample_arrays(pps, spec)
+    keys = arrays.pop('object_keys')
+    if len(conflict_objects):
+        arrays['highlight'] = np.isin(keys, list(conflict_objects))
+    class_names, part_names = _names(spec)
+    if ground_truth is not None:
+        kwargs = {**colors_against_ground_truth(ground_truth, arrays, class_names), **kwargs}
+    return draw_pps_sample(np.asarray(image), class_names=class_names, part_names=part_names, **arrays, **kwargs)
+
+
+def _loaded(spec: 'PPSSpec | str') -> 'PPSSpec':
     if isinstance(spec, str):
         from tapps_mm.specs import load_spec
-        spec = load_spec(spec)
-    arrays = pps_to_sample_arrays(pps, spec)
-    if len(conflict_objects):
-        arrays['highlight'] = np.isin(arrays.pop('object_keys'), list(conflict_objects))
-    else:
-        arrays.pop('object_keys')
-    class_names, part_names = _names(spec)
-    return draw_pps_sample(np.asarray(image), class_names=class_names, part_names=part_names, **arrays, **kwargs)
+        return load_spec(spec)
+    return spec
 
 
 def _names(spec: 'PPSSpec') -> tuple[list[str], list[str]]:
@@ -409,19 +513,25 @@ def _names(spec: 'PPSSpec') -> tuple[list[str], list[str]]:
             [spec.part_names.get(j, f'part{j}') for j in range(1, spec.num_parts + 1)])
 
 
-def draw_pps_ground_truth(image: np.ndarray, label_path: str, spec: 'PPSSpec | str', **kwargs) -> np.ndarray:
-    """:func:`draw_pps_sample` of an image's official label file, decoded as training and evaluation
-    decode it (void and crowd hatched); ``kwargs`` go to :func:`draw_pps_sample`."""
+def ground_truth_arrays(label_path: str, spec: 'PPSSpec | str') -> dict:
+    """Objects, labels, parts and ignore mask (void and crowd) of an image's official label file, decoded as
+    training and evaluation decode it: the ground truth :func:`draw_pps_prediction` colours against."""
     from tapps_mm.datasets.pps_targets import PPSTargetEncoder, decode_targets
     from tapps_mm.pps_format import read_label
-    if isinstance(spec, str):
-        from tapps_mm.specs import load_spec
-        spec = load_spec(spec)
-    codes = PPSTargetEncoder(spec).encode(read_label(label_path), label_path)
+    codes = PPSTargetEncoder(_loaded(spec)).encode(read_label(label_path), label_path)
     targets = decode_targets(codes.codes, codes.labels, codes.crowd)
+    return dict(object_masks=targets.masks, object_labels=targets.labels, part_seg=targets.part_seg,
+                ignore_mask=targets.ignore)
+
+
+def draw_pps_ground_truth(image: np.ndarray, ground_truth: 'str | dict', spec: 'PPSSpec | str',
+                          **kwargs) -> np.ndarray:
+    """:func:`draw_pps_sample` of an image's official label file or its :func:`ground_truth_arrays` (void and
+    crowd hatched); ``kwargs`` go to :func:`draw_pps_sample`."""
+    spec = _loaded(spec)
+    arrays = ground_truth_arrays(ground_truth, spec) if isinstance(ground_truth, str) else ground_truth
     class_names, part_names = _names(spec)
-    return draw_pps_sample(np.asarray(image), targets.masks, targets.labels, targets.part_seg, class_names,
-                           part_names, ignore_mask=targets.ignore, **kwargs)
+    return draw_pps_sample(np.asarray(image), class_names=class_names, part_names=part_names, **arrays, **kwargs)
 
 
 def side_by_side(*drawings: np.ndarray, gap: int = 12) -> np.ndarray:

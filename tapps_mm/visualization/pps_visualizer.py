@@ -27,12 +27,18 @@ class PPSLocalVisualizer(Visualizer):
                        draw_pred: bool = True, show: bool = False, wait_time: float = 0,
                        out_file: str | None = None, pred_score_thr: float = 0.3, step: int = 0) -> None:
         """mmdet's signature: the ground truth (from the sample's official label file, when ``draw_gt``) and
-        the prediction side by side, as mmdet's visualiser does (``pred_score_thr`` is unused: the PPS map is
-        already thresholded by the fusion head)."""
+        the prediction side by side, as mmdet's visualiser does, the prediction's matched objects in their
+        ground-truth colours (``pred_score_thr`` is unused: the PPS map is already thresholded by the fusion
+        head)."""
         import mmcv
 
         from tapps_mm.pps_format import prediction_array
-        from tapps_mm.visualization.pps_drawing import draw_pps_ground_truth, draw_pps_prediction, side_by_side
+        from tapps_mm.visualization.pps_drawing import (
+            draw_pps_ground_truth,
+            draw_pps_prediction,
+            ground_truth_arrays,
+            side_by_side,
+        )
         if data_sample is None or 'pred_pps' not in data_sample or not draw_pred:
             return
         if self.spec is None:
@@ -41,11 +47,12 @@ class PPSLocalVisualizer(Visualizer):
             from tapps_mm.specs import load_spec
             self._loaded_spec = load_spec(self.spec)
         title = osp.basename(data_sample.img_path) if 'img_path' in data_sample else name  # not 'test_img'
-        drawing = draw_pps_prediction(image, prediction_array(data_sample.pred_pps), self._loaded_spec,
-                                      title=f'prediction: {title}' if draw_gt else title)
         label = data_sample.get('pps_label_path')
-        if draw_gt and label and osp.isfile(label):
-            drawing = side_by_side(draw_pps_ground_truth(image, label, self._loaded_spec,
+        truth = ground_truth_arrays(label, self._loaded_spec) if draw_gt and label and osp.isfile(label) else None
+        drawing = draw_pps_prediction(image, prediction_array(data_sample.pred_pps), self._loaded_spec,
+                                      ground_truth=truth, title=f'prediction: {title}' if draw_gt else title)
+        if truth is not None:
+            drawing = side_by_side(draw_pps_ground_truth(image, truth, self._loaded_spec,
                                                          title=f'ground truth: {title}'), drawing)
         if show:
             self.show(drawing, win_name=name, wait_time=wait_time)

@@ -5,7 +5,8 @@
 
 Per chosen image, ``DIR/<image id>.png`` and ``.pdf``: the image and its ground truth, then each method's
 objects and parts (objects whose predicted parts conflict with their class outlined red, its PartPQ on the
-image in the title); ``DIR/chosen.json`` lists the images, why each was chosen and both PartPQs. Images:
+image in the title; a class in one hue throughout, a predicted object matching a ground-truth object in that
+object's colour); ``DIR/chosen.json`` lists the images, why each was chosen and both PartPQs. Images:
 the ``--num`` with the largest per-image PartPQ difference, then ``--random`` others. The per-image PartPQ
 comes from the runs' per-image statistics (``--stats-a`` / ``--stats-b``: ``per_image_stats/iter_<N>.npz``
 of a training run, ``<ts>/per_image_stats.npz`` of tools/test.py) or, without them, from running the
