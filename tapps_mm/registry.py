@@ -4,9 +4,10 @@
 mmengine imports this module by name (``<scope>.registry``) when it switches to our scope; the
 ``locations`` make it import the modules that register into each registry.
 """
-from tapps_mm.compat import patch_mmengine
+from tapps_mm.compat import ensure_pkg_resources, register_checkpoint_loaders
 
-patch_mmengine()
+ensure_pkg_resources()  # before mmengine is imported
+register_checkpoint_loaders()  # before any checkpoint is loaded
 
 from mmdet import registry as mmdet_registry  # noqa: E402
 from mmengine.registry import Registry  # noqa: E402
@@ -20,7 +21,7 @@ def _child(name: str, parent: Registry, locations: list[str] | None = None) -> R
     return Registry(name, parent=parent, scope=_SCOPE, locations=(locations or []) + list(parent._locations))
 
 
-RUNNERS = _child('runner', mmdet_registry.RUNNERS)
+RUNNERS = _child('runner', mmdet_registry.RUNNERS, ['tapps_mm.engine'])
 RUNNER_CONSTRUCTORS = _child('runner constructor', mmdet_registry.RUNNER_CONSTRUCTORS)
 LOOPS = _child('loop', mmdet_registry.LOOPS)
 HOOKS = _child('hook', mmdet_registry.HOOKS, ['tapps_mm.engine', 'tapps_mm.converters'])
@@ -28,7 +29,7 @@ DATASETS = _child('dataset', mmdet_registry.DATASETS, ['tapps_mm.datasets'])
 DATA_SAMPLERS = _child('data sampler', mmdet_registry.DATA_SAMPLERS)
 TRANSFORMS = _child('transform', mmdet_registry.TRANSFORMS, ['tapps_mm.datasets'])
 MODELS = _child('model', mmdet_registry.MODELS, ['tapps_mm.models'])
-MODEL_WRAPPERS = _child('model_wrapper', mmdet_registry.MODEL_WRAPPERS)
+MODEL_WRAPPERS = _child('model_wrapper', mmdet_registry.MODEL_WRAPPERS, ['tapps_mm.engine'])
 WEIGHT_INITIALIZERS = _child('weight initializer', mmdet_registry.WEIGHT_INITIALIZERS)
 OPTIMIZERS = _child('optimizer', mmdet_registry.OPTIMIZERS)
 OPTIM_WRAPPERS = _child('optim_wrapper', mmdet_registry.OPTIM_WRAPPERS)

@@ -1,4 +1,5 @@
-"""Each known incompatibility of the pinned stack has a fix in tapps_mm.compat; each fix a test."""
+"""Each known incompatibility of the pinned stack has a fix (in tapps_mm.compat when it must happen at import,
+otherwise a class of tapps_mm.engine chosen by the runtime config); each fix a test."""
 import subprocess
 import sys
 
@@ -68,46 +69,86 @@ def test_mmengine_package_utils_work():
     assert get_installed_path('mmdet')
 
 
-_INIT_DIST = '''
+_DIST_RUNNER = '''
 import os, sys
 os.environ.update(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1', MASTER_PORT=sys.argv[1])
 import torch, torch.distributed as dist
-from mmengine.dist import init_dist
-if sys.argv[2] == 'fixed':
-    from tapps_mm.compat import cpu_safe_init_dist
-    init_dist = cpu_safe_init_dist(init_dist)
-    from tapps_mm.compat import patch_mmengine
-    patch_mmengine()
-init_dist('pytorch', backend='nccl')
-from mmengine.model import MMDistributedDataParallel
-model = MMDistributedDataParallel(module=torch.nn.Linear(2, 2), device_ids=[0])
-model(torch.ones(1, 2)).sum().backward()
-print(dist.get_backend(), dist.get_world_size())
+from mmengine.config import Config
+from mmengine.runner import Runner
+from tapps_mm.registry import RUNNERS
+cfg = Config.fromfile(sys.argv[3])  # the runtime every config inherits: runner_type, model_wrapper_cfg, env_cfg
+cfg.merge_from_dict(dict(model=dict(type='ResNet', depth=18, base_channels=8), work_dir=sys.argv[4],
+                         launcher='pytorch', log_level='WARNING'))
+runner = RUNNERS.build(cfg) if sys.argv[2] == 'fixed' else Runner.from_cfg(cfg)
+runner.model(torch.ones(2, 3, 64, 64))[-1].sum().backward()
+print(type(runner).__name__, type(runner.model).__name__, runner.model.device_ids, dist.get_backend(),
+      dist.get_world_size())
 dist.destroy_process_group()
 '''
 
 
 @pytest.mark.parametrize('variant', ['unfixed', 'fixed'])
-def test_distributed_setup_on_cpu_needs_fix(variant):
+def test_distributed_setup_on_cpu_needs_fix(variant, tmp_path):
+    """The runner of the configs starts a distributed run without CUDA: gloo, and DDP without device_ids."""
     import torch
 
+    from tapps_mm.testing.repo import REPO
     if torch.cuda.is_available():
         pytest.skip('the bug only shows without CUDA')
     # One process: MASTER_PORT 0 lets its store bind any free port, so no port can be taken meanwhile.
-    proc = subprocess.run([sys.executable, '-c', _INIT_DIST, '0', variant], capture_output=True, text=True,
-                          timeout=120)
-    if variant == 'unfixed':
+    runtime = f'{REPO}/configs/_base_/default_runtime.py'
+    proc = subprocess.run([sys.executable, '-c', _DIST_RUNNER, '0', variant, runtime, str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    if variant == 'unfixed':  # mmengine's Runner
         assert proc.returncode != 0 and '_cuda_setDevice' in proc.stderr, proc.stdout + proc.stderr
     else:
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert proc.stdout.split()[-2:] == ['gloo', '1']
+        assert proc.stdout.split()[-5:] == ['TappsRunner', 'CPUSafeDistributedDataParallel', 'None', 'gloo', '1']
 
 
 def test_test_results_keep_integer_metrics():
-    """(e): a test run's <ts>.json keeps numpy integers (mmengine wrote them as null)."""
+    """The configs' logger hook writes a test run's numpy integers to <ts>.json (mmengine's wrote them as null)."""
     import numpy as np
+    from mmengine.config import Config
     from mmengine.hooks import LoggerHook
 
-    import tapps_mm.registry  # noqa: F401  (applies the fixes)
-    tags = LoggerHook._process_tags({'pps/num_images': np.int64(7), 'pps/PQ': np.float64(0.5), 'x': None})
+    from tapps_mm.registry import HOOKS
+    from tapps_mm.testing.repo import REPO
+    runtime = Config.fromfile(f'{REPO}/configs/_base_/default_runtime.py')
+    hook = HOOKS.build(runtime.default_hooks.logger)
+    metrics = {'pps/num_images': np.int64(7), 'pps/PQ': np.float64(0.5), 'x': None}
+    assert LoggerHook._process_tags(metrics)['pps/num_images'] is None  # mmengine's, unchanged
+    tags = hook._process_tags(metrics)
     assert tags == {'pps/num_images': 7, 'pps/PQ': 0.5, 'x': None} and type(tags['pps/num_images']) is int
+
+
+_IMPORT_EVERYTHING = '''
+import importlib, pkgutil
+import mmengine.dist, mmengine.dist.utils, mmengine.runner.checkpoint, mmengine.runner.runner
+from mmengine.hooks import LoggerHook
+from mmengine.model import MMDistributedDataParallel
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import CheckpointLoader
+watched = [Runner, MMDistributedDataParallel, LoggerHook, mmengine.runner.runner, mmengine.dist, mmengine.dist.utils,
+           mmengine.runner.checkpoint]
+before = [dict(vars(x)) for x in watched]
+schemes = dict(CheckpointLoader._schemes)
+import tapps_mm
+for module in pkgutil.walk_packages(tapps_mm.__path__, 'tapps_mm.'):
+    importlib.import_module(module.name)
+print(sorted(f'{x.__name__}.{k}' for x, old in zip(watched, before) for k in old if vars(x).get(k) is not old[k]))
+now = CheckpointLoader._schemes
+print(sorted(p for p in set(schemes) | set(now) if schemes.get(p) is not now.get(p)))
+'''
+
+
+def test_importing_tapps_mm_replaces_nothing_in_mmengine():
+    """Every module of the package imported: mmengine's Runner, init_dist, DDP wrapper, LoggerHook and checkpoint
+    functions are still mmengine's own; what changed is only the checkpoint loaders registered as
+    CheckpointLoader schemes (fix (b), the one entry point of every checkpoint load)."""
+    proc = subprocess.run([sys.executable, '-c', _IMPORT_EVERYTHING], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    replaced, schemes = proc.stdout.strip().splitlines()[-2:]
+    assert replaced == '[]'
+    assert schemes == str(sorted(['', 'http://', 'https://', 'torchvision://', 'modelzoo://', 'open-mmlab://',
+                                  'openmmlab://', 'mmcls://', 'pavi://']))

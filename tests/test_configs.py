@@ -144,6 +144,8 @@ def test_name_and_inheritance(config):
     # _base_ -> dataset config -> 107-part spec -> COCO initialisation -> ablation / baseline
     assert _depth(config) <= 5, f'{config}: inheritance deeper than base -> dataset -> variants'
     cfg = Config.fromfile(config)
+    # default_runtime.py: the runner whose resume never runs a checkpoint's config, the CPU-safe DDP wrapper
+    assert cfg.runner_type == 'TappsRunner' and 'CPUSafe' in cfg.model_wrapper_cfg.type
     assert int(m['batch']) == cfg.train_dataloader.batch_size
     iters = cfg.train_cfg.max_iters
     assert m['schedule'] == (f'{iters // 1000}k' if iters % 1000 == 0 and iters >= 10000 else f'{iters}it')

@@ -33,13 +33,12 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
 
-import tapps_mm.registry  # noqa: F401
 from tapps_mm.evaluation import evaluate_pps
 from tapps_mm.evaluation.per_image import PerImageStats
 from tapps_mm.evaluation.prediction_folder import MANIFEST, PredictionFolderError, claim, finish, new_run_id, verify
 from tapps_mm.pps_format import read_image_ids, read_label, read_prediction, write_prediction
+from tapps_mm.registry import RUNNERS
 from tapps_mm.specs import load_spec
 from tapps_mm.testing.launch import poly_schedule
 from tapps_mm.testing.pps_cases import prediction_from_gt, random_gt, write_case_folder
@@ -74,7 +73,7 @@ def tiny(tmp_path_factory):
     cfg.default_hooks.checkpoint.interval = 1
     cfg.default_hooks.pop('visualization')
     cfg.log_level = 'WARNING'
-    Runner.from_cfg(copy.deepcopy(cfg)).train()
+    RUNNERS.build(copy.deepcopy(cfg)).train()
     path = str(root / 'tiny.py')
     cfg.dump(path)
     return path, osp.join(cfg.work_dir, 'iter_1.pth'), data

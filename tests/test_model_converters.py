@@ -176,11 +176,12 @@ def test_coco_panoptic_initialisation(coco_source, tmp_path, config):
 def _runner(config: str, work_dir, **cfg_options):
     """The runner of ``config`` as tools/train.py builds it (datasets are built only when training starts)."""
     from mmengine.config import Config
-    from mmengine.runner import Runner
+
+    from tapps_mm.registry import RUNNERS
     cfg = Config.fromfile(osp.join(REPO, config))
     cfg.work_dir = str(work_dir)
     cfg.merge_from_dict(cfg_options)
-    return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
 
 
 def _load(runner) -> tuple[dict, dict]:

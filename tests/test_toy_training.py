@@ -1,4 +1,4 @@
-"""End to end on the synthetic dataset: the toy config trains with mmengine's runner, evaluates with
+"""End to end on the synthetic dataset: the toy config trains with its runner (TappsRunner), evaluates with
 PartPQMetric, and a CPU run is reproducible from its seed."""
 import copy
 import glob
@@ -7,10 +7,9 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
 
-import tapps_mm.registry  # noqa: F401
 from tapps_mm.datasets.synthetic_pp import write_synthetic_pp
+from tapps_mm.registry import RUNNERS
 from tapps_mm.testing.launch import poly_schedule
 from tapps_mm.testing.repo import load_module
 
@@ -49,7 +48,7 @@ def _cfg(data_root, work_dir, iters=3):
 
 
 def _train(cfg):
-    runner = Runner.from_cfg(copy.deepcopy(cfg))
+    runner = RUNNERS.build(copy.deepcopy(cfg))
     runner.train()
     return runner
 
@@ -202,7 +201,7 @@ def test_load_from_logs_how_many_tensors_loaded(data_root, tmp_path):
     cfg.load_from = osp.join(first.work_dir, 'iter_1.pth')
     cfg.log_level = 'INFO'
     cfg.custom_hooks = [h for h in cfg.custom_hooks if h.type != 'EMAHook']  # it needs before_run first
-    runner = Runner.from_cfg(cfg)
+    runner = RUNNERS.build(cfg)
     (hook,) = [h for h in runner.hooks if isinstance(h, CheckpointMatchHook)]
     runner.load_or_resume()
     assert not hook.strict

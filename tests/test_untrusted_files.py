@@ -187,6 +187,25 @@ def test_a_served_checkpoint_is_loaded_by_the_same_policy(served, tmp_path, monk
         CheckpointLoader.load_checkpoint('pavi://x.pth')
 
 
+@pytest.mark.parametrize('scheme, table', [('torchvision://', 'get_torchvision_models'),
+                                           ('open-mmlab://', 'get_external_models')])
+def test_a_named_model_is_loaded_by_the_same_policy(scheme, table, served, tmp_path, monkeypatch):
+    """mmengine's named models (the backbones' torchvision://resnet50) resolve to a URL, loaded by the policy."""
+    import mmengine.runner.checkpoint as mm
+    from mmengine.runner.checkpoint import CheckpointLoader
+    root, url = served
+    monkeypatch.setattr(torch.hub, '_hub_dir', str(tmp_path / 'hub'))
+    marker = tmp_path / 'ran'
+    _save({'state_dict': {'w': torch.ones(1)}, 'meta': {'payload': _Runs(str(marker))}}, root / 'evil.pth')
+    _save({'state_dict': {'w': torch.ones(1)}}, root / 'good.pth')
+    monkeypatch.setattr(mm, table, lambda: {'evil': f'{url}/evil.pth', 'good': f'{url}/good.pth'})
+    with pytest.raises(UnsafeCheckpointError, match=r'evil\.pth: refused to load'):
+        CheckpointLoader.load_checkpoint(f'{scheme}evil', map_location='cpu')
+    assert not marker.exists()
+    assert torch.equal(CheckpointLoader.load_checkpoint(f'{scheme}good', map_location='cpu')['state_dict']['w'],
+                       torch.ones(1))
+
+
 # ------------------------------------------------------------------------------ 1. resume
 @pytest.fixture(scope='module')
 def tiny_run(tmp_path_factory):

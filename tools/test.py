@@ -17,11 +17,10 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, ConfigDict
-from mmengine.runner import Runner
 
-import tapps_mm.registry  # noqa: F401  (registries of scope tapps_mm; compat fixes)
 from tapps_mm.engine.cli import add_common_args, finish_distributed, load_config
 from tapps_mm.evaluation.prediction_folder import claim, new_run_id, release
+from tapps_mm.registry import RUNNERS  # builds the config's runner_type, as mmdet's tools/test.py does
 
 URL_SCHEMES = ('http://', 'https://')
 #: an --out ending so names a file, not the folder --out takes (``--out res.json`` would make a folder of that name)
@@ -100,7 +99,7 @@ def main(argv=None):
     cfg = build_config(parse_args(argv))
     claimed = next((e for e in _evaluators(cfg) if e.get('outfile_run')), None)
     try:
-        Runner.from_cfg(cfg).test()
+        RUNNERS.build(cfg).test()
     except BaseException:
         if claimed:  # a run that failed before writing anything leaves no claimed, empty --out behind
             release(claimed.outfile_prefix, claimed.outfile_run)

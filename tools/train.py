@@ -11,11 +11,10 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
-from mmengine.runner import Runner
 
-import tapps_mm.registry  # noqa: F401  (registries of scope tapps_mm; compat fixes)
 from tapps_mm.engine import find_resume_checkpoint
 from tapps_mm.engine.cli import add_common_args, finish_distributed, load_config
+from tapps_mm.registry import RUNNERS  # builds the config's runner_type, as mmdet's tools/train.py does
 
 
 def parse_args(argv=None):
@@ -74,7 +73,7 @@ def build_config(args) -> Config:
 
 
 def main(argv=None):
-    runner = Runner.from_cfg(build_config(parse_args(argv)))
+    runner = RUNNERS.build(build_config(parse_args(argv)))
     runner.train()
     finish_distributed()
 

@@ -341,6 +341,26 @@ def load_checkpoint_url(url: str, map_location=None, model_dir: str | None = Non
     return checkpoint if rank == 0 else fetch()
 
 
+def load_named_checkpoint(filename: str, map_location=None):
+    """A model named by mmengine's ``torchvision://``, ``modelzoo://``, ``open-mmlab://``, ``openmmlab://`` or
+    ``mmcls://`` schemes (the backbones' ``torchvision://resnet50``): resolved by mmengine's own tables to a
+    URL (or, for some ``open-mmlab://`` names, a file under mmengine's home) and loaded by the same policy as
+    any checkpoint (mmengine's loaders for these unpickle with torch hub's full unpickler)."""
+    from mmengine.runner import checkpoint as mm
+    scheme, name = filename.split('://', 1)
+    if scheme in ('torchvision', 'modelzoo'):
+        target = mm.get_torchvision_models()[name]
+    elif scheme == 'mmcls':
+        target = mm.get_mmcls_models()[name]
+    else:
+        target = mm.get_external_models()[mm.get_deprecated_model_names().get(name, name)]
+    if target.startswith(('http://', 'https://')):
+        checkpoint = load_checkpoint_url(target, map_location)
+    else:
+        checkpoint = load_checkpoint_file(osp.join(mm._get_mmengine_home(), target), map_location)
+    return mm._process_mmcls_checkpoint(checkpoint) if scheme == 'mmcls' else checkpoint
+
+
 def refuse_scheme(filename: str, map_location=None):
     """A checkpoint scheme whose loader would bypass the policy (``pavi://``)."""
     raise UnsafeCheckpointError(f'{filename}: this scheme is not supported (its loader would unpickle the file '
