@@ -53,11 +53,12 @@ def device_info() -> dict:
 def run_evaluator(self_check: bool) -> dict:
     """``bench_evaluator.py`` (official vs ours on Cityscapes-sized files, then 1 vs N processes)."""
     nproc = 2 if self_check else min(16, os.cpu_count() or 1)
-    size, repeat = ('128x256', 1) if self_check else ('1024x2048', 4)
+    size, per_process = ('128x256', '1') if self_check else ('1024x2048', '16')
     with tempfile.TemporaryDirectory() as tmp:
         out = osp.join(tmp, 'evaluator.json')
         subprocess.run([sys.executable, osp.join(HERE, 'bench_evaluator.py'), '--num-images', '5', '--size', size,
-                        '--nproc', str(nproc), '--repeat', str(repeat), '--out', out], check=True, cwd=ROOT,
+                        '--nproc', str(nproc), '--images-per-process', per_process, '--part-noise', '0',
+                        '--out', out], check=True, cwd=ROOT,
                        stdout=subprocess.DEVNULL)
         with open(out) as f:
             return json.load(f)

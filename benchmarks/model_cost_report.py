@@ -90,20 +90,43 @@ def render_gpu_check(data: dict | None) -> str:
 
 
 def render_evaluator(ev: dict | None) -> str:
-    """Markdown table of ``bench_evaluator.py --out`` JSON: ours vs the official evaluator on the same files."""
+    """Markdown table of ``bench_evaluator.py --out`` JSON: ours vs the official evaluator on the same files (the
+    smooth case, then the noisy one), the scaling with processes and where a process's time goes."""
     if not ev:
         return 'Not measured yet (`make bench-eval`).'
     procs = sorted(int(k.rsplit('_', 1)[1][:-4]) for k in ev if k.startswith('scaling_s_per_image_')
                    and not k.endswith('_1proc'))
-    body = [['official `panoptic_parts` evaluator, 1 process', f'{ev["official_s_per_image"]:.2f} s / image'],
-            ['ours, 1 process (file reading included)', f'{ev["ours_s_per_image"]:.3f} s / image'],
-            ['**speed-up, same files, same process count**', f'**{ev["speedup_vs_official"]:.0f}x**'],
-            ['per-class TP / FP / FN / IoU sums vs official',
-             f'{"identical" if ev["identical"] else "DIFFERENT"} (max difference {ev["max_abs_iou_sum_diff"]:.1g})']]
+
+    def versus(case: dict, what: str) -> list[list[str]]:
+        same = 'identical' if case['identical'] else 'DIFFERENT'
+        return [[f'{what}: official `panoptic_parts` evaluator, 1 process',
+                 f'{case["official_s_per_image"]:.2f} s / image'],
+                [f'{what}: ours, 1 process (file reading included)', f'{case["ours_s_per_image"]:.3f} s / image'],
+                [f'**{what}: speed-up, same files, same process count**', f'**{case["speedup_vs_official"]:.0f}x**'],
+                [f'{what}: per-class TP / FP / FN / IoU sums vs official',
+                 f'{same} (max difference {case["max_abs_iou_sum_diff"]:.1g})']]
+
+    body = versus(ev, f'smooth ({ev["images"]} images, {ev["size"]})')
+    if 'noisy' in ev:
+        noisy = ev['noisy']
+        body += versus(noisy, f'noisy ({noisy["images"]} images, {noisy["size"]}, '
+                              f'{noisy["part_noise"]:.0%} of the part pixels random)')
     body += [[f'ours on {ev["scaling_images"]} images: 1 process vs {n}',
               f'{ev["scaling_s_per_image_1proc"]:.3f} vs {ev[f"scaling_s_per_image_{n}proc"]:.3f} s / image '
               f'({ev[f"scaling_speedup_{n}proc_vs_1proc"]:.2f}x)'] for n in procs]
-    return _table(body, [f'measurement ({ev["images"]} images, {ev["size"]}, {ev["spec"]} spec)', 'result'])
+    profile = ev.get('profile')
+    if profile:
+        n = profile['nproc']
+        stages = ', '.join(f'{k} {v * 1e3:.1f}' for k, v in profile['s_per_image'].items())
+        row_kb = profile['row_bytes_per_image'] / 1e3
+        body += [['one process, ms per image', f'{stages}; a row pickled: {row_kb:.1f} kB'],
+                 ['fixed costs, ms', f'pool of {n} started {profile["pool_start_s"] * 1e3:.0f}, files paired '
+                                     f'{profile["pairing_s"] * 1e3:.0f}, rows summed {profile["summary_s"] * 1e3:.0f}'],
+                 [f'statistics with {n} processes at once',
+                  f'{profile["statistics_slowdown_nproc"]:.2f}x as long each'],
+                 [f'speed-up of {n} processes predicted by this profile',
+                  f'{profile[f"predicted_speedup_{n}proc"]:.2f}x']]
+    return _table(body, [f'measurement ({ev["spec"]} spec)', 'result'])
 
 
 def render_threads(data: dict | None) -> str:

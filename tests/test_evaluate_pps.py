@@ -83,6 +83,20 @@ def test_ambiguous_image_ids(tmp_path):
         evaluate_pps(str(tmp_path / 'gt'), str(tmp_path / 'pred'), str(tmp_path / 'images.json'), progress=False)
 
 
+def test_the_file_index_matches_exactly_the_official_rule():
+    """The paths joined and searched with str.find give the files of the official rule (the id is a substring of
+    the path, the path ends with the extension), in order, on random short names that collide often."""
+    from tapps_mm.evaluation.evaluate import _FilesByExtension
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        names = [''.join(rng.choice(list('ab1/._'), rng.integers(0, 7))) + rng.choice(['.tif', '.png', ''])
+                 for _ in range(rng.integers(0, 7))]
+        for ext in ('.tif', '.png'):
+            index = _FilesByExtension(names, ext, 'ground-truth', 'gt')
+            for image_id in ['a', 'b1', '.', 'ab', 'a.t', *names]:
+                assert index.matches(image_id) == [f for f in names if image_id in f and f.endswith(ext)]
+
+
 @pytest.mark.parametrize('bad,match', [
     (np.zeros((10, 10, 3), np.uint8), 'differs from'),
     (np.zeros((48, 64, 4), np.uint8), 'mode RGBA'),

@@ -158,17 +158,25 @@ def test_every_script_target_has_a_smoke_test():
 
 def test_bench_eval(tmp_path, leaves_committed_results_alone):
     out = tmp_path / 'evaluator.json'
-    cmd = with_options(make_command('bench-eval'), num_images='5', size='64x128', repeat='1', out=str(out))
+    cmd = with_options(make_command('bench-eval'), num_images='5', size='64x128', noisy_size='32x64',
+                       images_per_process='3', out=str(out))
     assert cmd[1] == 'benchmarks/bench_evaluator.py' and '--nproc' in cmd
     run(cmd)
     res = read_json(out)
     assert set(res) == {'images', 'size', 'spec', 'official_s_per_image', 'ours_s_per_image', 'speedup_vs_official',
                         'scaling_images', 'scaling_s_per_image_1proc', 'scaling_s_per_image_2proc',
-                        'scaling_speedup_2proc_vs_1proc', 'identical', 'max_abs_iou_sum_diff', 'tp_total'}
-    assert res['identical'] is True and res['max_abs_iou_sum_diff'] <= 1e-9 and res['tp_total'] > 0
-    assert (res['images'], res['size'], res['scaling_images']) == (5, '64x128', 5)
+                        'scaling_speedup_2proc_vs_1proc', 'identical', 'max_abs_iou_sum_diff', 'tp_total', 'noisy',
+                        'profile'}
+    for case in (res, res['noisy']):
+        assert case['identical'] is True and case['max_abs_iou_sum_diff'] <= 1e-9 and case['tp_total'] > 0
+    assert (res['images'], res['size'], res['scaling_images']) == (5, '64x128', 10)  # 2 processes x 3, in 5s
+    assert (res['noisy']['size'], res['noisy']['part_noise']) == ('32x64', 0.15)
+    profile = res['profile']
+    assert set(profile['s_per_image']) == {'read', 'decode', 'statistics', 'pickle'}
+    assert profile['row_bytes_per_image'] > 0 and positive(profile['predicted_speedup_2proc'])
     assert all(positive(res[k]) for k in ('official_s_per_image', 'ours_s_per_image', 'scaling_s_per_image_2proc'))
-    assert 'identical' in render_evaluator(res)
+    text = render_evaluator(res)
+    assert 'identical' in text and 'noisy' in text and 'statistics' in text
 
 
 def test_bench_model(tmp_path, leaves_committed_results_alone):

@@ -2,7 +2,9 @@
 and an images.json, paired like ``panoptic_parts.evaluation.eval_PartPQ``."""
 from __future__ import annotations
 
+import bisect
 import glob
+import itertools
 import os
 import os.path as osp
 
@@ -21,16 +23,37 @@ def _files_in(directory: str) -> list[str]:
     return sorted(glob.glob(osp.join(directory, '*')) + glob.glob(osp.join(directory, '*', '*')))
 
 
-def _find(image_id: str, filenames: list[str], ext: str, what: str, directory: str) -> str:
-    """The official match (image id is a substring of the path, path ends with ``ext``), but an
-    ambiguous match is an error instead of an arbitrary pick."""
-    found = [f for f in filenames if image_id in f and f.endswith(ext)]
-    if not found:
-        raise FileNotFoundError(f'No {what} file (*{ext}) for image id {image_id!r} in {directory}')
-    if len(found) > 1:
-        raise ValueError(f'Image id {image_id!r} matches several {what} files in {directory}: {found[:4]}. '
-                         'Image ids must not be substrings of each other (use fixed-width ids).')
-    return found[0]
+class _FilesByExtension:
+    """The official match of an image id to a file (the id is a substring of the path, the path ends with the
+    extension), at C speed: the paths are joined into one string and searched with ``str.find``. A loop over
+    every file for every id took seconds for Pascal-PP's 5105 images, in the parent, before any worker."""
+
+    def __init__(self, filenames: list[str], ext: str, what: str, directory: str):
+        self.names = [f for f in filenames if f.endswith(ext)]
+        self.blob = '\0'.join(self.names)  # no path holds a NUL
+        self.starts = list(itertools.accumulate((len(n) + 1 for n in self.names[:-1]), initial=0))
+        self.ext, self.what, self.directory = ext, what, directory
+
+    def matches(self, image_id: str) -> list[str]:
+        found, pos = [], self.blob.find(image_id)
+        while pos >= 0 and self.names:
+            k = bisect.bisect_right(self.starts, pos) - 1
+            if image_id in self.names[k]:  # not across the separator of two paths
+                found.append(self.names[k])
+            if k + 1 == len(self.names):
+                break
+            pos = self.blob.find(image_id, self.starts[k + 1])
+        return found
+
+    def find(self, image_id: str) -> str:
+        """The one file of ``image_id``; an ambiguous match is an error instead of the official arbitrary pick."""
+        found = self.matches(image_id)
+        if not found:
+            raise FileNotFoundError(f'No {self.what} file (*{self.ext}) for image id {image_id!r} in {self.directory}')
+        if len(found) > 1:
+            raise ValueError(f'Image id {image_id!r} matches several {self.what} files in {self.directory}: '
+                             f'{found[:4]}. Image ids must not be substrings of each other (use fixed-width ids).')
+        return found[0]
 
 
 def pair_files(gt_dir: str, pred_dir: str, images_json: str) -> list[tuple[str, str, str]]:
@@ -39,10 +62,9 @@ def pair_files(gt_dir: str, pred_dir: str, images_json: str) -> list[tuple[str, 
     manifest = find_manifest(pred_dir)
     if manifest:
         verify(osp.dirname(manifest), manifest)
-    gt_files, pred_files = _files_in(gt_dir), _files_in(pred_dir)
-    return [(i, _find(i, gt_files, '.tif', 'ground-truth', gt_dir),
-             _find(i, pred_files, '.png', 'prediction', pred_dir))
-            for i in read_image_ids(images_json)]
+    gts = _FilesByExtension(_files_in(gt_dir), '.tif', 'ground-truth', gt_dir)
+    preds = _FilesByExtension(_files_in(pred_dir), '.png', 'prediction', pred_dir)
+    return [(i, gts.find(i), preds.find(i)) for i in read_image_ids(images_json)]
 
 
 def check_output_file(path: str, what: str) -> None:
@@ -63,8 +85,11 @@ _WORKER: PartPQEvaluator | None = None
 
 
 def _init_worker(spec_path: str, undefined_pids: str) -> None:
+    """A spawned worker builds its evaluator; a forked one already holds the parent's (``evaluate_pps`` sets it
+    before starting the pool), with the spec loaded, and builds nothing."""
     global _WORKER
-    _WORKER = PartPQEvaluator(load_spec(spec_path), undefined_pids)
+    if _WORKER is None:
+        _WORKER = PartPQEvaluator(load_spec(spec_path), undefined_pids)
 
 
 def _stats_of_pair(pair: tuple[str, str, str]) -> PPSStats:
@@ -92,9 +117,11 @@ def evaluate_pps(gt_dir: str, pred_dir: str, images_json: str, spec: str | PPSSp
     if per_image_file:
         check_output_file(per_image_file, '--per-image-out')  # before the work, not after it
     pairs = pair_files(gt_dir, pred_dir, images_json)
+    global _WORKER
+    _WORKER = evaluator = PartPQEvaluator(spec, undefined_pids)  # before the pool: forked workers inherit it
     stats = list(parallel_map(_stats_of_pair, pairs, nproc, progress, _init_worker, (spec.path, undefined_pids)))
     zeros = [0] * len(stats)  # prediction files carry no part-conflict flags
     per_image = PerImageStats.from_images([i for i, _, _ in pairs], stats, zeros, zeros, spec.name)
     if per_image_file:
         per_image.save(per_image_file)
-    return PartPQEvaluator(spec, undefined_pids).summarize(per_image.total())
+    return evaluator.summarize(per_image.total())
