@@ -60,12 +60,26 @@ def test_evaluator_block_from_its_json():
               speedup_vs_official=200.0, scaling_images=40, scaling_s_per_image_1proc=0.04,
               scaling_s_per_image_2proc=0.03, scaling_speedup_2proc_vs_1proc=4 / 3, identical=True,
               max_abs_iou_sum_diff=0.0, tp_total=5)
-    text = _flat(render_evaluator(ev))
-    assert '| official `panoptic_parts` evaluator, 1 process | 8.00 s / image |' in text
+    text = _flat(render_evaluator(ev))  # a record without the noisy case and the profile (the GPU check's)
+    assert '| smooth (10 images, 1024x2048): official `panoptic_parts` evaluator, 1 process | 8.00 s / image |' in text
     assert '**200x**' in text and 'identical (max difference 0)' in text
     assert '| ours on 40 images: 1 process vs 2 | 0.040 vs 0.030 s / image (1.33x) |' in text
+    assert 'noisy' not in text and 'profile' not in text
     assert 'DIFFERENT' in render_evaluator({**ev, 'identical': False})
     assert 'Not measured yet' in render_evaluator(None)
+    noisy = dict(images=10, size='512x1024', part_noise=0.15, official_s_per_image=2.0, ours_s_per_image=0.05,
+                 speedup_vs_official=40.0, identical=True, max_abs_iou_sum_diff=0.0, tp_total=5)
+    profile = dict(nproc=2, s_per_image=dict(read=0.001, decode=0.01, statistics=0.02, pickle=0.0005),
+                   row_bytes_per_image=2900, pool_start_s=0.05, pairing_s=0.002, summary_s=0.003,
+                   statistics_slowdown_nproc=1.1, predicted_speedup_2proc=1.7)
+    text = _flat(render_evaluator({**ev, 'noisy': noisy, 'profile': profile}))
+    assert '| **noisy (10 images, 512x1024, 15% of the part pixels random): speed-up, same files, same process ' \
+           'count** | **40x** |' in text
+    assert '| one process, ms per image | read 1.0, decode 10.0, statistics 20.0, pickle 0.5; a row pickled: ' \
+           '2.9 kB |' in text
+    assert '| fixed costs, ms | pool of 2 started 50, files paired 2, rows summed 3 |' in text
+    assert '| statistics with 2 processes at once | 1.10x as long each |' in text
+    assert '| speed-up of 2 processes predicted by this profile | 1.70x |' in text
 
 
 def test_thread_layout_block_from_its_json():
