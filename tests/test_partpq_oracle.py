@@ -14,7 +14,7 @@ def _ours_and_official(spec, gts, preds, root, official_gts=None, undefined_pids
     gt_dir, pred_dir, images_json = write_case_folder(str(root / 'ours'), gts, preds)
     off_dir = write_case_folder(str(root / 'official'), official_gts or gts, preds)
     official, official_stat = official_class_stats(
-        spec, [(g, p) for _, g, p in pair_files(*off_dir)])
+        spec, [(g, p) for _, g, p in pair_files(*off_dir)], parse_spec_once=True)
     pairs = pair_files(gt_dir, pred_dir, images_json)
     ev = PartPQEvaluator(spec, undefined_pids)
     total = PPSStats.zeros(spec.num_classes, spec.num_parts)
@@ -154,3 +154,18 @@ def test_empty_predictions_and_all_void_ground_truth(tmp_path):
     ev = PartPQEvaluator(spec)
     st = ev.image_stats(np.zeros((30, 40), np.int32), preds[1])
     assert st.tp.sum() == st.fn.sum() == st.fp.sum() == 0
+
+
+def test_the_spec_parsed_once_is_the_official_map_and_the_official_code_is_restored():
+    """The tests' shortcut (the official dense (sid, pid) map derived once per run, not once per image) hands
+    the official code the map its own function derives, and leaves that function as it was."""
+    mapping = load_spec('pascal').official.dataset_sid_pid2eval_sid_pid  # a grouping spec: parsed per image
+    from panoptic_parts.utils import evaluation_PartPQ  # after load_spec, which imports panoptic_parts right
+
+    from tapps_mm.testing.official import _spec_parsed_once
+    original = evaluation_PartPQ.parse_dataset_sid_pid2eval_sid_pid
+    with _spec_parsed_once():
+        parsed = evaluation_PartPQ.parse_dataset_sid_pid2eval_sid_pid(mapping)
+        assert evaluation_PartPQ.parse_dataset_sid_pid2eval_sid_pid(mapping) is parsed
+    assert evaluation_PartPQ.parse_dataset_sid_pid2eval_sid_pid is original
+    assert parsed == original(mapping)

@@ -52,7 +52,7 @@ def test_ground_truth_as_prediction_scores_one_with_official_evaluator(root, tmp
     gts = [read_label(g) for _, g, _ in pairs]
     case = write_case_folder(str(tmp_path), gts, [prediction_from_gt(spec, g, rng, noise=0.0) for g in gts])
     written = pair_files(*case)
-    _, stat = official_class_stats(spec, [(g, p) for _, g, p in written])
+    _, stat = official_class_stats(spec, [(g, p) for _, g, p in written], parse_spec_once=True)
     official = official_summary(spec, stat)
     assert official['PartPQ'] == 1.0 and official['n_p'] == 2
     assert evaluate_pps(*case, spec=spec, progress=False)['PartPQ'] == 1.0
