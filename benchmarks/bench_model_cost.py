@@ -31,7 +31,6 @@ import inspect
 import json
 import os
 import os.path as osp
-import platform
 import resource
 import statistics
 import subprocess
@@ -39,6 +38,7 @@ import sys
 import tempfile
 import time
 
+from benchmarks import machine_info
 from benchmarks.model_cost_report import render_model_cost
 from benchmarks.toy import TOY
 
@@ -210,10 +210,11 @@ def _rss_mb() -> float:
 
 
 def thread_layout() -> dict:
+    """This process's threads, beside the machine's cores (``machine_info``)."""
     import torch
     return dict(torch_threads=torch.get_num_threads(), torch_interop_threads=torch.get_num_interop_threads(),
                 **{k: os.environ.get(k) for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')},
-                cpu_count=os.cpu_count(), cpus_usable=len(os.sched_getaffinity(0)))
+                **{k: machine_info()[k] for k in ('cpu_count', 'cpus_usable')})
 
 
 def third_party_modules() -> list[str]:
@@ -304,9 +305,9 @@ class Worker:
         if op == 'infer':
             return dict(times=self.infer(request['iters']))
         if op == 'stats':
+            modules = third_party_modules()  # before thread_layout: collect_env imports what the model does not
             return dict(train_peak_mb=self.train_peak_mb(), final_loss=self.loss, threads=thread_layout(),
-                        params_m=sum(p.numel() for p in self.model.parameters()) / 1e6,
-                        modules=third_party_modules())
+                        params_m=sum(p.numel() for p in self.model.parameters()) / 1e6, modules=modules)
         raise ValueError(f'unknown request {request!r}')
 
 
@@ -425,12 +426,7 @@ def measure_scale(setting: dict, models: list[str], seed: int = 0, log=print) ->
 
 
 def host_info() -> dict:
-    import torch
-    info = dict(platform=platform.platform(), python=platform.python_version(), torch=torch.__version__,
-                parent_threads=thread_layout())
-    if torch.cuda.is_available():
-        info['gpu'] = torch.cuda.get_device_name(0)
-    return info
+    return dict(machine_info(), parent_threads=thread_layout())
 
 
 def main(argv=None):

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from benchmarks import REPO
+from benchmarks import REPO, machine_info
 from benchmarks.collect import read_json_lines
 from benchmarks.toy import TOY
 
@@ -104,10 +104,11 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     if args.iters < 2 or not 0 <= args.skip < args.iters:
         p.error(f'need --iters >= 2 and 0 <= --skip < --iters (got --iters {args.iters} --skip {args.skip})')
-    from benchmarks.launch import machine, make_data
+    from benchmarks.launch import make_data
     make_data(False, sys.stdout)  # the toy dataset the runs read, unless it is there already
     result = dict(command='python benchmarks/bench_threads.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
-                  machine=machine(), config=TOY.configs['tapps'], iters=args.iters, skip=args.skip, layouts={})
+                  machine=machine_info()['machine'], config=TOY.configs['tapps'], iters=args.iters, skip=args.skip,
+                  layouts={})
     with tempfile.TemporaryDirectory() as root:
         for name in args.layouts:
             result['layouts'][name] = measure(name, args.iters, args.skip, root)

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 
+from benchmarks import machine_info
 from benchmarks.mmcv_without_ops import has_compiled_mmcv_ops, use_mmcv_without_compiled_ops
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -36,18 +37,6 @@ GPU_SCALE = dict(config='configs/tapps/tapps_r50_4xb4-60k_pascal-pp.py',
                  device='cuda', amp=True, threads=0, cfg_options=[])
 SELF_CHECK_SCALE = dict(GPU_SCALE, size='128x128', iters=1, warmup=1, repeats=2, device='cpu', amp=False,
                         threads=1)
-
-
-def device_info() -> dict:
-    import torch
-    info = dict(torch=torch.__version__, cuda=torch.version.cuda, cpu_count=os.cpu_count())
-    if torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        info.update(name=props.name, memory_gib=round(props.total_memory / 2 ** 30, 1),
-                    capability=f'{props.major}.{props.minor}')
-    else:
-        info['name'] = 'CPU (self-check)'
-    return info
 
 
 def run_evaluator(self_check: bool) -> dict:
@@ -95,12 +84,12 @@ def main(argv=None) -> dict:
     if not args.self_check and not torch.cuda.is_available():
         raise SystemExit('gpu_check: torch sees no GPU (use --self-check for the CPU dry run)')
     scale = SELF_CHECK_SCALE if args.self_check else GPU_SCALE
-    print(f'gpu_check: {device_info()["name"]}, mmcv ops: {"compiled" if compiled else NO_OPS}', flush=True)
+    print(f'gpu_check: {machine_info()["machine"]}, mmcv ops: {"compiled" if compiled else NO_OPS}', flush=True)
     model_cost = dict(command='benchmarks/gpu_check.sh' + (' --self-check' if args.self_check else ''),
                       host=host_info(), scales={'paper-gpu': measure_scale(dict(scale), list(MODELS))})
     ratios = model_cost['scales']['paper-gpu']['ratios']['tapps/mask2former']
     model_cost['ratio'] = {k: (v['median'] if isinstance(v, dict) else v) for k, v in ratios.items()}
-    out = dict(self_check=args.self_check, device=device_info(), mmcv_ops='compiled' if compiled else NO_OPS,
+    out = dict(self_check=args.self_check, device=machine_info(), mmcv_ops='compiled' if compiled else NO_OPS,
                model_cost=model_cost)
     if not args.skip_evaluator:
         print('gpu_check: PartPQ evaluator', flush=True)

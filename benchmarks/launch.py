@@ -10,21 +10,18 @@ through ``tools/dist_train.sh``, ``slurm`` as one sbatch job array whose tasks c
 """
 from __future__ import annotations
 
-import contextlib
 import glob
 import json
 import os
 import os.path as osp
-import platform
 import shlex
-import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from benchmarks import REPO, config_stem
+from benchmarks import REPO, config_stem, machine_info, usable_cores
 from benchmarks.collect import LAUNCH_FILE, PREFIX, RunError, is_run_dir, read_run
 from benchmarks.toy import TOY
 
@@ -34,10 +31,6 @@ LAUNCHERS = ('local', 'dist', 'slurm')
 #: never spins waiting for another (measured by benchmarks/bench_threads.py, docs/benchmarks.md). It also
 #: makes a run's numbers independent of the machine's core count.
 LOCAL_THREADS = 1
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -114,24 +107,11 @@ def git_commit(repo: str = REPO) -> str:
         return 'unknown'
 
 
-def machine() -> str:
-    """The machine in words (cores, CPU, GPU): no host name, no paths."""
-    text = f'{usable_cores()} CPU cores ({platform.machine()})'
-    if shutil.which('nvidia-smi'):
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(['nvidia-smi', '--query-gpu=name', '--format=csv,noheader'], capture_output=True,
-                                 text=True, timeout=10).stdout.split('\n')
-            gpus = [g.strip() for g in out if g.strip()]
-            if gpus:
-                text += f', {len(gpus)}x {gpus[0]}'
-    return text
-
-
 def write_launch_file(job: Job, cmd: list[str]) -> None:
     """What launched the run (commit, machine, command): mmengine records neither commit nor machine."""
     os.makedirs(job.work_dir, exist_ok=True)
     path = osp.join(job.work_dir, LAUNCH_FILE)
-    info = dict(commit=git_commit(), machine=machine(), command=shlex.join(cmd),
+    info = dict(commit=git_commit(), machine=machine_info()['machine'], command=shlex.join(cmd),
                 date=datetime.now().isoformat(timespec='seconds'))
     with open(path, 'w') as f:
         json.dump(info, f, indent=1)

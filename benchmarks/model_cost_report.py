@@ -68,7 +68,8 @@ def render_gpu_check(data: dict | None) -> str:
         return ('GPU check (`benchmarks/gpu_check.sh`: R-50, 1024x1024 crop, batch 2, AMP): **not run yet** - no GPU '
                 'was available; the figures above are CPU measurements.')
     dev = data['device']
-    head = (f'GPU check on **{dev["name"]}** (torch {dev["torch"]}, CUDA {dev["cuda"]}, mmcv ops: {data["mmcv_ops"]}), '
+    head = (f'GPU check on **{dev["gpu"] or "CPU (self-check)"}** (torch {dev["torch"]}, CUDA {dev["cuda"]}, '
+            f'mmcv ops: {data["mmcv_ops"]}), '
             f'{data["wall_s"]:.0f} s in all.')
     ev = data.get('evaluator')
     tail = ''

@@ -12,9 +12,9 @@ from datetime import datetime
 
 import pandas as pd
 
-from benchmarks import REPO, aggregate, per_class, plots, render, uncertainty
+from benchmarks import REPO, aggregate, machine_info, per_class, plots, render, uncertainty
 from benchmarks.collect import Run, runs_frame
-from benchmarks.launch import git_commit, machine
+from benchmarks.launch import git_commit
 
 RESULTS_DIR = osp.join(REPO, 'benchmarks', 'results')  # the committed aggregates the documents are rendered from
 PUBLISHED = ('runs.csv', 'results.csv', 'comparisons.csv', 'per_class.csv', 'errors.csv', 'meta.json')
@@ -30,7 +30,7 @@ def meta_of(runs: list[Run], command_line: str, quick: bool) -> dict:
     date = datetime.strptime(starts[-1], '%Y%m%d_%H%M%S').strftime('%Y-%m-%d') if starts else 'undated'
     return dict(command=command_line, quick=quick, date=date,
                 commit=', '.join(commits) if commits else f'{git_commit()} (at collection; not recorded by the runs)',
-                machine='; '.join(machines) if machines else machine(),
+                machine='; '.join(machines) if machines else machine_info()['machine'],
                 runs=len(runs), runs_complete=sum(r.complete for r in runs),
                 wall_s=round(sum(r.wall_s or 0.0 for r in runs), 1),
                 seeds=sorted({r.seed for r in runs if r.seed is not None}),

@@ -36,7 +36,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from benchmarks import REPO, config_stem
+from benchmarks import REPO, config_stem, machine_info
 from benchmarks.collect import (
     PREFIX,
     REHEARSAL_KEY,
@@ -47,7 +47,7 @@ from benchmarks.collect import (
     read_run,
     run_starts,
 )
-from benchmarks.launch import LOCAL_THREADS, Job, command, git_commit, machine, run_env, write_launch_file
+from benchmarks.launch import LOCAL_THREADS, Job, command, git_commit, run_env, write_launch_file
 from benchmarks.paper import CONFIG_ROWS
 from tapps_mm.fileio import write_json_atomic
 
@@ -603,7 +603,7 @@ def run(plan: Plan, root: str = ROOT, record_path: str = RECORD, jobs: int = 2, 
         return 0
     t_start = time.monotonic()
     data_roots = write_data(root, plan, stream)
-    record.update(what=NOT_A_RESULT, command=command_line, plan=plan.fingerprint(), machine=machine(),
+    record.update(what=NOT_A_RESULT, command=command_line, plan=plan.fingerprint(), machine=machine_info()['machine'],
                   threads_per_run=LOCAL_THREADS, jobs=jobs, commit=git_commit(),
                   date=datetime.now().isoformat(timespec='seconds'),
                   data={s.folder: dict(image=list(s.image), train_input=list(s.train_input),

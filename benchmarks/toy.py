@@ -2,7 +2,8 @@
 
 Why one place: whoever changes the toy setting (its design and every setting tried are in
 ``docs/toy_benchmark.md``) changes this module and the toy config files, and ``tools/reproduce_tables.py``,
-the tables and the README follow. Nothing else in ``benchmarks`` names a toy config.
+the tables and the README follow. Nothing else in ``benchmarks`` names a toy config. The data (its folder and
+the generator's arguments) has its one home in the toy TAPPS config, which this module reads.
 
 The toy tables mirror the paper's (``1-toy``: TAPPS vs the separate-query baseline, ``3-toy`` / ``4-toy``
 / ``7-toy``: the ablations of Tables 3, 4 and 7, ``5-toy``: things only, from the runs of ``1-toy``) on the
@@ -12,9 +13,11 @@ paper's differences, for orientation.
 """
 from __future__ import annotations
 
+import functools
+import os.path as osp
 from dataclasses import dataclass, field
 
-from benchmarks import config_stem
+from benchmarks import REPO, config_stem
 from benchmarks.paper import REFERENCE_VARIANT, VARIANT, ConfigRows
 
 _TAPPS = 'configs/tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
@@ -42,11 +45,6 @@ class ToySetting:
     seed_std_goal: float = 1.0
     #: the default's name in the "settings tried" block of docs/toy_benchmark.md (which lists the versions)
     name: str = 'v9-official-init-resize'
-    #: the synthetic benchmark dataset the toy configs read, and the generator's arguments (the design is
-    #: in docs/toy_benchmark.md); an existing folder made with other arguments is remade
-    data_root: str = 'data/synthetic_pp-bench'
-    data_args: dict = field(default_factory=lambda: dict(num_train=2000, num_val=500, size=(64, 64), seed=0,
-                                                         object_scale=2.0, twin_parts=True))
     #: --quick: the same path end to end in minutes (numbers labelled smoke), in its own work dirs
     quick_seeds: int = 2
     quick_options: tuple[str, ...] = field(default=(
@@ -56,6 +54,18 @@ class ToySetting:
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
         '+val_dataloader.dataset.indices=10'))  # + : a key the config leaves at the dataset's default
     quick_work_root: str = 'work_dirs/quick'
+
+    @property
+    def data_root(self) -> str:
+        """The synthetic benchmark dataset the toy configs read (repository-relative), as the toy config names it."""
+        return _toy_data(self.configs['tapps'])[0]
+
+    @property
+    def data_args(self) -> dict:
+        """The generator's arguments of that dataset (the design is in docs/toy_benchmark.md), as the toy config
+        names them (``generator``, which a missing dataset's error quotes too); an existing folder made with
+        other arguments is remade."""
+        return dict(_toy_data(self.configs['tapps'])[1])
 
     @property
     def make_data(self) -> tuple[str, ...]:
@@ -77,6 +87,14 @@ class ToySetting:
         for t in tables:
             files += [c for c in self.table_configs[t] if c not in files]
         return files
+
+
+@functools.lru_cache(maxsize=None)
+def _toy_data(config: str) -> tuple[str, dict]:
+    """(data root, generator arguments) of a toy config: the config is their one home."""
+    from mmengine.config import Config
+    dataset = Config.fromfile(osp.join(REPO, config)).train_dataloader.dataset
+    return osp.normpath(dataset.data_root), dataset.generator.to_dict()
 
 
 _T = 'configs/tapps/tapps_r18-toy-{}_1xb8-1000it_synthetic.py'

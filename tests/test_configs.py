@@ -26,6 +26,8 @@ from tapps_mm.registry import DATASETS, MODELS
 from tapps_mm.testing.fake_datasets import write_fake_cityscapes_pp, write_fake_pascal_pp, write_fake_synthetic_pp
 
 CONFIGS = sorted(glob('configs/tapps/*.py') + glob('configs/baseline/*.py'))
+#: the toy settings tried before today's, apart from the live configs (docs/toy_benchmark.md)
+TRIED_CONFIGS = sorted(glob('configs/_tried_/toy/*.py'))
 FAKE_ROOT_OF = {'CityscapesPPSDataset': 'cityscapes', 'PascalPPSDataset': 'pascal', 'PascalPP107Dataset': 'pascal',
                 'SyntheticPPSDataset': 'synthetic'}
 SMALL_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadPPSAnnotations'),
@@ -48,8 +50,7 @@ VARIANTS = [
     (T + 'tapps_r50_4xb4-60k_pascal-pp107.py', T + 'tapps_r50_4xb4-60k_pascal-pp.py',
      {'model.panoptic_head.spec', 'model.panoptic_fusion_head.spec', 'dataset_type', 'spec',
       'train_dataloader.dataset.type', 'train_dataloader.dataset.spec', 'val_dataloader.dataset.type',
-      'val_dataloader.dataset.spec', 'test_dataloader.dataset.type', 'test_dataloader.dataset.spec',
-      'val_evaluator.spec', 'test_evaluator.spec'}),
+      'val_dataloader.dataset.spec', 'test_dataloader.dataset.type', 'test_dataloader.dataset.spec'}),
     (T + 'tapps_r50-nocompat_4xb4-60k_pascal-pp.py', T + 'tapps_r50_4xb4-60k_pascal-pp.py',
      {'model.panoptic_head.compatible_parts_train', 'model.panoptic_fusion_head.compatible_parts_test'}),
     (T + 'tapps_r50-nocompat-train_4xb4-60k_pascal-pp.py', T + 'tapps_r50_4xb4-60k_pascal-pp.py',
@@ -89,7 +90,9 @@ def _iters(n: int, warmup: int = 50) -> dict:
 
 
 def _baseline(config: str) -> str:
-    return config.replace('configs/tapps/tapps_', 'configs/baseline/baseline_')
+    """A TAPPS config's baseline namesake: in configs/baseline/, or beside it (a tried setting)."""
+    folder, name = osp.split(config)
+    return osp.join(folder.replace('configs/tapps', 'configs/baseline'), name.replace('tapps_', 'baseline_', 1))
 
 
 # The toy settings measured before today's (docs/toy_benchmark.md): config -> every key (as _flat names it) in
@@ -100,13 +103,14 @@ LARGE = {'model.backbone.base_channels': 64, 'model.panoptic_head.in_channels': 
          'model.panoptic_head.pixel_decoder.encoder.num_layers': 2,
          'model.panoptic_head.transformer_decoder.num_layers': 4, 'model.train_cfg.num_points': 512,
          'train_dataloader.num_workers': 1, 'train_dataloader.persistent_workers': True}
+TRIED_DIR = 'configs/_tried_/toy/'
 TRIED = {
-    T + 'tapps_r18-toy-large-nowarmup-lr4e-4_1xb8-400it_synthetic.py':  # v2-400it
+    TRIED_DIR + 'tapps_r18-toy-large-nowarmup-lr4e-4_1xb8-400it_synthetic.py':  # v2-400it
     {**LARGE, 'warmup_iters': 0, **LR4, **_iters(400, warmup=0)},
-    T + 'tapps_r18-toy-large-nowarmup-lr4e-4_1xb8-600it_synthetic.py':  # v3-600it
+    TRIED_DIR + 'tapps_r18-toy-large-nowarmup-lr4e-4_1xb8-600it_synthetic.py':  # v3-600it
     {**LARGE, 'warmup_iters': 0, **LR4, **_iters(600, warmup=0)},
-    T + 'tapps_r18-toy-lr4e-4_1xb8-1000it_synthetic.py': LR4,  # v5-1000it
-    T + 'tapps_r18-toy-lr4e-4_1xb8-1500it_synthetic.py': {**LR4, **_iters(1500)},  # v6-1500it
+    TRIED_DIR + 'tapps_r18-toy-lr4e-4_1xb8-1000it_synthetic.py': LR4,  # v5-1000it
+    TRIED_DIR + 'tapps_r18-toy-lr4e-4_1xb8-1500it_synthetic.py': {**LR4, **_iters(1500)},  # v6-1500it
 }
 
 
@@ -132,8 +136,9 @@ def _depth(path: str) -> int:
 
 
 def test_configs_cover_the_expected_set():
-    assert len(CONFIGS) == 38, CONFIGS
-    assert {v[0] for v in VARIANTS} | set(TRIED) | {_baseline(c) for c in TRIED} <= set(CONFIGS)
+    assert len(CONFIGS) == 30, CONFIGS
+    assert {v[0] for v in VARIANTS} <= set(CONFIGS)
+    assert set(TRIED_CONFIGS) == set(TRIED) | {_baseline(c) for c in TRIED}
 
 
 @pytest.mark.parametrize('config', CONFIGS)
@@ -152,7 +157,11 @@ def test_name_and_inheritance(config):
     schedulers = cfg.param_scheduler if isinstance(cfg.param_scheduler, list) else [cfg.param_scheduler]
     assert schedulers[-1].end == iters, 'the poly schedule must end with training'
     assert all(a.end == b.begin for a, b in zip(schedulers, schedulers[1:])), 'a warm-up must hand over to poly'
-    assert cfg.model.panoptic_head.spec == cfg.model.panoptic_fusion_head.spec
+    # the spec has one home, the dataset config's `spec`: the datasets and heads name it, the metric and the
+    # visualiser take it from the dataset's metainfo
+    assert (cfg.model.panoptic_head.spec == cfg.model.panoptic_fusion_head.spec == cfg.spec
+            == cfg.train_dataloader.dataset.spec == cfg.val_dataloader.dataset.spec)
+    assert 'spec' not in cfg.val_evaluator and 'spec' not in cfg.test_evaluator and 'spec' not in cfg.visualizer
     if 'cocopan' in config:
         # Mask2Former's own COCO-panoptic weights, named as the official configs' MODEL.WEIGHTS, converted on load
         assert cfg.load_from == (SWIN_B_COCO_PANOPTIC if 'swin' in config else R50_COCO_PANOPTIC)
@@ -186,7 +195,7 @@ def fake_roots(tmp_path_factory):
     return {name: str(base / name) + '/' for name in ('cityscapes', 'pascal', 'synthetic')}
 
 
-@pytest.mark.parametrize('config', CONFIGS)
+@pytest.mark.parametrize('config', CONFIGS + TRIED_CONFIGS)
 def test_config_builds_and_runs(config, fake_roots):
     init_default_scope('tapps_mm')
     cfg = Config.fromfile(config)
@@ -232,12 +241,12 @@ TAPPS_CHANGES = {
     'type',  # PartAwareMask2Former: predict() asks the heads for parts
     'data_preprocessor.type', 'data_preprocessor.batch_augments',  # pads the part map; Pascal pads in its pipeline
     'backbone.init_cfg.checkpoint',  # torchvision's R-50 by URL (no torchvision install)
-    'panoptic_head.type', 'panoptic_head.spec', 'panoptic_head.part_query', 'panoptic_head.compatible_parts_train',
+    'panoptic_head.type', 'panoptic_head.part_query', 'panoptic_head.compatible_parts_train',
     'panoptic_head.lambda_obj', 'panoptic_head.lambda_pt', 'panoptic_head.loss_part_mask',
     'panoptic_head.loss_part_dice', 'panoptic_head.no_object_weight',
     # the spec decides the class counts and class weights (mmdet: COCO's 80 + 53)
     'panoptic_head.num_things_classes', 'panoptic_head.num_stuff_classes', 'panoptic_head.loss_cls.class_weight',
-    'panoptic_fusion_head.type', 'panoptic_fusion_head.spec', 'panoptic_fusion_head.num_things_classes',
+    'panoptic_fusion_head.type', 'panoptic_fusion_head.num_things_classes',
     'panoptic_fusion_head.num_stuff_classes', 'panoptic_fusion_head.compatible_parts_test',
     'panoptic_fusion_head.no_part_score',
     # PPS inference as the official TAPPS (detectron2): its object score threshold

@@ -71,7 +71,7 @@ def test_dist_train_and_dist_test_on_cpu(data_root, tmp_path):
 
     checkpoint = osp.join(work, 'iter_4.pth')
     _run([osp.join(TOOLS, 'dist_test.sh'), config, checkpoint, '2', '--work-dir', str(tmp_path / 'dist'),
-          '--out', str(tmp_path / 'dist_pred'), '--cfg-options', *KEEP_PREDICTIONS],
+          '--out', str(tmp_path / 'dist_pred'), '--show-dir', 'vis', '--cfg-options', *KEEP_PREDICTIONS],
          tmp_path, _env(PORT=str(free_ports()[0])))
     _run([sys.executable, osp.join(TOOLS, 'test.py'), config, checkpoint, '--work-dir', str(tmp_path / 'single'),
           '--out', str(tmp_path / 'single_pred'), '--show-dir', 'vis', '--cfg-options', *KEEP_PREDICTIONS],
@@ -90,8 +90,9 @@ def test_dist_train_and_dist_test_on_cpu(data_root, tmp_path):
     assert len(kept) == 2 and len(kept[0]) == 2 and kept[0].image_ids.tolist() == kept[1].image_ids.tolist()
     for name, array in kept[0].arrays.items():
         np.testing.assert_array_equal(array, kept[1].arrays[name])
-    drawings = [p for p in os.listdir(tmp_path / 'single') if osp.isdir(tmp_path / 'single' / p / 'vis')]
-    assert len(drawings) == 1 and len(os.listdir(tmp_path / 'single' / drawings[0] / 'vis')) == 2
+    for run in ('single', 'dist'):  # each rank draws its own images, in the spec of the dataset
+        drawings = [p for p in os.listdir(tmp_path / run) if osp.isdir(tmp_path / run / p / 'vis')]
+        assert len(drawings) == 1 and len(os.listdir(tmp_path / run / drawings[0] / 'vis')) == 2, run
 
 
 def test_killed_run_resumes_to_the_same_weights_and_metrics(data_root, tmp_path):

@@ -50,7 +50,7 @@ def test_render_model_cost():
 
 def test_render_gpu_check():
     assert 'not run yet' in render_gpu_check(None)
-    data = dict(device=dict(name='NVIDIA H200', torch='2.11', cuda='13.0'), mmcv_ops='compiled', wall_s=300.0,
+    data = dict(device=dict(gpu='NVIDIA H200', torch='2.11', cuda='13.0'), mmcv_ops='compiled', wall_s=300.0,
                 model_cost=_result())
     assert render_gpu_check(data).startswith('GPU check on **NVIDIA H200**')
 

@@ -91,7 +91,9 @@ def test_paper_config_settings_did_not_move(stem):
 
 
 def test_the_official_point_sampling_and_loss_weights():
-    """The facts of the official TAPPS (DESIGN.md), in the snapshot itself."""
+    """The facts of the official TAPPS, in the snapshot itself: point sampling, loss weights and the 10 decoder
+    predictions (9 layers) as docs/fidelity.md lists them with the tests that run them, and Mask2Former's 100
+    queries."""
     with open(SNAPSHOT) as f:
         settings = json.load(f)
     for stem, s in settings.items():

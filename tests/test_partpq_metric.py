@@ -82,6 +82,21 @@ def test_written_predictions_rescore_with_official_tool(case, tmp_path):
         official_class_stats(spec, [(g, p) for _, g, p in original], parse_spec_once=True)[0]
 
 
+def test_without_a_spec_the_metric_scores_in_the_evaluated_datasets(case):
+    """Configs name the spec once, in the dataset: the metric takes it from the metainfo that mmengine's loops
+    hand it as ``dataset_meta``, and says so when there is none."""
+    from mmengine.registry import METRICS, init_default_scope
+    init_default_scope('tapps_mm')
+    metric = METRICS.build(dict(type='PartPQMetric'))
+    samples = _samples(case)
+    with pytest.raises(ValueError, match='no spec'):
+        metric.process({}, samples)
+    metric.dataset_meta = {'spec': 'cityscapes'}
+    metric.process({}, samples)
+    assert metric.evaluate(len(samples))['pps/PartPQ'] == pytest.approx(evaluate_pps(*case, progress=False)['PartPQ'],
+                                                                          abs=1e-12)
+
+
 def test_missing_fields_are_named():
     metric = _build()
     with pytest.raises(KeyError, match='pred_pps'):

@@ -120,6 +120,7 @@ def test_registered_dataset_lists_the_files_with_spec_metainfo(roots, ds_type):
     assert len(meta['part_classes']) == spec.num_parts == num_parts
     assert len(meta['thing_classes']) == spec.num_things > 0 and meta['num_things'] == spec.num_things
     assert meta['classes'] == tuple(spec.class_names[s] for s in spec.classes)
+    assert load_spec(meta['spec']).path == spec.path  # what the metric and the visualiser score and draw in
     default = _build(ds_type, fake.root)
     assert default.split == {'val': 'train', 'validation': 'training'}[val] and len(default) == 2
 

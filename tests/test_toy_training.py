@@ -36,8 +36,6 @@ def _cfg(data_root, work_dir, iters=3):
     cfg.train_dataloader.dataset.pipeline[3].update(scale=(64, 64))  # RandomResize
     cfg.train_dataloader.dataset.pipeline[4].update(crop_size=(64, 64))  # RandomCrop
     cfg.val_dataloader.dataset.pipeline[1].update(scale=(64, 64))
-    cfg.val_evaluator.spec = data_root + 'evalspec.yaml'
-    cfg.test_evaluator = cfg.val_evaluator
     cfg.train_cfg.update(max_iters=iters, val_interval=iters)
     cfg.param_scheduler = poly_schedule(iters)
     cfg.default_hooks.logger.interval = 1
@@ -232,7 +230,11 @@ def test_show_dir_draws_ground_truth_beside_the_prediction(data_root, tmp_path):
     pred = np.full((3, *image.shape[:2]), 255, np.uint8)
     sample = DetDataSample(metainfo=dict(img_path=image_path, pps_label_path=label))
     sample.pred_pps = PixelData(data=torch.from_numpy(pred))
-    vis = PPSLocalVisualizer(name='side_by_side_test', spec=data_root + 'evalspec.yaml')
+    from tapps_mm.registry import DATASETS
+    vis = PPSLocalVisualizer(name='side_by_side_test')
+    # what mmengine's loops hand it: the metainfo of the dataset it draws, which names the spec
+    vis.dataset_meta = DATASETS.build(dict(type='SyntheticPPSDataset', data_root=data_root, split='val',
+                                           pipeline=[])).metainfo
     for draw_gt, name in ((True, 'both.png'), (False, 'pred.png')):
         vis.add_datasample('x', image, sample, draw_gt=draw_gt, out_file=str(tmp_path / name))
     both, alone = (np.asarray(Image.open(tmp_path / n)) for n in ('both.png', 'pred.png'))

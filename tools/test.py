@@ -72,8 +72,6 @@ def build_config(args) -> Config:
         vis.show = args.show
         vis.wait_time = args.wait_time
         vis.test_out_dir = args.show_dir
-        if cfg.visualizer.get('spec') is None:
-            cfg.visualizer.spec = _pps_metric(cfg).spec
     if args.out is not None:
         if args.out.endswith('.pkl'):
             cfg.test_evaluator = [*_evaluators(cfg), dict(type='DumpResults', out_file_path=args.out)]

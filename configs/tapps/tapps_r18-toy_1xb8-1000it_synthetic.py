@@ -10,7 +10,6 @@ _base_ = [
     '../_base_/models/tapps_r50.py', '../_base_/datasets/synthetic_pps.py',
     '../_base_/schedules/schedule_90k.py', '../_base_/default_runtime.py'
 ]
-model_spec = 'synthetic'  # shipped copy of the synthetic dataset's spec: the model needs no data
 dims = 128
 
 model = dict(
@@ -18,7 +17,7 @@ model = dict(
     backbone=dict(depth=18, base_channels=32, norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False,
                   init_cfg=None),
     panoptic_head=dict(
-        spec=model_spec,
+        spec=_base_.spec,
         in_channels=[32, 64, 128, 256],
         feat_channels=dims,
         out_channels=dims,
@@ -35,12 +34,13 @@ model = dict(
             layer_cfg=dict(self_attn_cfg=dict(embed_dims=dims, num_heads=4),
                            cross_attn_cfg=dict(embed_dims=dims, num_heads=4),
                            ffn_cfg=dict(embed_dims=dims, feedforward_channels=512)))),
-    panoptic_fusion_head=dict(spec=model_spec),
+    panoptic_fusion_head=dict(spec=_base_.spec),
     train_cfg=dict(num_points=256),
     test_cfg=dict(object_mask_thr=0.5))
 
 data_root = 'data/synthetic_pp-bench/'
-# how the benchmark dataset is made (benchmarks/toy.py has the same; a missing dataset names this command)
+# how the benchmark dataset is made (its one home: benchmarks/toy.py reads it here; a missing dataset names this
+# command)
 generator = dict(num_train=2000, num_val=500, size=(64, 64), seed=0, object_scale=2.0, twin_parts=True)
 size = 64
 train_pipeline = [

@@ -6,6 +6,4 @@ spec = 'pascal-107'
 train_dataloader = dict(dataset=dict(type=dataset_type, spec=spec))
 val_dataloader = dict(dataset=dict(type=dataset_type, spec=spec))
 test_dataloader = val_dataloader
-val_evaluator = dict(spec=spec)
-test_evaluator = val_evaluator
 model = dict(panoptic_head=dict(spec=spec), panoptic_fusion_head=dict(spec=spec))

@@ -4,4 +4,5 @@ _base_ = [
     '../_base_/schedules/schedule_90k.py', '../_base_/default_runtime.py'
 ]
 # official: SyncBN in the backbone for Cityscapes, every stage trained
-model = dict(backbone=dict(norm_cfg=dict(type='SyncBN', requires_grad=True), norm_eval=False))
+model = dict(backbone=dict(norm_cfg=dict(type='SyncBN', requires_grad=True), norm_eval=False),
+             panoptic_head=dict(spec=_base_.spec), panoptic_fusion_head=dict(spec=_base_.spec))

@@ -8,7 +8,7 @@ _base_ = [
 load_from = 'checkpoints/maskformer2_swin_base_IN21k_384_bs16_50ep/model_final_54b88a.pkl'
 custom_hooks = [*_base_.custom_hooks, dict(type='Mask2FormerInitHook')]  # converts the .pkl on load
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.custom_keys}}))
-model = dict(panoptic_head=dict(spec='pascal'), panoptic_fusion_head=dict(spec='pascal'),
+model = dict(panoptic_head=dict(spec=_base_.spec), panoptic_fusion_head=dict(spec=_base_.spec),
              test_cfg=dict(object_mask_thr=0.5))
 max_iters = 10000
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)

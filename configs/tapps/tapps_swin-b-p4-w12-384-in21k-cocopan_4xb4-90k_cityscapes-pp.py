@@ -8,3 +8,4 @@ _base_ = [
 load_from = 'checkpoints/maskformer2_swin_base_IN21k_384_bs16_50ep/model_final_54b88a.pkl'
 custom_hooks = [*_base_.custom_hooks, dict(type='Mask2FormerInitHook')]  # converts the .pkl on load
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.custom_keys}}))
+model = dict(panoptic_head=dict(spec=_base_.spec), panoptic_fusion_head=dict(spec=_base_.spec))

@@ -74,7 +74,8 @@ class PPSDataset(BaseDataset):
     Args:
         data_root: dataset root folder.
         split: split name of the layout (e.g. 'train' / 'val', 'training' / 'validation').
-        spec: spec name or eval-spec YAML (relative paths resolve from ``data_root`` first).
+        spec: spec name or eval-spec YAML (relative paths resolve from ``data_root`` first); the metainfo
+            names it (``spec``) for the metric and the visualiser.
         check_files: fail at construction when a listed image or label file is missing.
     """
 
@@ -91,10 +92,15 @@ class PPSDataset(BaseDataset):
         self.split = split
         spec = spec or self.default_spec
         candidate = osp.join(data_root, spec)
-        self.spec = load_spec(candidate if spec.endswith('.yaml') and osp.isfile(candidate) else spec)
+        spec = candidate if spec.endswith('.yaml') and osp.isfile(candidate) else spec
+        self.spec = load_spec(spec)
         self.check_files = check_files
         metainfo = {**pps_metainfo(self.spec), **(kwargs.pop('metainfo', None) or {})}
         super().__init__(data_root=data_root, metainfo=metainfo, **kwargs)
+        # the spec as loaded (name or YAML), so that the metric and the visualiser, which mmengine's loops hand
+        # this metainfo as their ``dataset_meta``, load the same one: the dataset config is its one home. Set
+        # after BaseDataset, which would read a string of the metainfo that names a file as that file's lines.
+        self._metainfo['spec'] = spec
 
     def list_pairs(self) -> list[tuple[str, str, str]]:
         """(image id, image path, label path) of the split."""

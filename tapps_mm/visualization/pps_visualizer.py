@@ -11,17 +11,19 @@ from tapps_mm.registry import VISUALIZERS
 
 @VISUALIZERS.register_module()
 class PPSLocalVisualizer(Visualizer):
-    """Draws ``pred_pps`` of a data sample with :func:`~tapps_mm.visualization.draw_pps_prediction`.
+    """Draws ``pred_pps`` of a data sample with :func:`~tapps_mm.visualization.draw_pps_prediction`, in the
+    spec of the dataset it runs on: its metainfo ``spec``, which mmengine's loops hand the visualiser as
+    ``dataset_meta`` (a config names the spec once, in its dataset)."""
 
-    Args:
-        spec: the spec the predictions follow (name or eval-spec YAML); ``tools/test.py`` takes the
-            test evaluator's when it is not set.
-    """
+    @property
+    def dataset_meta(self) -> dict | None:
+        """mmengine keeps it on rank 0 only; here every rank keeps it: mmdet's ``DetVisualizationHook`` has each
+        rank draw its own samples (``--show-dir`` of a distributed test), each in the dataset's spec."""
+        return self._dataset_meta
 
-    def __init__(self, name: str = 'visualizer', spec: str | None = None, **kwargs) -> None:
-        super().__init__(name=name, **kwargs)
-        self.spec = spec
-        self._loaded_spec = None
+    @dataset_meta.setter
+    def dataset_meta(self, dataset_meta: dict) -> None:
+        self._dataset_meta = dataset_meta
 
     def add_datasample(self, name: str, image, data_sample=None, draw_gt: bool = True,
                        draw_pred: bool = True, show: bool = False, wait_time: float = 0,
@@ -33,6 +35,7 @@ class PPSLocalVisualizer(Visualizer):
         import mmcv
 
         from tapps_mm.pps_format import prediction_array
+        from tapps_mm.specs import load_spec
         from tapps_mm.visualization.pps_drawing import (
             draw_pps_ground_truth,
             draw_pps_prediction,
@@ -41,18 +44,16 @@ class PPSLocalVisualizer(Visualizer):
         )
         if data_sample is None or 'pred_pps' not in data_sample or not draw_pred:
             return
-        if self.spec is None:
-            raise ValueError('PPSLocalVisualizer: set `visualizer.spec` (the spec of the predictions)')
-        if self._loaded_spec is None:
-            from tapps_mm.specs import load_spec
-            self._loaded_spec = load_spec(self.spec)
+        if not (self.dataset_meta or {}).get('spec'):
+            raise ValueError('PPSLocalVisualizer: no spec: its dataset_meta (a PPS dataset\'s metainfo) names none')
+        spec = load_spec(self.dataset_meta['spec'])
         title = osp.basename(data_sample.img_path) if 'img_path' in data_sample else name  # not 'test_img'
         label = data_sample.get('pps_label_path')
-        truth = ground_truth_arrays(label, self._loaded_spec) if draw_gt and label and osp.isfile(label) else None
-        drawing = draw_pps_prediction(image, prediction_array(data_sample.pred_pps), self._loaded_spec,
+        truth = ground_truth_arrays(label, spec) if draw_gt and label and osp.isfile(label) else None
+        drawing = draw_pps_prediction(image, prediction_array(data_sample.pred_pps), spec,
                                       ground_truth=truth, title=f'prediction: {title}' if draw_gt else title)
         if truth is not None:
-            drawing = side_by_side(draw_pps_ground_truth(image, truth, self._loaded_spec,
+            drawing = side_by_side(draw_pps_ground_truth(image, truth, spec,
                                                          title=f'ground truth: {title}'), drawing)
         if show:
             self.show(drawing, win_name=name, wait_time=wait_time)

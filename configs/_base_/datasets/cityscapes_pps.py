@@ -6,6 +6,8 @@
 # bilinear resize as detectron2. docs/fidelity.md lists every setting and the test that runs it.
 dataset_type = 'CityscapesPPSDataset'
 data_root = 'data/cityscapes/'
+# the spec's one home: the datasets take it, the model's heads too (the configs that add a model: _base_.spec),
+# the metric and the visualiser from the dataset's metainfo
 spec = 'cityscapes-grouped'  # the official TAPPS's eval spec (9 part classes)
 crop_size = (1024, 512)  # (width, height), mmdet's order: the official (512, 1024) is (height, width)
 
@@ -35,5 +37,5 @@ val_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, split='val', spec=spec, test_mode=True,
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='PartPQMetric', spec=spec)
+val_evaluator = dict(type='PartPQMetric')
 test_evaluator = val_evaluator

@@ -5,6 +5,8 @@
 # resize as detectron2. docs/fidelity.md lists every setting.
 dataset_type = 'PascalPPSDataset'
 data_root = 'data/pascal/'
+# the spec's one home: the datasets take it, the model's heads too (the configs that add a model: _base_.spec),
+# the metric and the visualiser from the dataset's metainfo
 spec = 'pascal'
 crop_size = (1024, 1024)  # (width, height)
 
@@ -32,5 +34,5 @@ val_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, split='validation', spec=spec, test_mode=True,
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='PartPQMetric', spec=spec)
+val_evaluator = dict(type='PartPQMetric')
 test_evaluator = val_evaluator

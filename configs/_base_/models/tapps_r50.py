@@ -1,8 +1,9 @@
 # TAPPS (CVPR 2024): mmdet's Mask2Former R-50 (the model of mmdet's mask2former_r50_8xb2-lsj-50e_coco-panoptic;
 # tests/test_configs.py checks that only the TAPPS keys it lists differ) with the JOPS head (2-layer MLP
-# part-query adaptation, compatible parts at training and test), the official hyper-parameters. The spec is
-# Cityscapes-PP's (grouped parts, as the official TAPPS); other datasets set theirs. The spec decides the
-# class counts and the class weights of loss_cls (1 per class, 0.1 for 'no object'): the heads derive them.
+# part-query adaptation, compatible parts at training and test), the official hyper-parameters. The heads'
+# spec is the dataset config's (`spec`; the configs that add a dataset pass it on as _base_.spec). The spec
+# decides the class counts and the class weights of loss_cls (1 per class, 0.1 for 'no object'): the heads
+# derive them.
 # Why the model is written out instead of inherited: mmdet ships Mask2Former only as a complete config
 # (dataset, schedule, runtime), and mmengine refuses two bases that define the same key.
 
@@ -34,7 +35,6 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint='https://download.pytorch.org/models/resnet50-0676ba61.pth')),
     panoptic_head=dict(
         type='JOPSHead',
-        spec='cityscapes-grouped',
         in_channels=[256, 512, 1024, 2048],
         strides=[4, 8, 16, 32],
         feat_channels=256,
@@ -79,7 +79,6 @@ model = dict(
                             eps=1.0, loss_weight=5.0)),
     panoptic_fusion_head=dict(
         type='PPSFusionHead',
-        spec='cityscapes-grouped',
         compatible_parts_test=True,
         no_part_score=0.1,
         loss_panoptic=None,

@@ -38,7 +38,9 @@ class PartPQMetric(BaseMetric):
     'obj_without_conflicts_n' objects; None when that count is 0).
 
     Args:
-        spec: spec name or eval-spec YAML; it defines the classes and parts.
+        spec: spec name or eval-spec YAML; it defines the classes and parts. Default: the evaluated dataset's
+            (its metainfo ``spec``, which mmengine's loops hand the metric as ``dataset_meta``), so that a config
+            names the spec once, in its dataset.
         format_only / outfile_prefix: like mmdet's metrics; ``outfile_prefix`` writes the prediction
             PNGs + images.json in the official format (re-score with the official tool) and the full
             results (incl. per class) to ``<outfile_prefix>/pps_results.json``, then a ``manifest.json``
@@ -55,18 +57,32 @@ class PartPQMetric(BaseMetric):
 
     default_prefix = 'pps'
 
-    def __init__(self, spec: str = 'cityscapes', outfile_prefix: str | None = None, format_only: bool = False,
+    def __init__(self, spec: str | None = None, outfile_prefix: str | None = None, format_only: bool = False,
                  collect_device: str = 'cpu', prefix: str | None = None, undefined_pids: str = 'unlabelled',
                  per_image_file: str | None = None, outfile_run: str | None = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        self.spec = load_spec(spec)
-        self.evaluator = PartPQEvaluator(self.spec, undefined_pids)
+        self.undefined_pids = undefined_pids
+        self.spec, self.evaluator = None, None
+        self._own_spec = spec is not None
+        if spec is not None:
+            self._use_spec(spec)
         self.outfile_prefix = outfile_prefix
         self.format_only = format_only
         self.per_image_file = per_image_file
         self.outfile_run = outfile_run
         if format_only and not outfile_prefix:
             raise ValueError('PartPQMetric: format_only=True needs outfile_prefix (where to write predictions).')
+
+    def _use_spec(self, spec: str) -> None:
+        self.spec = load_spec(spec)
+        self.evaluator = PartPQEvaluator(self.spec, self.undefined_pids)
+
+    @BaseMetric.dataset_meta.setter
+    def dataset_meta(self, dataset_meta: dict) -> None:
+        """mmengine's setter; the dataset's spec unless the metric was given its own."""
+        BaseMetric.dataset_meta.fset(self, dataset_meta)
+        if not self._own_spec and (dataset_meta or {}).get('spec'):
+            self._use_spec(dataset_meta['spec'])
 
     def _write_png(self, image_id: str, pred: np.ndarray, source: str) -> str:
         """Write one prediction PNG; returns its SHA-256 for the folder's manifest."""
@@ -87,6 +103,9 @@ class PartPQMetric(BaseMetric):
             png_sha256 = self._write_png(image_id, pred, label_path) if self.outfile_prefix else None
             stats = None
             if not self.format_only:
+                if self.evaluator is None:
+                    raise ValueError('PartPQMetric: no spec: evaluate a PPS dataset (its metainfo names the spec) '
+                                     'or set `spec`')
                 stats = self.evaluator.image_stats(read_label(label_path), pred, label_path,
                                                    f'prediction for {image_id}')
             self.results.append({'image_id': image_id, 'stats': stats, 'png_sha256': png_sha256,

@@ -1,5 +1,5 @@
 # Toy benchmark v2-400it (docs/toy_benchmark.md): the larger model (before v4's speed levers), no warm-up, lr 4e-4.
-_base_ = './tapps_r18-toy_1xb8-1000it_synthetic.py'
+_base_ = '../../tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
 
 model = dict(
     backbone=dict(base_channels=64),
