@@ -133,7 +133,9 @@ def test_show_dir_draws_a_match_in_its_ground_truth_colour(case, tmp_path):
     spec, label, pps = case
     sample = DetDataSample(metainfo=dict(img_path='crafted.png', pps_label_path=label))
     sample.pred_pps = PixelData(data=torch.from_numpy(np.ascontiguousarray(pps.transpose(2, 0, 1))))
-    PPSLocalVisualizer(name='colors_test', spec='synthetic').add_datasample(
+    visualizer = PPSLocalVisualizer(name='colors_test')
+    visualizer.dataset_meta = dict(spec='synthetic')  # as mmengine's loops set it from the dataset
+    visualizer.add_datasample(
         'x', np.zeros((H, W, 3), np.uint8), sample, out_file=str(tmp_path / 'both.png'))
     both = np.asarray(Image.open(tmp_path / 'both.png').convert('RGB'))
     robot_b = class_shades(ground_truth_arrays(label, spec)['object_labels'])[1]
