@@ -8,7 +8,8 @@ included, but computed from a small table instead of per-segment full-image mask
 2. every quantity of the official algorithm (segment areas, intersections, void/crowd overlaps, the
    part confusion matrices over the whole image) is a sum over that table.
 
-Semantics reproduced from the official code (see DESIGN.md):
+Semantics reproduced from the official code (``panoptic_parts.utils.evaluation_PartPQ``; how each is tested:
+docs/evaluation.md, "Exactness"):
 - GT: pids are mapped through the dataset spec's countable groupings and ``dataset_sid_pid2eval_sid_pid``;
   sids are used as eval sids; sids outside the eval set are void; thing pixels without instance id
   (uid = sid) are crowd; a segment of a parts class without any part label becomes crowd.
