@@ -1,6 +1,6 @@
 """Write the model metadata mim reads, from the configs and the paper's tables:
-``configs/{tapps,baseline}/metafile.yml``, ``model-index.yml`` and the results block of each config
-folder's README (between the ``results`` markers). ``tests/test_metafiles.py`` fails when they are stale.
+``configs/{tapps,baseline,mask2former}/metafile.yml``, ``model-index.yml`` and the results block of the
+TAPPS and baseline READMEs (between the ``results`` markers). ``tests/test_metafiles.py`` fails when they are stale.
 
     python -m benchmarks.metafiles [--check]
 
@@ -28,18 +28,23 @@ from benchmarks.paper import CONFIG_ROWS, METRICS, paper_results, paper_table
 from benchmarks.readme_blocks import Markers, replace_block, report, sync_files
 from benchmarks.render import markdown
 
-FOLDERS = {
-    'tapps': dict(collection='TAPPS', architecture=['TAPPS', 'JOPS head', 'Mask2Former']),
-    'baseline': dict(collection='TAPPS-baseline', architecture=['Mask2Former', 'separate part queries']),
-}
 PAPER = dict(URL='https://openaccess.thecvf.com/content/CVPR2024/html/de_Geus_Task-aligned_Part-aware_Panoptic_'
                  'Segmentation_through_Joint_Object-Part_Representations_CVPR_2024_paper.html',
              Title='Task-aligned Part-aware Panoptic Segmentation through Joint Object-Part Representations')
+MASK2FORMER_PAPER = dict(URL='https://openaccess.thecvf.com/content/CVPR2022/html/Cheng_Masked-Attention_Mask_'
+                             'Transformer_for_Universal_Image_Segmentation_CVPR_2022_paper.html',
+                         Title='Masked-attention Mask Transformer for Universal Image Segmentation')
+FOLDERS = {
+    'tapps': dict(collection='TAPPS', architecture=['TAPPS', 'JOPS head', 'Mask2Former'], paper=PAPER),
+    'baseline': dict(collection='TAPPS-baseline', architecture=['Mask2Former', 'separate part queries'], paper=PAPER),
+    # no part branch and no row of the TAPPS paper: its README has no results block
+    'mask2former': dict(collection='Mask2Former-PPS', architecture=['Mask2Former'], paper=MASK2FORMER_PAPER),
+}
 DATASETS = {'cityscapes-pp': 'Cityscapes-PP', 'pascal-pp': 'Pascal-PP', 'pascal-pp107': 'Pascal-PP-107',
             'synthetic': 'Synthetic-PP (toy)'}
 INIT = {'IN': 'ImageNet', 'IN+COCO': 'COCO panoptic (Mask2Former)'}
 # config stems: {method}_{backbone}_{gpus}xb{batch}-{schedule}_{dataset} (mmdet's naming)
-NAME = re.compile(r'^(?P<method>tapps|baseline)_(?P<backbone>[a-z0-9-]+)_(?P<gpus>\d+)xb(?P<batch>\d+)'
+NAME = re.compile(r'^(?P<method>tapps|baseline|mask2former)_(?P<backbone>[a-z0-9-]+)_(?P<gpus>\d+)xb(?P<batch>\d+)'
                   r'-(?P<schedule>\d+k|\d+it)_(?P<dataset>[a-z0-9-]+)$')
 RESULTS_BLOCK = Markers('results', 'python -m benchmarks.metafiles')
 
@@ -71,7 +76,7 @@ def _model_entry(folder: str, stem: str, table, measured: dict[str, dict]) -> di
     cfg = Config.fromfile(osp.join(REPO, 'configs', folder, stem + '.py'))
     m = NAME.match(stem)
     gpus, batch = int(m['gpus']), int(m['batch'])
-    toy = stem not in CONFIG_ROWS
+    toy = m['dataset'] == 'synthetic'
     metadata = {
         'Training Data': DATASETS[m['dataset']],
         'Training Resources': '1x CPU (2 cores)' if toy else f'{gpus}x A100 GPUs',
@@ -80,12 +85,14 @@ def _model_entry(folder: str, stem: str, table, measured: dict[str, dict]) -> di
     }
     entry = {'Name': stem, 'In Collection': FOLDERS[folder]['collection'],
              'Config': f'configs/{folder}/{stem}.py', 'Metadata': metadata}
-    if not toy:
+    if stem in CONFIG_ROWS:
         rows = CONFIG_ROWS[stem]
         metadata['Pretraining'] = INIT[rows.pretraining]
         metadata['Paper Tables'] = list(rows.variants)
         metadata['Paper Results'] = {'Source': PAPER_SOURCE, 'Task': 'Part-aware Panoptic Segmentation',
                                      'Dataset': DATASETS[m['dataset']], 'Metrics': paper_results(stem, table)}
+    elif not toy:  # a full-scale config that trains no row of the paper
+        metadata['Pretraining'] = INIT['IN+COCO' if 'cocopan' in m['backbone'] else 'IN']
     if stem in measured:
         metadata['Measured'] = (f'mean over {measured[stem]["Seeds"]} seed(s), tools/reproduce_tables.py '
                                 '(benchmarks/results/results.csv)')
@@ -97,11 +104,12 @@ def _model_entry(folder: str, stem: str, table, measured: dict[str, dict]) -> di
 def metafile(folder: str, measured: dict[str, dict]) -> str:
     table = paper_table()
     info = FOLDERS[folder]
+    full_scale = {NAME.match(stem)['dataset'] for stem in _configs(folder)} - {'synthetic'}
     collection = {'Name': info['collection'],
-                  'Metadata': {'Training Data': ['Cityscapes-PP', 'Pascal-PP', 'Pascal-PP-107'],
+                  'Metadata': {'Training Data': [name for key, name in DATASETS.items() if key in full_scale],
                                'Training Techniques': ['AdamW', 'Weight Decay', 'Poly LR', 'AMP'],
                                'Training Resources': '4x A100 GPUs', 'Architecture': info['architecture']},
-                  'Paper': PAPER, 'README': f'configs/{folder}/README.md'}
+                  'Paper': info['paper'], 'README': f'configs/{folder}/README.md'}
     doc = {'Collections': [collection], 'Models': [_model_entry(folder, s, table, measured) for s in _configs(folder)]}
     header = '# Generated by `python -m benchmarks.metafiles` from the configs and benchmarks/paper.py.\n'
     return header + yaml.safe_dump(doc, sort_keys=False, width=120, allow_unicode=True)
@@ -144,7 +152,8 @@ def expected_files(published: tuple | None = None) -> dict[str, str]:
     files = {'model-index.yml': model_index()}
     for folder in FOLDERS:
         files[f'configs/{folder}/metafile.yml'] = metafile(folder, measured)
-        files[f'configs/{folder}/README.md'] = readme_with_results(folder)
+        if any(stem in CONFIG_ROWS for stem in _configs(folder)):
+            files[f'configs/{folder}/README.md'] = readme_with_results(folder)
     return files
 
 

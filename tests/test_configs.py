@@ -25,7 +25,7 @@ from tapps_mm.engine.cli import add_common_args, merge_cfg_options
 from tapps_mm.registry import DATASETS, MODELS
 from tapps_mm.testing.fake_datasets import write_fake_cityscapes_pp, write_fake_pascal_pp, write_fake_synthetic_pp
 
-CONFIGS = sorted(glob('configs/tapps/*.py') + glob('configs/baseline/*.py'))
+CONFIGS = sorted(glob('configs/tapps/*.py') + glob('configs/baseline/*.py') + glob('configs/mask2former/*.py'))
 #: the toy settings tried before today's, apart from the live configs (docs/toy_benchmark.md)
 TRIED_CONFIGS = sorted(glob('configs/_tried_/toy/*.py'))
 FAKE_ROOT_OF = {'CityscapesPPSDataset': 'cityscapes', 'PascalPPSDataset': 'pascal', 'PascalPP107Dataset': 'pascal',
@@ -37,10 +37,9 @@ COCO = {'load_from', 'custom_hooks', 'model.backbone.init_cfg'}
 R50_COCO_PANOPTIC = 'checkpoints/maskformer2_R50_bs16_50ep/model_final_94dc52.pkl'
 SWIN_B_COCO_PANOPTIC = 'checkpoints/maskformer2_swin_base_IN21k_384_bs16_50ep/model_final_54b88a.pkl'
 PASCAL_COCO = COCO | {'max_iters', 'train_cfg.max_iters', 'train_cfg.val_interval', 'param_scheduler.end'}
-BASELINE = {'model.panoptic_head.type', 'model.panoptic_head.num_part_queries',
-            'model.panoptic_head.part_query', 'model.panoptic_head.compatible_parts_train',
-            'model.panoptic_fusion_head.type'}
+BASELINE = {'model.panoptic_head.type', 'model.panoptic_head.num_part_queries', 'model.panoptic_fusion_head.type'}
 T = 'configs/tapps/'
+M = 'configs/mask2former/'
 TOY = T + 'tapps_r18-toy_1xb8-1000it_synthetic.py'
 # (config, the config it must equal, the keys it may change): what each row of a table varies
 VARIANTS = [
@@ -136,7 +135,7 @@ def _depth(path: str) -> int:
 
 
 def test_configs_cover_the_expected_set():
-    assert len(CONFIGS) == 30, CONFIGS
+    assert len(CONFIGS) == 32, CONFIGS
     assert {v[0] for v in VARIANTS} <= set(CONFIGS)
     assert set(TRIED_CONFIGS) == set(TRIED) | {_baseline(c) for c in TRIED}
 
@@ -146,8 +145,9 @@ def test_name_and_inheritance(config):
     m = NAME.match(osp.splitext(osp.basename(config))[0])
     assert m, f'{config}: not {{method}}_{{backbone}}_{{gpus}}xb{{batch}}-{{schedule}}_{{dataset}}.py'
     assert m['method'] == osp.basename(osp.dirname(config))
-    # _base_ -> dataset config -> 107-part spec -> COCO initialisation -> ablation / baseline
-    assert _depth(config) <= 5, f'{config}: inheritance deeper than base -> dataset -> variants'
+    # _base_ model (Mask2Former -> TAPPS) -> dataset config -> 107-part spec -> COCO initialisation -> ablation /
+    # baseline
+    assert _depth(config) <= 6, f'{config}: inheritance deeper than base -> dataset -> variants'
     cfg = Config.fromfile(config)
     # default_runtime.py: the runner whose resume never runs a checkpoint's config, the CPU-safe DDP wrapper
     assert cfg.runner_type == 'TappsRunner' and 'CPUSafe' in cfg.model_wrapper_cfg.type
@@ -217,7 +217,7 @@ def test_config_builds_and_runs(config, fake_roots):
     batch = pseudo_collate([small[0], small[1]])
     model.train()
     losses = model(**model.data_preprocessor(batch, True), mode='loss')
-    assert any('part' in k for k in losses), sorted(losses)
+    assert any('part' in k for k in losses) == (not config.startswith(M)), sorted(losses)  # plain: no part loss
     total = sum(float(v.detach().sum()) for k, v in losses.items() if 'loss' in k)
     assert math.isfinite(total)
 
@@ -232,37 +232,54 @@ def test_config_builds_and_runs(config, fake_roots):
     assert 0.0 <= metrics['pps/PartPQ'] <= 1.0 and 'pps/PQ' in metrics
 
 
-# What TAPPS changes in mmdet's Mask2Former (configs/_base_/models/tapps_r50.py; everything else must equal
-# mmdet's own mask2former_r50_8xb2-lsj-50e_coco-panoptic model). The base cannot inherit that file:
+# What the PPS Mask2Former changes in mmdet's (configs/_base_/models/mask2former_r50.py; everything else must
+# equal mmdet's own mask2former_r50_8xb2-lsj-50e_coco-panoptic model). The base cannot inherit that file:
 # mmdet ships Mask2Former only as a complete config (dataset, schedule, runtime) and mmengine refuses two
 # bases that define one key, so it would collide with every dataset / schedule / runtime base.
 MMDET_M2F = 'mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic.py'
-TAPPS_CHANGES = {
+PPS_CHANGES = {
     'type',  # PartAwareMask2Former: predict() asks the heads for parts
     'data_preprocessor.type', 'data_preprocessor.batch_augments',  # pads the part map; Pascal pads in its pipeline
     'backbone.init_cfg.checkpoint',  # torchvision's R-50 by URL (no torchvision install)
-    'panoptic_head.type', 'panoptic_head.part_query', 'panoptic_head.compatible_parts_train',
-    'panoptic_head.lambda_obj', 'panoptic_head.lambda_pt', 'panoptic_head.loss_part_mask',
-    'panoptic_head.loss_part_dice', 'panoptic_head.no_object_weight',
+    'panoptic_head.type', 'panoptic_head.no_object_weight',
     # the spec decides the class counts and class weights (mmdet: COCO's 80 + 53)
     'panoptic_head.num_things_classes', 'panoptic_head.num_stuff_classes', 'panoptic_head.loss_cls.class_weight',
     'panoptic_fusion_head.type', 'panoptic_fusion_head.num_things_classes',
-    'panoptic_fusion_head.num_stuff_classes', 'panoptic_fusion_head.compatible_parts_test',
-    'panoptic_fusion_head.no_part_score',
+    'panoptic_fusion_head.num_stuff_classes',
     # PPS inference as the official TAPPS (detectron2): its object score threshold
     'test_cfg.instance_on', 'test_cfg.object_mask_thr',
 }
+# What TAPPS adds to it (configs/_base_/models/tapps_r50.py): the JOPS head and the part settings of the fusion
+JOPS_BRANCH = {'model.panoptic_head.type', 'model.panoptic_head.lambda_obj', 'model.panoptic_head.lambda_pt',
+               'model.panoptic_head.loss_part_mask', 'model.panoptic_head.loss_part_dice',
+               'model.panoptic_fusion_head.compatible_parts_test', 'model.panoptic_fusion_head.no_part_score'}
 
 
-def test_model_base_is_mmdets_mask2former_plus_the_tapps_changes(tmp_path):
+def test_model_base_is_mmdets_mask2former_plus_the_pps_changes(tmp_path):
     (tmp_path / 'm2f.py').write_text(f'_base_ = {MMDET_M2F!r}\n')  # mmdet:: resolves inside _base_ only
-    ours = _flat(Config.fromfile('configs/_base_/models/tapps_r50.py').model.to_dict())
+    ours = _flat(Config.fromfile('configs/_base_/models/mask2former_r50.py').model.to_dict())
     mmdet = _flat(Config.fromfile(str(tmp_path / 'm2f.py')).model.to_dict())
     mmdet.pop('_scope_')  # mmengine's mark of a config from another package
     changed = {k for k in ours.keys() | mmdet.keys() if ours.get(k, '<unset>') != mmdet.get(k, '<unset>')}
-    unexpected = {k for k in changed if not any(k == p or k.startswith(p + '.') for p in TAPPS_CHANGES)}
+    unexpected = {k for k in changed if not any(k == p or k.startswith(p + '.') for p in PPS_CHANGES)}
     assert not unexpected, {k: (mmdet.get(k, '<unset>'), ours.get(k, '<unset>')) for k in sorted(unexpected)}
     assert {'type', 'panoptic_head.type', 'panoptic_fusion_head.type'} <= changed
+
+
+def _added(config: str, reference: str) -> dict:
+    """Every key (as _flat names it) in which ``config`` differs from ``reference``, with its value."""
+    a, b = _flat(Config.fromfile(config).to_dict()), _flat(Config.fromfile(reference).to_dict())
+    return {k: a.get(k, '<unset>') for k in a.keys() | b.keys() if a.get(k, '<unset>') != b.get(k, '<unset>')}
+
+
+def test_tapps_is_the_plain_mask2former_plus_the_jops_head():
+    """The TAPPS model base adds the JOPS head to the Mask2Former one, and each plain Mask2Former config is its
+    TAPPS counterpart without exactly that: no switch of the part branch is left behind or restated apart."""
+    jops = _added('configs/_base_/models/tapps_r50.py', 'configs/_base_/models/mask2former_r50.py')
+    assert {k for k in jops if not any(k == p or k.startswith(p + '.') for p in JOPS_BRANCH)} == set()
+    assert jops['model.panoptic_head.type'] == 'JOPSHead'
+    for mask2former in sorted(glob(M + '*.py')):
+        assert _added(mask2former.replace(M + 'mask2former_', T + 'tapps_'), mask2former) == jops, mask2former
 
 
 @pytest.mark.parametrize('config', sorted(TOY_SETTING.config_files(('3', '4', '7'))))

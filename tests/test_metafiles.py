@@ -43,5 +43,6 @@ def test_model_index_lists_every_config():
             assert model['Name'] == osp.splitext(osp.basename(model['Config']))[0]
             assert osp.isfile(osp.join(REPO, model['Config']))
             names.append(model['Name'])
-    configs = glob(osp.join(REPO, 'configs', 'tapps', '*.py')) + glob(osp.join(REPO, 'configs', 'baseline', '*.py'))
+    configs = [p for folder in ('tapps', 'baseline', 'mask2former')
+               for p in glob(osp.join(REPO, 'configs', folder, '*.py'))]
     assert sorted(names) == sorted(osp.splitext(osp.basename(p))[0] for p in configs)

@@ -233,8 +233,9 @@ def _check_case(model, spec_name, seed, monkeypatch):
         _wins_but_keeps_nothing(cls[0], masks[0], spec.num_things)
     queries = torch.from_numpy(rng.normal(0, 1, (len(METAS), q_count, c)))
     feats = torch.from_numpy(rng.normal(0, 1, (len(METAS), c, fh, fw)))
-    # the head's forward gives these outputs (last layer last); the backbone is not run
-    monkeypatch.setattr(head, 'forward', lambda x, samples: ([cls], [masks], [queries], feats))
+    # the head's forward gives these outputs (last layer last; the layer's queries and mask features as the JOPS
+    # head records them); the backbone is not run
+    monkeypatch.setattr(head, 'forward', lambda x, samples: ([cls], [masks], [(queries, feats)]))
     monkeypatch.setattr(model, 'extract_feat', lambda inputs: None)
     samples = [DetDataSample(metainfo=dict(batch_input_shape=PADDED, pad_shape=PADDED, scale_factor=(1.0, 1.0), **m))
                for m in METAS]

@@ -269,7 +269,8 @@ def _run(config: str, root: str, monkeypatch) -> dict:
     hook.remove()
     total, _ = model.parse_losses(losses)  # the sum the runner's optimizer wrapper backpropagates
     assert len(outputs) == 1
-    cls_list, mask_list, query_list, mask_features = outputs[0]
+    cls_list, mask_list, layers = outputs[0]  # the JOPS head's record per layer: its queries and the mask features
+    query_list, mask_features = [q for q, _ in layers], layers[0][1]
     return dict(model=model, head=head, targets=targets, losses=losses, total=total, cls_list=cls_list,
                 mask_list=mask_list, query_list=query_list, mask_features=mask_features, draws=recorder.draws,
                 ours_gt=ours_gt, ours_matches=ours_matches, num_imgs=len(kept))

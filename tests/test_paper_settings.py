@@ -8,10 +8,12 @@ import json
 import os.path as osp
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from benchmarks.paper import CONFIG_ROWS
 from tapps_mm.specs import load_spec
+from tapps_mm.testing.model_cases import tiny_model
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -101,6 +103,20 @@ def test_the_official_point_sampling_and_loss_weights():
         assert (s['losses']['loss_mask']['loss_weight'], s['losses']['loss_dice']['loss_weight']) == (5.0, 5.0), stem
         assert s['losses']['loss_cls']['no_object_weight'] == 0.1 and s['decoder_layers'] == 9, stem
         assert s['head']['num_queries'] == 100 and s['head']['lambda_pt'] == s['head']['lambda_obj'] == 1.0, stem
+
+
+def test_the_part_switches_the_tapps_configs_leave_to_the_jops_head_are_the_official_ones():
+    """The TAPPS configs state ``part_query`` / ``compatible_parts_train`` only in the ablations (the baseline
+    configs inherit the others): the JOPS heads' defaults must be the official 2-layer MLP part-query
+    adaptation and compatible parts at training."""
+    with open(SNAPSHOT) as f:
+        settings = json.load(f)
+    for switch in ('part_query', 'compatible_parts_train'):
+        assert any(s['head']['type'].startswith('JOPS') and switch not in s['head'] for s in settings.values())
+    for stem in ('tapps_r50_4xb4-60k_pascal-pp', 'tapps_r50-cocopan-dynparts_4xb4-10k_pascal-pp'):
+        head = tiny_model(config_path(stem)).panoptic_head
+        assert head.compatible_parts_train, stem
+        assert sum(isinstance(m, torch.nn.Linear) for m in head.part_queries.adapt) == 2, stem
 
 
 if __name__ == '__main__':

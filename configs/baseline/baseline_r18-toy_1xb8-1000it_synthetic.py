@@ -5,7 +5,5 @@ _base_ = '../tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
 model = dict(
     panoptic_head=dict(
         type='SeparatePartQueriesHead',
-        num_part_queries=30,  # as many as the toy's object queries (100 and 100 in the paper)
-        part_query=None,  # TAPPS-only options of the inherited head
-        compatible_parts_train=None),
+        num_part_queries=30),  # as many as the toy's object queries (100 and 100 in the paper)
     panoptic_fusion_head=dict(type='PartMergeFusionHead'))

@@ -33,7 +33,12 @@ class PartTargets:
     """One image's part supervision."""
     code_map: Tensor  # float [H, W]: packed (GT object index + 1, part code); 0 outside objects
     annotated: Tensor  # bool [num_gt]: GT objects that carry part labels
-    present: Tensor | None = None  # bool [num_gt, num_parts]: parts present in each object (dynamic head)
+
+
+@dataclass
+class PresentPartTargets(PartTargets):
+    """+ the part classes present in each GT object: what dynamic part queries are matched to."""
+    present: Tensor  # bool [num_gt, num_parts]
 
 
 @dataclass
@@ -45,4 +50,3 @@ class SupervisedObjects:
     queries: Tensor
     gts: Tensor
     labels: Tensor  # GT class of ``gts``
-    present: Tensor | None = None  # bool [K, num_parts], when the targets carry it

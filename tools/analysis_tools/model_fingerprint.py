@@ -117,7 +117,8 @@ def diff(a: dict, b: dict, prefix: str = '') -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('configs', nargs='*', help='default: every config in configs/tapps and configs/baseline')
+    parser.add_argument('configs', nargs='*', help='default: every config in configs/tapps, configs/baseline and '
+                                                   'configs/mask2former')
     parser.add_argument('--out', help='write the fingerprints (JSON)')
     parser.add_argument('--compare', help='fingerprints written before: list the differences, exit 1 if any')
     parser.add_argument('--scalars', help='a training run\'s vis_data/scalars.json')
@@ -129,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f'{n} logged steps compared: ' + ('identical' if not found else f'{len(found)} differences'))
         print('\n'.join(found[:50]))
         return int(bool(found))
-    configs = args.configs or sorted(glob('configs/tapps/*.py') + glob('configs/baseline/*.py'))
+    configs = args.configs or sorted(glob('configs/tapps/*.py') + glob('configs/baseline/*.py')
+                                     + glob('configs/mask2former/*.py'))
     roots: dict = {}
     result = {}
     for i, config in enumerate(configs, 1):

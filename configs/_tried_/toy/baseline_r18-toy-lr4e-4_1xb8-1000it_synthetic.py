@@ -2,6 +2,5 @@
 _base_ = './tapps_r18-toy-lr4e-4_1xb8-1000it_synthetic.py'
 
 model = dict(
-    panoptic_head=dict(type='SeparatePartQueriesHead', num_part_queries=30,
-                       part_query=None, compatible_parts_train=None),  # TAPPS-only options of the inherited head
+    panoptic_head=dict(type='SeparatePartQueriesHead', num_part_queries=30),
     panoptic_fusion_head=dict(type='PartMergeFusionHead'))

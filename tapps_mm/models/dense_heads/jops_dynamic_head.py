@@ -28,7 +28,7 @@ from torch import Tensor
 
 from tapps_mm.models.dense_heads.jops_head import JOPSHead
 from tapps_mm.registry import MODELS, TASK_UTILS
-from tapps_mm.structures import PartTargets, SupervisedObjects
+from tapps_mm.structures import PresentPartTargets, SupervisedObjects
 from tapps_mm.structures.part_targets import unpack_part_code
 
 
@@ -54,8 +54,7 @@ class JOPSDynamicPartHead(JOPSHead):
     def __init__(self, *args, num_dynamic: int = 10, part_query: dict | None = None,
                  part_assigner: dict | None = None, loss_part_cls: dict | None = None, no_part_weight: float = 0.1,
                  logit_eps: float = 1e-6, **kwargs) -> None:
-        self.num_dynamic = num_dynamic  # read by _part_query_cfg during JOPSHead.__init__
-        super().__init__(*args, part_query=part_query, **kwargs)
+        super().__init__(*args, part_query={**(part_query or {}), 'num_dynamic': num_dynamic}, **kwargs)
         most_parts = int(self.compatibility.sum(1).max()) if self.num_parts else 0
         if num_dynamic < most_parts:
             print_log(f'JOPSDynamicPartHead: num_dynamic={num_dynamic} < {most_parts} parts of a class in spec '
@@ -68,9 +67,6 @@ class JOPSDynamicPartHead(JOPSHead):
         self.register_buffer('part_class_weight', torch.tensor(loss_part_cls['class_weight'], dtype=torch.float),
                              persistent=False)
         self.logit_eps = logit_eps
-
-    def _part_query_cfg(self, part_query: dict) -> dict:
-        return {**super()._part_query_cfg(part_query), 'num_dynamic': self.num_dynamic}
 
     # ----------------------------------------------------------------------------------- shared
     @staticmethod
@@ -98,7 +94,13 @@ class JOPSDynamicPartHead(JOPSHead):
         return torch.logit(score, eps=self.logit_eps)
 
     # ----------------------------------------------------------------------------------- training
-    def _part_targets(self, gt_instances, part_map: Tensor | None) -> PartTargets | None:
+    def loss_by_feat(self, *args, **kwargs) -> dict[str, Tensor]:
+        """JOPSHead's losses, the part classification losses of all layers last (the order they are summed in)."""
+        losses = super().loss_by_feat(*args, **kwargs)
+        last = [k for k in losses if k.endswith('loss_part_cls')]
+        return {**{k: v for k, v in losses.items() if k not in last}, **{k: losses[k] for k in last}}
+
+    def _part_targets(self, gt_instances, part_map: Tensor | None) -> PresentPartTargets | None:
         """JOPSHead's targets + which part classes are present in each GT object, once per batch."""
         targets = super()._part_targets(gt_instances, part_map)
         if targets is None:
@@ -108,8 +110,15 @@ class JOPSDynamicPartHead(JOPSHead):
         objects, parts = unpack_part_code(targets.code_map.unique().long())
         found = (objects > 0) & (parts > 0)
         present[objects[found] - 1, parts[found] - 1] = True
-        targets.present = present
-        return targets
+        return PresentPartTargets(targets.code_map, targets.annotated, present)
+
+    def _present_parts(self, objects: SupervisedObjects, targets: list[PresentPartTargets]) -> Tensor:
+        """[K, num_parts] bool: the part classes present in the GT object of each supervised object."""
+        present = self.compatibility.new_zeros(len(objects.gts), self.num_parts)
+        for b in objects.imgs.unique().tolist():
+            rows = objects.imgs == b
+            present[rows] = targets[b].present[objects.gts[rows]]
+        return present
 
     @torch.no_grad()
     def _match_parts(self, cls_logits: Tensor, mask_logits: Tensor, imgs: Tensor, gts: Tensor, present: Tensor,
@@ -145,7 +154,8 @@ class JOPSDynamicPartHead(JOPSHead):
         supervised objects."""
         imgs, gts = objects.imgs, objects.gts
         allowed = self._select_parts(objects.labels)
-        present = objects.present & allowed  # with compatible_parts_train, incompatible part labels are no targets
+        # with compatible_parts_train, incompatible part labels are no targets
+        present = self._present_parts(objects, targets) & allowed
 
         part_q, cls_logits = self.part_queries(queries[imgs, objects.queries])
         cls_logits = self._restrict(cls_logits, allowed)

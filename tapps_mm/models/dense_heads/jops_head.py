@@ -2,7 +2,8 @@
 of their object.
 
 Everything object-level (pixel decoder, masked-attention decoder, class / mask predictions, Hungarian
-matching on class + mask, point-sampled losses) is mmdet's ``Mask2FormerHead``. This subclass adds:
+matching on class + mask, point-sampled losses) is :class:`Mask2FormerPPSHead` (mmdet's ``Mask2FormerHead``).
+This subclass adds:
 
 - per decoder layer, the normalised queries; a :class:`PartQueryGenerator` turns a (query, part class)
   pair into a part query whose dot product with the mask features is that part's mask logits;
@@ -17,31 +18,26 @@ matching on class + mask, point-sampled losses) is mmdet's ``Mask2FormerHead``. 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from mmcv.ops import point_sample
-from mmdet.models.dense_heads import Mask2FormerHead
 from mmdet.models.utils import get_uncertain_point_coords_with_randomness
 from torch import Tensor
 
-from tapps_mm.models.dense_heads.batched_targets import BatchedTargetsMixin
-from tapps_mm.models.dense_heads.decoder_init import DecoderInitMixin
-from tapps_mm.models.dense_heads.layer_record import LayerRecordMixin
-from tapps_mm.models.utils import mask2former_class_args
+from tapps_mm.models.dense_heads.mask2former_pps_head import Mask2FormerPPSHead
 from tapps_mm.registry import MODELS
-from tapps_mm.specs import load_spec
 from tapps_mm.structures import PartTargets, QueryPartOutputs, SupervisedObjects, pack_part_code
 
 
 @MODELS.register_module()
-class JOPSHead(DecoderInitMixin, LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
+class JOPSHead(Mask2FormerPPSHead):
     """Mask2Former head + joint object-part queries.
 
     Args:
-        spec: PPS spec name or eval-spec YAML: class order (and so the class counts and the class weights
-            of ``loss_cls``), parts and their compatibility.
-        no_object_weight: class weight of 'no object' in ``loss_cls`` (mmdet's 0.1).
-        part_query: config of the part-query generator (``num_adapt_layers``: Table 4).
-        compatible_parts_train: supervise only the parts compatible with the matched GT class (Table 3).
+        spec: PPS spec name or eval-spec YAML (:class:`Mask2FormerPPSHead`): also the parts and their
+            compatibility.
+        part_query: config of the part-query generator (``num_adapt_layers``: Table 4; default the official
+            2-layer MLP).
+        compatible_parts_train: supervise only the parts compatible with the matched GT class (Table 3;
+            default on, as the official code).
         lambda_obj / lambda_pt: weights of the object and part losses (Eq. 1).
         loss_part_mask / loss_part_dice: point-sampled BCE and dice of part masks.
         supervise_unlabelled_objects: also supervise the part masks (all empty) of objects that carry no part
@@ -52,15 +48,10 @@ class JOPSHead(DecoderInitMixin, LayerRecordMixin, BatchedTargetsMixin, Mask2For
     #: the part-query generator this head builds (subclasses with another part branch change it)
     part_query_type = 'PartQueryGenerator'
 
-    def __init__(self, *args, spec: str = 'cityscapes', num_things_classes: int | None = None,
-                 num_stuff_classes: int | None = None, loss_cls: dict | None = None, no_object_weight: float = 0.1,
-                 part_query: dict | None = None, compatible_parts_train: bool = True, lambda_obj: float = 1.0,
-                 lambda_pt: float = 1.0, loss_part_mask: dict | None = None, loss_part_dice: dict | None = None,
-                 supervise_unlabelled_objects: bool = True, **kwargs) -> None:
-        pps_spec = load_spec(spec)
-        super().__init__(*args, **mask2former_class_args(pps_spec, type(self).__name__, num_things_classes,
-                                                         num_stuff_classes, loss_cls, no_object_weight), **kwargs)
-        self.spec = pps_spec
+    def __init__(self, *args, part_query: dict | None = None, compatible_parts_train: bool = True,
+                 lambda_obj: float = 1.0, lambda_pt: float = 1.0, loss_part_mask: dict | None = None,
+                 loss_part_dice: dict | None = None, supervise_unlabelled_objects: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.num_parts = self.spec.num_parts
         self.part_queries = MODELS.build(self._part_query_cfg(part_query or {}))
         self.register_buffer('compatibility', torch.from_numpy(self.spec.compatibility), persistent=False)
@@ -89,12 +80,6 @@ class JOPSHead(DecoderInitMixin, LayerRecordMixin, BatchedTargetsMixin, Mask2For
         self.record((self.transformer_decoder.post_norm(decoder_out), mask_feature))
         return super()._forward_head(decoder_out, mask_feature, attn_mask_target_size)
 
-    def forward(self, x: list[Tensor], batch_data_samples) -> tuple:
-        """mmdet's outputs (class and mask logits per layer) + normalised queries per layer + mask features."""
-        with self.recording() as layers:
-            cls_list, mask_list = super().forward(x, batch_data_samples)
-        return cls_list, mask_list, [q for q, _ in layers], layers[0][1]
-
     def part_mask_logits(self, queries: Tensor, part_idx: Tensor, mask_features: Tensor) -> Tensor:
         """Mask logits [M, h, w] of parts ``part_idx`` [M] of the queries [M, C], one image's features."""
         part_q = self.part_queries(queries, part_idx)
@@ -106,23 +91,14 @@ class JOPSHead(DecoderInitMixin, LayerRecordMixin, BatchedTargetsMixin, Mask2For
         self.record(res[-1])  # this image's matches, for the part loss of the same layer
         return res
 
-    def loss(self, x: tuple[Tensor], batch_data_samples) -> dict[str, Tensor]:
-        metas = [s.metainfo for s in batch_data_samples]
-        gts = [s.gt_instances for s in batch_data_samples]
-        sems = [s.gt_sem_seg if 'gt_sem_seg' in s else None for s in batch_data_samples]
-        part_maps = [s.gt_part_seg.sem_seg[0] if 'gt_part_seg' in s else None for s in batch_data_samples]
-        cls_list, mask_list, query_list, mask_features = self(x, batch_data_samples)
-        gts = self.preprocess_gt(gts, sems)
-        return self.loss_by_feat(cls_list, mask_list, query_list, mask_features, gts, part_maps, metas)
-
-    def loss_by_feat(self, all_cls_scores, all_mask_preds, all_queries, mask_features, batch_gt_instances,
-                     batch_part_maps, batch_img_metas) -> dict[str, Tensor]:
-        """mmdet's object losses per decoder layer, each followed by the part mask losses of the same
-        matches; other part losses (the dynamic head's classification) of all layers come last."""
+    def loss_by_feat(self, all_cls_scores, all_mask_preds, all_layers, batch_gt_instances, batch_part_maps,
+                     batch_img_metas) -> dict[str, Tensor]:
+        """mmdet's object losses per decoder layer, each followed by the part losses of the same matches."""
         targets = [self._part_targets(gt, part) for gt, part in zip(batch_gt_instances, batch_part_maps)]
-        losses, later = {}, {}
+        losses = {}
         num_layers = len(all_cls_scores)
-        for i, (cls_scores, mask_preds, queries) in enumerate(zip(all_cls_scores, all_mask_preds, all_queries)):
+        for i, (cls_scores, mask_preds, (queries, mask_features)) in enumerate(
+                zip(all_cls_scores, all_mask_preds, all_layers)):
             with self.recording() as matches:
                 loss_cls, loss_mask, loss_dice = self._loss_by_feat_single(
                     cls_scores, mask_preds, batch_gt_instances, batch_img_metas)
@@ -132,10 +108,8 @@ class JOPSHead(DecoderInitMixin, LayerRecordMixin, BatchedTargetsMixin, Mask2For
             losses.update({f'{prefix}loss_cls': self.lambda_obj * loss_cls,
                            f'{prefix}loss_mask': self.lambda_obj * loss_mask,
                            f'{prefix}loss_dice': self.lambda_obj * loss_dice})
-            for name, value in part_losses.items():
-                (losses if name in ('loss_part_mask', 'loss_part_dice') else later)[prefix + name] = \
-                    self.lambda_pt * value
-        return {**losses, **later}
+            losses.update({prefix + name: self.lambda_pt * value for name, value in part_losses.items()})
+        return losses
 
     def _part_targets(self, gt_instances, part_map: Tensor | None) -> PartTargets | None:
         """One image's packed (object, part) map and which GT objects carry part labels."""
@@ -152,7 +126,7 @@ class JOPSHead(DecoderInitMixin, LayerRecordMixin, BatchedTargetsMixin, Mask2For
     def _supervised_objects(self, batch_gt_instances, targets: list, matches: list) -> SupervisedObjects:
         """The matched queries of GT objects of classes with part masks, over the batch (with part labels only,
         unless ``supervise_unlabelled_objects``)."""
-        imgs, qs, gts, labels, present = [], [], [], [], []
+        imgs, qs, gts, labels = [], [], [], []
         for b, (gt, target, match) in enumerate(zip(batch_gt_instances, targets, matches)):
             if target is None:
                 continue
@@ -164,13 +138,10 @@ class JOPSHead(DecoderInitMixin, LayerRecordMixin, BatchedTargetsMixin, Mask2For
             qs.append(pos[keep])
             gts.append(gt_idx[keep])
             labels.append(gt.labels[gt_idx[keep]])
-            if target.present is not None:
-                present.append(target.present[gt_idx[keep]])
         if not imgs:
             empty = self.compatibility.new_zeros(0, dtype=torch.long)
-            return SupervisedObjects(empty, empty, empty, empty, self.compatibility[:0])
-        return SupervisedObjects(torch.cat(imgs), torch.cat(qs), torch.cat(gts), torch.cat(labels),
-                                 torch.cat(present) if present else None)
+            return SupervisedObjects(empty, empty, empty, empty)
+        return SupervisedObjects(torch.cat(imgs), torch.cat(qs), torch.cat(gts), torch.cat(labels))
 
     def _select_parts(self, labels: Tensor) -> Tensor:
         """[n, num_parts] bool: the parts to supervise for matched objects of these GT labels."""
@@ -244,10 +215,7 @@ class JOPSHead(DecoderInitMixin, LayerRecordMixin, BatchedTargetsMixin, Mask2For
         return loss_mask, loss_dice
 
     # ----------------------------------------------------------------------------------- inference
-    def predict(self, x: tuple[Tensor], batch_data_samples) -> tuple[Tensor, Tensor, QueryPartOutputs]:
-        """Last-layer class logits, mask logits at the batch input size (as mmdet), and the part outputs:
-        the last layer's queries, from which the fusion head asks for the parts of the objects it keeps."""
-        cls_list, mask_list, query_list, mask_features = self(x, batch_data_samples)
-        size = batch_data_samples[0].metainfo['batch_input_shape']
-        masks = F.interpolate(mask_list[-1], size=size, mode='bilinear', align_corners=False)
-        return cls_list[-1], masks, QueryPartOutputs(query_list[-1], mask_features, self.part_mask_logits)
+    def part_outputs(self, layers: list, size: tuple[int, int]) -> QueryPartOutputs:
+        """The last layer's queries, from which the fusion head asks for the parts of the objects it keeps."""
+        queries, mask_features = layers[-1]
+        return QueryPartOutputs(queries, mask_features, self.part_mask_logits)

@@ -3,9 +3,10 @@ part queries doing part-level semantic segmentation by mask classification, with
 
 The object and part queries go through the same masked-attention decoder (one query set of
 ``num_queries + num_part_queries``); each set has its own class and mask-embedding heads. Objects are
-matched and supervised exactly as mmdet's Mask2Former; part queries are matched separately (Hungarian, on
-part class + mask) to the image's part segments (one per part class present) and supervised with
-mmdet's own Mask2Former losses, run by a :class:`QuerySetLoss` that holds the part set's sizes and criteria.
+:class:`Mask2FormerPPSHead`'s, matched and supervised exactly as mmdet's Mask2Former; part queries are
+matched separately (Hungarian, on part class + mask) to the image's part segments (one per part class
+present) and supervised with mmdet's own Mask2Former losses, run by a :class:`QuerySetLoss` that holds the
+part set's sizes and criteria.
 """
 from __future__ import annotations
 
@@ -16,11 +17,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from tapps_mm.models.dense_heads.batched_targets import BatchedTargetsMixin
-from tapps_mm.models.dense_heads.decoder_init import DecoderInitMixin
-from tapps_mm.models.dense_heads.layer_record import LayerRecordMixin
-from tapps_mm.models.utils import mask2former_class_args
+from tapps_mm.models.dense_heads.mask2former_pps_head import Mask2FormerPPSHead
 from tapps_mm.registry import MODELS
-from tapps_mm.specs import load_spec
 from tapps_mm.structures import SemanticPartOutputs
 
 
@@ -54,38 +52,26 @@ class QuerySetLoss(BatchedTargetsMixin, nn.Module):
 
 
 @MODELS.register_module()
-class SeparatePartQueriesHead(DecoderInitMixin, LayerRecordMixin, BatchedTargetsMixin, Mask2FormerHead):
+class SeparatePartQueriesHead(Mask2FormerPPSHead):
     """Mask2Former head + ``num_part_queries`` part queries (part classes + 'no part').
 
     Args:
-        spec: PPS spec name or eval-spec YAML (number of part classes).
+        spec: PPS spec name or eval-spec YAML (:class:`Mask2FormerPPSHead`): also the number of part classes.
         num_part_queries: learnable part queries (100 in the paper).
         part_no_object_weight: class weight of 'no part' in the part classification loss.
         loss_part_cls: part classification loss (default: the object one's, over part classes + 'no part').
         loss_part_mask / loss_part_dice: part mask losses (default: the object ones).
-        part_query / compatible_parts_train: TAPPS-only options; must be None here (configs that inherit
-            a TAPPS model set them to None, which makes the switch explicit).
         lambda_obj / lambda_pt: weights of the object and part losses.
     """
 
-    def __init__(self, *args, spec: str = 'cityscapes', num_things_classes: int | None = None,
-                 num_stuff_classes: int | None = None, loss_cls: dict | None = None, no_object_weight: float = 0.1,
-                 num_queries: int = 100, num_part_queries: int = 100,
-                 part_no_object_weight: float = 0.1, loss_part_cls: dict | None = None,
-                 loss_part_mask: dict | None = None, loss_part_dice: dict | None = None, lambda_obj: float = 1.0,
-                 lambda_pt: float = 1.0, part_query: dict | None = None, compatible_parts_train: bool | None = None,
+    def __init__(self, *args, num_queries: int = 100, num_part_queries: int = 100, part_no_object_weight: float = 0.1,
+                 loss_part_cls: dict | None = None, loss_part_mask: dict | None = None,
+                 loss_part_dice: dict | None = None, lambda_obj: float = 1.0, lambda_pt: float = 1.0,
                  **kwargs) -> None:
-        for name, value in (('part_query', part_query), ('compatible_parts_train', compatible_parts_train)):
-            if value is not None:
-                raise ValueError(f'SeparatePartQueriesHead: {name} is a TAPPS (JOPSHead) option; set it to None')
-        pps_spec = load_spec(spec)
         # the parent builds one embedding table for both sets; num_queries is restored for the object targets
-        super().__init__(*args, **mask2former_class_args(pps_spec, type(self).__name__, num_things_classes,
-                                                         num_stuff_classes, loss_cls, no_object_weight),
-                         num_queries=num_queries + num_part_queries, **kwargs)
+        super().__init__(*args, num_queries=num_queries + num_part_queries, **kwargs)
         self.num_queries = num_queries
         self.num_part_queries = num_part_queries
-        self.spec = pps_spec
         self.num_parts = self.spec.num_parts
         feat = self.transformer_decoder.embed_dims
         self.part_cls_embed = nn.Linear(feat, self.num_parts + 1)
@@ -126,12 +112,6 @@ class SeparatePartQueriesHead(DecoderInitMixin, LayerRecordMixin, BatchedTargets
         attn_mask = (attn_mask.sigmoid() < 0.5).detach()
         return cls_pred, masks[:, :self.num_queries], attn_mask
 
-    def forward(self, x: list[Tensor], batch_data_samples) -> tuple:
-        """Object class / mask logits per layer (mmdet's) + part class / mask logits per layer."""
-        with self.recording() as layers:
-            cls_list, mask_list = super().forward(x, batch_data_samples)
-        return cls_list, mask_list, [c for c, _ in layers], [m for _, m in layers]
-
     # ----------------------------------------------------------------------------------- training
     @staticmethod
     def part_segments(part_map: Tensor) -> InstanceData:
@@ -140,22 +120,19 @@ class SeparatePartQueriesHead(DecoderInitMixin, LayerRecordMixin, BatchedTargets
         codes = codes[codes > 0]
         return InstanceData(labels=(codes - 1).long(), masks=(part_map[None] == codes[:, None, None]).long())
 
-    def loss(self, x: tuple[Tensor], batch_data_samples) -> dict[str, Tensor]:
-        metas = [s.metainfo for s in batch_data_samples]
-        gts = [s.gt_instances for s in batch_data_samples]
-        sems = [s.gt_sem_seg if 'gt_sem_seg' in s else None for s in batch_data_samples]
-        part_gts = [self.part_segments(s.gt_part_seg.sem_seg[0].to(x[0].device)) for s in batch_data_samples]
-        cls_list, mask_list, part_cls_list, part_mask_list = self(x, batch_data_samples)
-        losses = {k: self.lambda_obj * v for k, v in
-                  self.loss_by_feat(cls_list, mask_list, self.preprocess_gt(gts, sems), metas).items()}
-        part_losses = self.part_loss.loss_by_feat(part_cls_list, part_mask_list, part_gts, metas)
+    def loss_by_feat(self, all_cls_scores, all_mask_preds, all_layers, batch_gt_instances, batch_part_maps,
+                     batch_img_metas) -> dict[str, Tensor]:
+        """mmdet's object losses, then mmdet's losses of the part set on the part segments."""
+        losses = {k: self.lambda_obj * v for k, v in super().loss_by_feat(
+            all_cls_scores, all_mask_preds, all_layers, batch_gt_instances, batch_part_maps, batch_img_metas).items()}
+        part_gts = [self.part_segments(m.to(all_mask_preds[0].device)) for m in batch_part_maps]
+        part_losses = self.part_loss.loss_by_feat([c for c, _ in all_layers], [m for _, m in all_layers], part_gts,
+                                                  batch_img_metas)
         losses.update({k.replace('loss_', 'loss_part_'): self.lambda_pt * v for k, v in part_losses.items()})
         return losses
 
     # ----------------------------------------------------------------------------------- inference
-    def predict(self, x: tuple[Tensor], batch_data_samples) -> tuple[Tensor, Tensor, SemanticPartOutputs]:
-        """Last-layer object logits and masks at the batch input size (as mmdet), and the part set's."""
-        cls_list, mask_list, part_cls_list, part_mask_list = self(x, batch_data_samples)
-        size = batch_data_samples[0].metainfo['batch_input_shape']
-        up = lambda m: F.interpolate(m, size=size, mode='bilinear', align_corners=False)  # noqa: E731
-        return cls_list[-1], up(mask_list[-1]), SemanticPartOutputs(part_cls_list[-1], up(part_mask_list[-1]))
+    def part_outputs(self, layers: list, size: tuple[int, int]) -> SemanticPartOutputs:
+        """The last layer's part classes and part masks (at the batch input size, as the object masks)."""
+        part_cls, part_masks = layers[-1]
+        return SemanticPartOutputs(part_cls, F.interpolate(part_masks, size=size, mode='bilinear', align_corners=False))

@@ -1,5 +1,6 @@
-"""The one detector of TAPPS, its dynamic-parts variant and the baseline: mmdet's Mask2Former whose heads
-also predict parts. The methods differ by ``panoptic_head`` and ``panoptic_fusion_head`` in the config."""
+"""The one detector of TAPPS, its dynamic-parts variant, the baseline and the plain Mask2Former of PPS:
+mmdet's Mask2Former whose heads also predict parts (or, the plain one, no parts). The methods differ by
+``panoptic_head`` and ``panoptic_fusion_head`` in the config."""
 from __future__ import annotations
 
 from mmdet.models.detectors import Mask2Former
@@ -14,9 +15,10 @@ class PartAwareMask2Former(Mask2Former):
     """Mask2Former with a part-aware head and a PPS fusion head.
 
     The contract between them (``tapps_mm.structures.part_outputs``): ``panoptic_head.predict`` returns the
-    object outputs and one part-output structure, which ``panoptic_fusion_head.predict`` turns into, per
-    data sample, ``pred_pps`` (PixelData, uint8 [3, H, W]: eval sid or 255, instance id, pid or 255) and
-    ``pred_pps_conflicts`` (one flag per predicted object of a parts class) — what ``PartPQMetric`` consumes —
+    object outputs and one part-output structure (``None`` from a head without part branch), which
+    ``panoptic_fusion_head.predict`` turns into, per data sample, ``pred_pps`` (PixelData, uint8 [3, H, W]:
+    eval sid or 255, instance id, pid or 255) and ``pred_pps_conflicts`` (one flag per predicted object of a
+    parts class) — what ``PartPQMetric`` consumes —
     and mmdet's outputs that ``test_cfg`` switches on: ``pred_panoptic_seg`` (``panoptic_on``, the default) and
     ``pred_instances`` (``instance_on``).
     """

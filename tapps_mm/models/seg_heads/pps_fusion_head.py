@@ -60,7 +60,8 @@ class PPSFusionHead(MaskFormerFusionHead):
     nothing takes no id, unlike mmdet's ``panoptic_postprocess``).
 
     The PPS prediction is the official one: [eval sid, instance id (things 1, 2, ...; stuff 1), pid]; void
-    pixels are [255, 255, 255]; pixels of a segment without part masks, and 'no part' pixels, have pid 255.
+    pixels are [255, 255, 255]; pixels of a segment without part masks, and 'no part' pixels, have pid 255
+    (every pixel, when the head has no part branch).
 
     Args:
         spec: PPS spec name or eval-spec YAML (label -> eval sid, parts, compatibility; the class counts).
@@ -162,7 +163,8 @@ class PPSFusionHead(MaskFormerFusionHead):
 
     def sample_pps(self, b: int, segments: PanopticSegments, parts: QueryPartOutputs | None, meta: dict,
                    rescale: bool) -> tuple[Tensor, Tensor]:
-        """Sample ``b``'s PPS prediction: the parts of each segment from its own query."""
+        """Sample ``b``'s PPS prediction: the parts of each segment from its own query. Without part outputs
+        (``Mask2FormerPPSHead``: no part branch) every pixel has 'no part' (255) and no object a conflict flag."""
         part_logits = partial(parts.logits, b) if parts is not None else None
         return self.pps_postprocess(segments, part_logits, meta, rescale)
 
