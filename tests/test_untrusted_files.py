@@ -250,6 +250,8 @@ def test_resume_does_not_run_the_checkpoints_config(tiny_run, form, how, tmp_pat
     assert not marker.exists()
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'was saved by another config than this run' in res.stdout + res.stderr
+    if how != '--resume FILE':
+        return  # the bare file below is given by name: once per payload is enough
     bare = {'state_dict': {}, 'meta': {'epoch': 0, 'iter': 0, 'config': payload}}  # the file
     res = _train(config, str(tmp_path / 'work2'), '--resume', _save(bare, tmp_path / 'bare.pth'))
     assert not marker.exists()
