@@ -56,15 +56,18 @@ lint: $(STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
+# The speed benchmarks (tools/analysis_tools/speed/): each writes its JSON into benchmarks/results/, which
+# tools/reproduce_tables.py --update-readme renders into docs/benchmarks.md.
+
 # Side-by-side: our PartPQ evaluator vs the official panoptic_parts one on Cityscapes-sized files.
 bench-eval: $(STAMP)
-	$(BIN)/python benchmarks/bench_evaluator.py --num-images 10 --size 1024x2048 --nproc 2 --out benchmarks/results/evaluator.json
+	$(BIN)/python tools/analysis_tools/speed/bench_evaluator.py --num-images 10 --size 1024x2048 --nproc 2 --out benchmarks/results/evaluator.json
 
 # Side-by-side: mmdet's plain Mask2Former vs TAPPS vs the baseline (same size), at toy scale and at the
 # paper's Cityscapes-PP crop (CPU, interleaved repeats, about 10 min on 2 cores): training step, peak memory,
-# inference, ratios with their spread. The GPU counterpart: benchmarks/gpu_check.sh (see its header).
+# inference, ratios with their spread. The GPU counterpart: tools/analysis_tools/speed/gpu_check.sh (see its header).
 bench-model: $(STAMP)
-	$(BIN)/python benchmarks/bench_model_cost.py --out benchmarks/results/model_cost.json
+	$(BIN)/python tools/analysis_tools/speed/bench_model_cost.py --out benchmarks/results/model_cost.json
 
 # The CPU reproduction (toy scale): the synthetic dataset if missing, the toy TAPPS and baseline runs with
 # their seeds (benchmarks/toy.py), tables, plots and the paired comparison (tools/reproduce_tables.py).
@@ -87,4 +90,4 @@ rehearsal: $(STAMP)
 
 # How the main job uses the cores: one 2-thread run vs two 1-thread runs, idle and beside a busy core.
 bench-threads: $(STAMP)
-	$(BIN)/python benchmarks/bench_threads.py --out benchmarks/results/threads.json
+	$(BIN)/python tools/analysis_tools/speed/bench_threads.py --out benchmarks/results/threads.json

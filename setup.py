@@ -21,7 +21,8 @@ setup(
     description='Part-aware panoptic segmentation (TAPPS) on MMEngine / mmdet 3.x',
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
-    packages=find_packages(include=['tapps_mm', 'tapps_mm.*', 'benchmarks']),  # benchmarks: the results pipeline
+    # tapps_mm only: benchmarks/ (the results pipeline) runs from the checkout, never from site-packages
+    packages=find_packages(include=['tapps_mm', 'tapps_mm.*']),
     package_data={'tapps_mm': ['specs/eval_specs/*.yaml']},
     include_package_data=True,
     python_requires='>=3.10',

@@ -1,5 +1,8 @@
-"""The results pipeline (launch -> collect -> aggregate -> render / plots -> documents) and the
-side-by-side speed benchmarks. ``docs/architecture.md`` shows the modules in the order of that flow."""
+"""The results pipeline (launch -> collect -> aggregate -> render / plots -> predictions -> documents);
+``docs/architecture.md`` shows the modules in the order of that flow. Not installed: it runs from the
+checkout (the tools that use it put the checkout's root first on ``sys.path``, pytest through
+``pyproject.toml``). The speed benchmarks are ``tools/analysis_tools/speed/``; their JSON, committed in
+``results/``, is rendered here (``speed_report``)."""
 import functools
 import os
 import os.path as osp

@@ -11,15 +11,9 @@ import os.path as osp
 import pandas as pd
 
 from benchmarks import REPO, aggregate, metafiles, render
-from benchmarks.model_cost_report import (
-    render_evaluator,
-    render_gpu_check,
-    render_model_cost,
-    render_rehearsal,
-    render_threads,
-)
 from benchmarks.outputs import RESULTS_DIR, load_published
 from benchmarks.readme_blocks import Markers, replace_block
+from benchmarks.speed_report import render_evaluator, render_gpu_check, render_model_cost, render_threads
 from benchmarks.toy import TOY
 
 TOY_RESULTS = Markers('toy-results', 'python tools/reproduce_tables.py --update-readme')  # intro and Table 1-toy
@@ -35,7 +29,8 @@ MODEL_COST = Markers('model-cost', 'make bench-model; python tools/reproduce_tab
 PER_CLASS = Markers('per-class', 'python tools/reproduce_tables.py --update-readme')
 THREAD_LAYOUT = Markers('thread-layout', 'make bench-threads; python tools/reproduce_tables.py --update-readme')
 REHEARSAL = Markers('rehearsal', 'make rehearsal; python tools/reproduce_tables.py --update-readme')
-GPU_CHECK = Markers('gpu-check', 'benchmarks/gpu_check.sh on a GPU; python tools/reproduce_tables.py --update-readme')
+GPU_CHECK = Markers('gpu-check', 'tools/analysis_tools/speed/gpu_check.sh on a GPU; '
+                               'python tools/reproduce_tables.py --update-readme')
 
 
 def _json(results_dir: str, name: str) -> dict | None:
@@ -98,7 +93,7 @@ def block_bodies(results_dir: str = RESULTS_DIR) -> dict[Markers, str]:
         GPU_CHECK: render_gpu_check(_json(results_dir, 'gpu_check.json')),
         PER_CLASS: per_class_body(results_dir),
         THREAD_LAYOUT: render_threads(_json(results_dir, 'threads.json')),
-        REHEARSAL: render_rehearsal(_json(results_dir, 'rehearsal.json')),
+        REHEARSAL: render.rehearsal_block(_json(results_dir, 'rehearsal.json')),
     }
 
 

@@ -28,7 +28,7 @@ from benchmarks.toy import TOY
 LAUNCHERS = ('local', 'dist', 'slurm')
 #: torch threads of each local run. One thread per run and as many runs at once as there are cores: more
 #: throughput than one 2-thread run on 2 idle cores, and graceful beside a busy core, since a single thread
-#: never spins waiting for another (measured by benchmarks/bench_threads.py, docs/benchmarks.md). It also
+#: never spins waiting for another (measured by `make bench-threads`, docs/benchmarks.md). It also
 #: makes a run's numbers independent of the machine's core count.
 LOCAL_THREADS = 1
 

@@ -1,6 +1,6 @@
 """The outputs of one collection: the CSV aggregates, ``meta.json``, tables (Markdown, LaTeX), plots and
-summary under ``--out``, and publishing the aggregates into the committed ``benchmarks/results/`` that the
-documents are rendered from.
+summary under ``--out``, and publishing the aggregates (and the figures of :mod:`benchmarks.predictions`)
+into the committed ``benchmarks/results/`` that the documents are rendered from.
 """
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def elapsed_s(runs: list[Run]) -> float | None:
 
 
 def write_outputs(runs: list[Run], rows: pd.DataFrame, out_dir: str, meta: dict) -> dict[str, pd.DataFrame]:
-    """Everything under ``out_dir``: the CSVs, meta.json, tables (Markdown, LaTeX), plots, summary."""
+    """Everything under ``out_dir``: the CSVs, meta.json, tables (Markdown, LaTeX), plots, summary; from the
+    runs' statistics only (the figures that run models: :mod:`benchmarks.predictions`, the next stage)."""
     os.makedirs(out_dir, exist_ok=True)
     noise = aggregate.ImageNoise(runs)  # one cache of per-image files and resamples for cells and comparisons
     frames = dict(runs=runs_frame(runs), results=aggregate.results(runs, rows, noise),
@@ -75,11 +76,6 @@ def write_outputs(runs: list[Run], rows: pd.DataFrame, out_dir: str, meta: dict)
                    smoke=bool(meta.get('quick')))
     for table in sorted(set(frames['per_class'].get('table', []))):
         plots.plot_per_class(frames['per_class'], table, plot_dir, smoke=bool(meta.get('quick')))
-        first = frames['per_class'][frames['per_class'].table == table].iloc[0]
-        figures = per_class.prediction_figures(runs, first.a_config, first.b_config,
-                                               osp.join(plot_dir, f'predictions_{table}'))
-        if figures:  # the first (largest difference) is the one the README shows
-            shutil.copyfile(figures[0]['files'][0], osp.join(plot_dir, f'predictions_{table}.png'))
     frames['summary'] = text
     return frames
 

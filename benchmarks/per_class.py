@@ -6,19 +6,18 @@
   paired difference with its t-interval (``uncertainty.CONFIDENCE``), parts classes and no-parts classes apart;
 - :func:`error_decomposition` (``errors.csv``): per method and class group, the PartPQ TP / FP / FN counts
   and PartSQ over the matched segments, mean over seeds: whether a gain is fewer missed objects, fewer false
-  ones or better part masks;
-- :func:`prediction_figures`: both methods' predictions side by side on the val images where they differ
-  most (``tapps_mm.apis.comparison``), from the seed-0 checkpoints.
+  ones or better part masks.
+
+Statistics only, no model is run: the figures of the same comparisons, which run the models, are the stage
+after this one (:mod:`benchmarks.predictions`).
 """
 from __future__ import annotations
 
-import glob
 import os.path as osp
 
 import numpy as np
 import pandas as pd
 
-from benchmarks import REPO
 from benchmarks.aggregate import chosen_runs, table_number
 from benchmarks.collect import Run
 from benchmarks.paper import PERCENT
@@ -106,28 +105,3 @@ def where_they_differ(runs: list[Run], comparisons: pd.DataFrame) -> tuple[pd.Da
         return empty
     return pd.concat(tables, ignore_index=True)[PER_CLASS_COLUMNS], error_decomposition(values)[ERROR_COLUMNS]
 
-
-def repository_config(stem: str) -> str | None:
-    """The config file of this repository a run's config stem names (a work dir's own dumped config is never
-    run: it may come from elsewhere)."""
-    found = glob.glob(osp.join(REPO, 'configs', '*', f'{stem}.py'))
-    return found[0] if found else None
-
-
-def prediction_figures(runs: list[Run], a: str, b: str, out_dir: str, seed: int = 0, num: int = 2,
-                       num_random: int = 1) -> list[dict]:
-    """Side-by-side predictions of configs ``a`` and ``b`` (their seed-``seed`` runs' final checkpoints) on
-    the val images where the runs' per-image statistics differ most, plus ``num_random`` at random
-    (``tapps_mm.apis.comparison``); nothing when a run, its checkpoint or its per-image file is missing."""
-    chosen = chosen_runs(runs)
-    pair = [chosen.get((c, seed)) for c in (a, b)]
-    configs = [repository_config(c) for c in (a, b)]
-    checkpoints = [osp.join(r.work_dir, f'iter_{r.max_iters}.pth') if r else '' for r in pair]
-    if not all(configs) or not all(r and r.per_image for r in pair) or not all(map(osp.isfile, checkpoints)):
-        return []
-    from tapps_mm.apis import init_pps_model
-    from tapps_mm.apis.comparison import Method, compare, dataset_samples
-    methods = [Method(c.split('_')[0], init_pps_model(cfg, ckpt), osp.join(r.work_dir, r.per_image))
-               for c, cfg, ckpt, r in zip((a, b), configs, checkpoints, pair)]
-    samples = dataset_samples(configs[0], split_cfg='val_dataloader')
-    return compare(*methods, samples, out_dir, num, num_random, seed=0, progress=False)

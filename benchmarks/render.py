@@ -535,3 +535,37 @@ def per_class_block(per_class: pd.DataFrame | None, errors: pd.DataFrame | None,
                   'difference (percent):') + '\n\n' + classes + '\n\n'
             + prose('By kind of error (PartPQ segments summed over the classes of a group, mean over seeds; PartSQ '
                     'over the matched segments):') + '\n\n' + kinds)
+
+
+def rehearsal_block(record: dict | None) -> str:
+    """Markdown of ``benchmarks/results/rehearsal.json`` (``make rehearsal``): per paper config what it saw and
+    how long it took; a rehearsal, never a result, so no metric value appears."""
+    if not record or not record.get('configs'):
+        return 'Not run yet (`make rehearsal`).'
+
+    def first(batches: list, key: str) -> str:
+        sample = ((batches or [{}])[0].get('samples') or [{}])[0]
+        return sample.get(key, '?')
+
+    body = []
+    for stem, e in record['configs'].items():
+        train, test = e.get('train', {}), e.get('test', {})
+        body.append([stem, ', '.join(e.get('cells', [])), first(train.get('batches'), 'ori_shape'),
+                     ((train.get('batches') or [{}])[0]).get('inputs', '?'), str(train.get('iters', 0)),
+                     f'{train.get("seconds", 0):.0f} s', first(test.get('batches'), 'img_shape'),
+                     str(len(test.get('metric_keys', []))), f'{test.get("seconds", 0):.0f} s',
+                     f'{max(train.get("peak_rss_mb", 0), test.get("peak_rss_mb", 0)) / 1024:.1f}',
+                     e.get('status', '?') + (f'; {len(e["checks"])} size checks failed' if e.get('checks') else '')])
+    done = sum(e.get('status') == 'complete' for e in record['configs'].values())
+    collection = record.get('collection', {})
+    collector = collection.get('command', '-')
+    collector = ' '.join(collector.split()[:3]) + ' ...' if len(collector) > 80 else collector  # one work dir each
+    return (f'{done}/{len(record["configs"])} paper configs rehearsed with `{record.get("command")}` at commit '
+            f'{record.get("commit")} ({record.get("date", "?")[:10]}; {record.get("machine")}, '
+            f'{record.get("threads_per_run")} thread per run, {record.get("jobs")} runs at once): '
+            f'{record.get("config_seconds", 0) / 60:.0f} min of runs, '
+            f'{record.get("elapsed_s_last_call", 0) / 60:.0f} min from start to end. A rehearsal, not a result: no '
+            f'metric of it is shown; collected by `{collector}` '
+            f'(exit {collection.get("exit", "-")}, {collection.get("numbers_shown", "-")} numbers shown).\n\n'
+            + markdown(pd.DataFrame(body, columns=['config', 'cells', 'train image', 'batch', 'iterations', 'train',
+                                                   'test image', 'metric keys', 'test', 'peak GB', 'status'])))

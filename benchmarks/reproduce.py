@@ -1,7 +1,8 @@
 """The main job's flow, one function per mode of ``tools/reproduce_tables.py`` (which only parses the flags):
 plan and launch the runs (:mod:`benchmarks.launch`), collect them (:mod:`benchmarks.collect`), write the
-aggregates, tables and plots (:mod:`benchmarks.outputs`), publish them and rewrite the documents
-(:mod:`benchmarks.documents`).
+aggregates, tables and plots from their statistics (:mod:`benchmarks.outputs`), draw the compared methods'
+predictions, the one stage after training that runs models (:mod:`benchmarks.predictions`), publish them
+and rewrite the documents (:mod:`benchmarks.documents`).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 
 import pandas as pd
 
-from benchmarks import REPO, aggregate, documents, launch
+from benchmarks import REPO, aggregate, documents, launch, predictions
 from benchmarks.collect import collect, is_run_dir
 from benchmarks.outputs import RESULTS_DIR, meta_of, publish, write_outputs
 from benchmarks.readme_blocks import report, sync_files
@@ -95,6 +96,7 @@ def main(args) -> int:
         return 2
     command_line = 'python tools/reproduce_tables.py' + (' ' + shlex.join(args.argv) if args.argv else '')
     frames = write_outputs(runs, selected, out_dir, meta_of(runs, command_line, args.quick))
+    predictions.write_prediction_figures(runs, frames['per_class'], osp.join(out_dir, 'plots'))
     stream.write(frames['summary'])
     stream.write(f'[reproduce] tables, plots and CSVs in {out_dir}\n')
     if args.publish:

@@ -1,7 +1,8 @@
 """Every `make` target that runs a script, run the way the Makefile runs it, at the smallest settings.
 
-A script run as ``python benchmarks/x.py`` has its own folder first on ``sys.path``: a module file there named
-like a standard-library module (``benchmarks/statistics.py`` once was) replaces that module for the script and
+A script run as ``python tools/analysis_tools/speed/x.py`` has its own folder first on ``sys.path``: a module file
+there named like a standard-library module (``benchmarks/statistics.py`` once was, when the speed benchmarks were
+scripts of ``benchmarks/``) replaces that module for the script and
 for everything it imports, which no in-process test sees (``make bench-model`` died at its first measurement:
 ``module 'statistics' has no attribute 'mean'``). So each test here takes the target's command from
 ``make -n`` (the interpreter, the script path and the Makefile's own flags), changes only sizes and ``--out``
@@ -28,13 +29,15 @@ from pathlib import Path
 import pytest
 
 from benchmarks import REPO
-from benchmarks.model_cost_report import render_evaluator, render_gpu_check, render_model_cost, render_threads
+from benchmarks.speed_report import render_evaluator, render_gpu_check, render_model_cost, render_threads
 
 RESULTS = Path(REPO) / 'benchmarks' / 'results'
 #: where a target writes when it is not told otherwise (none of them may change during these tests)
 DEFAULT_OUTPUTS = ('work_dirs/quick', 'work_dirs/reproduce/quick', 'work_dirs/gpu_check_selfcheck.json')
 #: folders whose scripts run with their own folder first on sys.path (subfolders included)
 SCRIPT_FOLDERS = ('benchmarks', 'tools')
+#: the speed benchmarks' folder (on this process's sys.path too: pyproject.toml)
+SPEED = 'tools/analysis_tools/speed'
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -160,7 +163,7 @@ def test_bench_eval(tmp_path, leaves_committed_results_alone):
     out = tmp_path / 'evaluator.json'
     cmd = with_options(make_command('bench-eval'), num_images='5', size='64x128', noisy_size='32x64',
                        images_per_process='3', out=str(out))
-    assert cmd[1] == 'benchmarks/bench_evaluator.py' and '--nproc' in cmd
+    assert cmd[1] == f'{SPEED}/bench_evaluator.py' and '--nproc' in cmd
     run(cmd)
     res = read_json(out)
     assert set(res) == {'images', 'size', 'spec', 'official_s_per_image', 'ours_s_per_image', 'speedup_vs_official',
@@ -182,10 +185,10 @@ def test_bench_eval(tmp_path, leaves_committed_results_alone):
 def test_bench_model(tmp_path, leaves_committed_results_alone):
     """The toy scale, one block of one iteration per model (the paper scale runs the same code on fake
     Cityscapes-PP files; the GPU check's self-check below runs it on fake Pascal-PP files)."""
-    from benchmarks.bench_model_cost import MODELS, RATIOS
+    from model_cost_blocks import MODELS, RATIOS
     out = tmp_path / 'model_cost.json'
     cmd = with_options(make_command('bench-model'), out=str(out), scales='toy', repeats='1', iters='1', warmup='1')
-    assert cmd[1] == 'benchmarks/bench_model_cost.py'
+    assert cmd[1] == f'{SPEED}/bench_model_cost.py'
     done = run(cmd)
     res = read_json(out)
     assert set(res) == {'command', 'host', 'scales', 'ratio'} and list(res['scales']) == ['toy']
@@ -208,7 +211,7 @@ def test_bench_threads(tmp_path, toy_data, leaves_committed_results_alone):
     layout_name = '2 runs x 1 thread, idle'
     out = tmp_path / 'threads.json'
     cmd = with_options(make_command('bench-threads'), out=str(out), iters='3', skip='1', layouts=[layout_name])
-    assert cmd[1] == 'benchmarks/bench_threads.py'
+    assert cmd[1] == f'{SPEED}/bench_threads.py'
     run(cmd)
     res = read_json(out)
     assert set(res) == {'command', 'machine', 'config', 'iters', 'skip', 'layouts'}
@@ -221,18 +224,18 @@ def test_bench_threads(tmp_path, toy_data, leaves_committed_results_alone):
 
 
 def test_bench_threads_refuses_too_few_iterations():
-    done = subprocess.run([sys.executable, 'benchmarks/bench_threads.py', '--iters', '3', '--skip', '3'], cwd=REPO,
+    done = subprocess.run([sys.executable, f'{SPEED}/bench_threads.py', '--iters', '3', '--skip', '3'], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and 'need --iters >= 2 and 0 <= --skip < --iters' in done.stderr
 
 
 def test_gpu_check_self_check(tmp_path, leaves_committed_results_alone):
-    """``benchmarks/gpu_check.sh --self-check`` (no make target): the GPU check's Python on CPU at its tiny
-    sizes, mmcv without compiled ops, then the evaluator benchmark."""
-    from benchmarks.bench_model_cost import MODELS
-    from benchmarks.gpu_check import NO_OPS
+    """``tools/analysis_tools/speed/gpu_check.sh --self-check`` (no make target): the GPU check's Python on CPU at
+    its tiny sizes, mmcv without compiled ops, then the evaluator benchmark."""
+    from gpu_check import NO_OPS
+    from model_cost_blocks import MODELS
     out = tmp_path / 'gpu_check.json'
-    run([str(Path(REPO) / 'benchmarks' / 'gpu_check.sh'), '--self-check', '--out', str(out)], PYTHON=sys.executable)
+    run([str(Path(REPO, SPEED, 'gpu_check.sh')), '--self-check', '--out', str(out)], PYTHON=sys.executable)
     res = read_json(out)
     assert set(res) == {'self_check', 'device', 'mmcv_ops', 'model_cost', 'evaluator', 'wall_s'}
     assert res['self_check'] is True and res['mmcv_ops'] == NO_OPS and res['device']['gpu'] is None
@@ -278,8 +281,8 @@ def test_reproduce_quick(tmp_path, toy_data, leaves_committed_results_alone):
 
 
 #: the script of each make target -> its smoke test here
-SMOKE_TESTED = {'benchmarks/bench_evaluator.py': test_bench_eval, 'benchmarks/bench_model_cost.py': test_bench_model,
-                'benchmarks/bench_threads.py': test_bench_threads, 'tools/reproduce_tables.py': test_reproduce_quick}
+SMOKE_TESTED = {f'{SPEED}/bench_evaluator.py': test_bench_eval, f'{SPEED}/bench_model_cost.py': test_bench_model,
+                f'{SPEED}/bench_threads.py': test_bench_threads, 'tools/reproduce_tables.py': test_reproduce_quick}
 
 
 # ------------------------------------------------------------------------------------------ the set-up targets
@@ -308,7 +311,7 @@ def test_the_mmcv_stand_in_names_a_compiled_op_when_it_is_called():
             'except Exception as x:\n    print(type(x).__name__, x)\n')
     res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    from benchmarks.mmcv_without_ops import has_compiled_mmcv_ops
+    from mmcv_without_ops import has_compiled_mmcv_ops
     if has_compiled_mmcv_ops():
         assert res.stdout.startswith('RAN True')
     else:

@@ -3,14 +3,18 @@ numbers, the paired per-class differences match an independent computation, and 
 sums the evaluator's own counts."""
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
+import shutil
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from benchmarks import per_class, plots, render
+from benchmarks import aggregate, config_stem, outputs, per_class, plots, predictions, render
 from benchmarks.collect import Run
+from benchmarks.toy import TOY
 from tapps_mm.evaluation import PartPQEvaluator
 from tapps_mm.evaluation.per_image import PerImageStats
 from tapps_mm.specs import load_spec
@@ -93,3 +97,36 @@ def test_block_and_plot_of_the_comparison(runs, tmp_path):
     assert 'No per-class comparison' in render.per_class_block(None, None)
     paths = plots.plot_per_class(table, '1-toy', str(tmp_path))
     assert sorted(p.rsplit('.', 1)[1] for p in paths) == ['pdf', 'png']
+
+
+def test_aggregation_runs_no_model_and_the_figure_stage_does(runs, tmp_path, monkeypatch):
+    """The runs as Table 1-toy's TAPPS and baseline, each with a final checkpoint that is no checkpoint (loading
+    it fails): ``outputs.write_outputs`` writes the per-class comparison and its plot from the per-image files
+    alone, no prediction figure; ``predictions``, the next stage, draws the pair of each table and copies its
+    first figure where ``publish`` takes it."""
+    names = {A: config_stem(TOY.configs['tapps']), B: config_stem(TOY.configs['baseline'])}
+    toy_runs = []
+    for run in runs:
+        work_dir = tmp_path / 'runs' / f'{names[run.config]}_{run.seed}'
+        os.makedirs(work_dir)
+        shutil.copyfile(os.path.join(run.work_dir, run.per_image), work_dir / run.per_image)
+        (work_dir / f'iter_{run.max_iters}.pth').write_bytes(b'not a checkpoint')
+        toy_runs.append(dataclasses.replace(run, config=names[run.config], work_dir=str(work_dir), wall_s=60.0))
+    out = tmp_path / 'out'
+    frames = outputs.write_outputs(toy_runs, aggregate.select_tables(aggregate.table_rows(), ['1-toy']), str(out),
+                                   outputs.meta_of(toy_runs, 'test', quick=False))
+    assert set(frames['per_class'].table) == {'1-toy'}
+    assert (out / 'plots' / 'per_class_1-toy.png').is_file() and not (out / 'plots' / 'predictions_1-toy.png').exists()
+
+    drawn = []
+
+    def figures(runs_seen, a, b, out_dir):
+        drawn.append((a, b, len(runs_seen)))
+        os.makedirs(out_dir)
+        with open(os.path.join(out_dir, 'img0.png'), 'wb') as f:
+            f.write(b'figure')
+        return [{'files': [os.path.join(out_dir, 'img0.png')]}]
+    monkeypatch.setattr(predictions, 'prediction_figures', figures)
+    assert predictions.write_prediction_figures(toy_runs, frames['per_class'], str(out / 'plots')) == ['1-toy']
+    assert drawn == [(names[A], names[B], len(toy_runs))]
+    assert (out / 'plots' / 'predictions_1-toy.png').read_bytes() == b'figure'

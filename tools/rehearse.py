@@ -14,7 +14,8 @@ import argparse
 import os.path as osp
 import sys
 
-# the checkout this script belongs to (see tools/reproduce_tables.py)
+# benchmarks/ (the results pipeline) is not installed: it and tapps_mm are imported from the checkout this
+# script belongs to (docs/architecture.md, "The results pipeline")
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from benchmarks.rehearsal import FULL, RECORD, ROOT, SMALL, SMALL_ROOT, main  # noqa: E402

@@ -14,8 +14,8 @@ import os.path as osp
 import re
 import sys
 
-# the checkout this script belongs to, not the one the environment was installed from: its benchmarks and
-# tapps_mm are imported, its runs launched and collected (a second checkout may share one .venv)
+# benchmarks/ (the results pipeline) is not installed: it and tapps_mm are imported from the checkout this
+# script belongs to, whose runs it launches and collects (docs/architecture.md, "The results pipeline")
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from benchmarks.launch import LAUNCHERS  # noqa: E402

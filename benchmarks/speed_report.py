@@ -1,11 +1,17 @@
-"""Markdown of the model-cost benchmarks (pure functions of their JSON; no torch, no files; tables through
-``benchmarks.render.markdown``).
+"""Markdown of the speed benchmarks' JSON (``tools/analysis_tools/speed/``; committed in
+``benchmarks/results/``): pure functions of the JSON, no torch, no files; tables through
+``benchmarks.render.markdown``. The documents stage renders them, not the tools: the GPU machine runs
+them without pandas.
 
-``render_model_cost`` renders ``benchmarks/bench_model_cost.py --out`` JSON, ``render_gpu_check`` the JSON
-of ``benchmarks/gpu_check.sh`` (or says that it has not been run), ``render_evaluator`` the JSON of
-``benchmarks/bench_evaluator.py --out``.
+``render_model_cost`` renders ``bench_model_cost.py --out`` JSON, ``render_gpu_check`` the JSON of
+``gpu_check.sh`` (or says that it has not been run), ``render_evaluator`` the JSON of
+``bench_evaluator.py --out``, ``render_threads`` that of ``bench_threads.py --out``.
 """
 from __future__ import annotations
+
+import pandas as pd
+
+from benchmarks.render import markdown
 
 NAMES = {'mask2former': 'Mask2Former (mmdet)', 'tapps': 'TAPPS', 'baseline': 'baseline'}
 ROWS = (('train_step_s', 'train step', 's'), ('train_peak_mb', 'peak train memory', 'MiB'),
@@ -15,11 +21,6 @@ RATIO_COLUMNS = ('tapps/mask2former', 'baseline/mask2former', 'baseline/tapps')
 
 
 def _table(body: list[list[str]], columns: list[str]) -> str:
-    """The pipeline's one Markdown table writer (``benchmarks.render.markdown``), imported here only: the
-    benchmarks import this module on the GPU machine, which has no pandas, and never render there."""
-    import pandas as pd
-
-    from benchmarks.render import markdown
     return markdown(pd.DataFrame(body, columns=columns))
 
 
@@ -65,8 +66,8 @@ def render_model_cost(data: dict) -> str:
 def render_gpu_check(data: dict | None) -> str:
     """Markdown for the GPU check: its tables with the device named, or a line saying it has not been run."""
     if not data:
-        return ('GPU check (`benchmarks/gpu_check.sh`: R-50, 1024x1024 crop, batch 2, AMP): **not run yet** - no GPU '
-                'was available; the figures above are CPU measurements.')
+        return ('GPU check (`tools/analysis_tools/speed/gpu_check.sh`: R-50, 1024x1024 crop, batch 2, AMP): **not run '
+                'yet** - no GPU was available; the figures above are CPU measurements.')
     dev = data['device']
     head = (f'GPU check on **{dev["gpu"] or "CPU (self-check)"}** (torch {dev["torch"]}, CUDA {dev["cuda"]}, '
             f'mmcv ops: {data["mmcv_ops"]}), '
@@ -142,36 +143,3 @@ def render_threads(data: dict | None) -> str:
             f'{data["machine"]}; measured with `{data["command"]}`:\n\n'
             + _table(body, ['layout', 'step time per run', 'iterations / s, all runs', 'vs 1 run x 2 threads, idle']))
 
-
-def render_rehearsal(record: dict | None) -> str:
-    """Markdown of ``benchmarks/results/rehearsal.json`` (``make rehearsal``): per paper config what it saw and
-    how long it took; a rehearsal, never a result, so no metric value appears."""
-    if not record or not record.get('configs'):
-        return 'Not run yet (`make rehearsal`).'
-
-    def first(batches: list, key: str) -> str:
-        sample = ((batches or [{}])[0].get('samples') or [{}])[0]
-        return sample.get(key, '?')
-
-    body = []
-    for stem, e in record['configs'].items():
-        train, test = e.get('train', {}), e.get('test', {})
-        body.append([stem, ', '.join(e.get('cells', [])), first(train.get('batches'), 'ori_shape'),
-                     ((train.get('batches') or [{}])[0]).get('inputs', '?'), str(train.get('iters', 0)),
-                     f'{train.get("seconds", 0):.0f} s', first(test.get('batches'), 'img_shape'),
-                     str(len(test.get('metric_keys', []))), f'{test.get("seconds", 0):.0f} s',
-                     f'{max(train.get("peak_rss_mb", 0), test.get("peak_rss_mb", 0)) / 1024:.1f}',
-                     e.get('status', '?') + (f'; {len(e["checks"])} size checks failed' if e.get('checks') else '')])
-    done = sum(e.get('status') == 'complete' for e in record['configs'].values())
-    collection = record.get('collection', {})
-    collector = collection.get('command', '-')
-    collector = ' '.join(collector.split()[:3]) + ' ...' if len(collector) > 80 else collector  # one work dir each
-    return (f'{done}/{len(record["configs"])} paper configs rehearsed with `{record.get("command")}` at commit '
-            f'{record.get("commit")} ({record.get("date", "?")[:10]}; {record.get("machine")}, '
-            f'{record.get("threads_per_run")} thread per run, {record.get("jobs")} runs at once): '
-            f'{record.get("config_seconds", 0) / 60:.0f} min of runs, '
-            f'{record.get("elapsed_s_last_call", 0) / 60:.0f} min from start to end. A rehearsal, not a result: no '
-            f'metric of it is shown; collected by `{collector}` '
-            f'(exit {collection.get("exit", "-")}, {collection.get("numbers_shown", "-")} numbers shown).\n\n'
-            + _table(body, ['config', 'cells', 'train image', 'batch', 'iterations', 'train', 'test image',
-                            'metric keys', 'test', 'peak GB', 'status']))

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # GPU check: TAPPS vs mmdet's plain Mask2Former vs the separate-part-queries baseline at the paper's
 # Pascal-PP setting (R-50, 1024x1024 crop, batch 2, AMP): training step, peak memory, inference; and our
-# PartPQ evaluator's throughput (benchmarks/bench_evaluator.py). One JSON; about 4-6 minutes on one GPU.
+# PartPQ evaluator's throughput (bench_evaluator.py). One JSON; about 4-6 minutes on one GPU. It runs in
+# the repository's root (paths below, --out too, are relative to it):
 #
-#   benchmarks/gpu_check.sh --prepare          # here, with package-registry access: fill .gpu_wheels/
-#   benchmarks/gpu_check.sh [--out FILE]       # on the GPU machine (default benchmarks/results/gpu_check.json)
-#   benchmarks/gpu_check.sh --self-check       # here: the same Python on CPU, tiny sizes, no compiled mmcv ops
-#                                              # (writes work_dirs/gpu_check_selfcheck.json)
+#   tools/analysis_tools/speed/gpu_check.sh --prepare      # here, with package-registry access:
+#                                                          # fill .gpu_wheels/
+#   tools/analysis_tools/speed/gpu_check.sh [--out FILE]   # on the GPU machine
+#                                                          # (default benchmarks/results/gpu_check.json)
+#   tools/analysis_tools/speed/gpu_check.sh --self-check   # here: the same Python on CPU, tiny sizes, no
+#                                                          # compiled mmcv ops (work_dirs/gpu_check_selfcheck.json)
 #
 # The GPU machine is assumed to have python3 with a CUDA PyTorch and the scientific stack (numpy, scipy,
 # opencv-python-headless, matplotlib, pillow, pyyaml, rich, scikit-learn, tqdm, six) but no OpenMMLab
@@ -18,7 +21,7 @@
 #
 # mmcv's compiled ops: not built by default. The three models call only two mmcv ops: point_sample
 # (pure PyTorch, F.grid_sample) and MultiScaleDeformableAttention, which has mmcv's own PyTorch
-# implementation (multi_scale_deformable_attn_pytorch, its CPU path); benchmarks/gpu_check.py gives
+# implementation (multi_scale_deformable_attn_pytorch, its CPU path); gpu_check.py gives
 # mmcv.ops a stand-in for the missing extension (any compiled op that is called raises) and routes that
 # attention to the PyTorch path on GPU too. `--self-check` runs exactly this on CPU, which shows that no
 # compiled op is called. Why not build them: mmcv 2.1.0 compiles ~100 C++/CUDA files; even for one
@@ -28,7 +31,8 @@
 # models alike, so absolute times are pessimistic and the ratios are slightly closer to 1. For the CUDA
 # kernel set GPU_CHECK_MMCV_OPS=cuda (builds the sdist with FORCE_CUDA=1 MMCV_WITH_OPS=1; untested).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
+HERE=tools/analysis_tools/speed
 
 WHEELS=.gpu_wheels
 SITE=.gpu_site
@@ -39,7 +43,7 @@ while [ $# -gt 0 ]; do
     --prepare) MODE=prepare ;;
     --self-check) MODE=self-check; OUT_FILE=work_dirs/gpu_check_selfcheck.json ;;
     --out) OUT_FILE=${2:?--out needs a file}; shift ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$HERE/gpu_check.sh" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu_check.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -68,7 +72,7 @@ if [ "$MODE" = prepare ]; then
   MMCV_WITH_OPS=0 "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WHEELS" "$WHEELS"/mmcv-2.1.0.tar.gz
   ls "$WHEELS"/mmcv_lite-2.1.0-py*-none-any.whl >/dev/null || { say "the mmcv wheel is not pure Python"; exit 1; }
   du -sh "$WHEELS" >&2
-  say "done: carry $WHEELS/ to the GPU machine with the repository and run benchmarks/gpu_check.sh there"
+  say "done: carry $WHEELS/ to the GPU machine with the repository and run $HERE/gpu_check.sh there"
   exit 0
 fi
 
@@ -77,7 +81,7 @@ if [ "$MODE" = self-check ]; then
   PY=${PYTHON:-.venv/bin/python}
   [ -x "$PY" ] || PY=python3
   say "self-check on CPU with $PY (tiny sizes, mmcv without compiled ops)"
-  PYTHONUNBUFFERED=1 "$PY" benchmarks/gpu_check.py --self-check --out "$OUT_FILE"
+  PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} "$PY" $HERE/gpu_check.py --self-check --out "$OUT_FILE"
   say "wrote $OUT_FILE"
   exit 0
 fi
@@ -85,7 +89,7 @@ fi
 PY=${PYTHON:-python3}
 for w in mmengine-0.10.7 mmdet-3.3.0 mmcv_lite-2.1.0-py panoptic_parts-2.0rc6 shapely-2.2.0 pycocotools-2.0.11; do
   ls "$WHEELS"/"$w"*.whl >/dev/null 2>&1 || {
-    say "missing $WHEELS/$w*.whl: run 'benchmarks/gpu_check.sh --prepare' where PyPI is reachable and carry $WHEELS/"
+    say "missing $WHEELS/$w*.whl: run '$HERE/gpu_check.sh --prepare' where PyPI is reachable and carry $WHEELS/"
     exit 1; }
 done
 "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' \
@@ -102,6 +106,6 @@ if [ "${GPU_CHECK_MMCV_OPS:-none}" = cuda ]; then
   SITE_PATH=$PWD/$SITE/cuda:$SITE_PATH
 fi
 export PYTHONPATH=$SITE_PATH:$PWD${PYTHONPATH:+:$PYTHONPATH}
-say "running benchmarks/gpu_check.py"
-PYTHONUNBUFFERED=1 "$PY" benchmarks/gpu_check.py --out "$OUT_FILE"
+say "running $HERE/gpu_check.py"
+PYTHONUNBUFFERED=1 "$PY" $HERE/gpu_check.py --out "$OUT_FILE"
 say "wrote $OUT_FILE"

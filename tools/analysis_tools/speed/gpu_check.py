@@ -1,10 +1,10 @@
-"""The Python half of ``benchmarks/gpu_check.sh``: TAPPS vs plain Mask2Former vs the baseline at the paper's
+"""The Python half of ``gpu_check.sh`` (this folder): TAPPS vs plain Mask2Former vs the baseline at the paper's
 Pascal-PP training setting (R-50, 1024x1024 crop, batch 2, AMP) and our PartPQ evaluator's throughput,
-written as one JSON (``benchmarks.model_cost_report.render_gpu_check`` renders it where the documents are
+written as one JSON (``benchmarks.speed_report.render_gpu_check`` renders it where the documents are
 written; nothing is rendered on the GPU machine, which lacks pandas).
 
-    python benchmarks/gpu_check.py --out gpu_check.json               # on a GPU
-    python benchmarks/gpu_check.py --self-check --out check.json      # the same code on CPU, tiny sizes
+    python tools/analysis_tools/speed/gpu_check.py --out gpu_check.json            # on a GPU
+    python tools/analysis_tools/speed/gpu_check.py --self-check --out check.json   # the same on CPU, tiny sizes
 
 Without mmcv's compiled ops (the default of ``gpu_check.sh``, see its header) a stand-in ``mmcv._ext``
 lets ``mmcv.ops`` import, any compiled op that is called raises, and ``MultiScaleDeformableAttention``
@@ -23,11 +23,15 @@ import sys
 import tempfile
 import time
 
-from benchmarks import machine_info
-from benchmarks.mmcv_without_ops import has_compiled_mmcv_ops, use_mmcv_without_compiled_ops
+from mmcv_without_ops import has_compiled_mmcv_ops, use_mmcv_without_compiled_ops
 
 HERE = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(HERE)
+ROOT = osp.abspath(osp.join(HERE, osp.pardir, osp.pardir, osp.pardir))
+# benchmarks/ (the machine's description) is not installed: it and tapps_mm are imported from the checkout this
+# script belongs to (docs/architecture.md, "The results pipeline")
+sys.path.insert(0, ROOT)
+
+from benchmarks import machine_info  # noqa: E402
 
 NO_OPS = 'none (mmcv without compiled ops: PyTorch MultiScaleDeformableAttention)'
 # the paper's Pascal-PP training setting at batch 2 on one GPU (the paper: 16 on 4 GPUs)
@@ -78,14 +82,14 @@ def main(argv=None) -> dict:
         os.environ['TAPPS_BENCH_MMCV_OPS'] = 'none'  # read by the benchmark's worker processes
         use_mmcv_without_compiled_ops()
     import torch
+    from model_cost_blocks import MODELS, host_info, measure_scale
 
-    from benchmarks.bench_model_cost import MODELS, host_info, measure_scale
     from tapps_mm.fileio import write_json_atomic
     if not args.self_check and not torch.cuda.is_available():
         raise SystemExit('gpu_check: torch sees no GPU (use --self-check for the CPU dry run)')
     scale = SELF_CHECK_SCALE if args.self_check else GPU_SCALE
     print(f'gpu_check: {machine_info()["machine"]}, mmcv ops: {"compiled" if compiled else NO_OPS}', flush=True)
-    model_cost = dict(command='benchmarks/gpu_check.sh' + (' --self-check' if args.self_check else ''),
+    model_cost = dict(command='tools/analysis_tools/speed/gpu_check.sh' + (' --self-check' if args.self_check else ''),
                       host=host_info(), scales={'paper-gpu': measure_scale(dict(scale), list(MODELS))})
     ratios = model_cost['scales']['paper-gpu']['ratios']['tapps/mask2former']
     model_cost['ratio'] = {k: (v['median'] if isinstance(v, dict) else v) for k, v in ratios.items()}

@@ -17,7 +17,7 @@ def use_mmcv_without_compiled_ops() -> None:
 
         def call(*args, **kwargs):
             raise RuntimeError(f'mmcv compiled op {name!r} was called, but mmcv runs without compiled ops '
-                               '(benchmarks/gpu_check.sh: GPU_CHECK_MMCV_OPS=cuda builds them)')
+                               '(tools/analysis_tools/speed/gpu_check.sh: GPU_CHECK_MMCV_OPS=cuda builds them)')
         return call
 
     stub = types.ModuleType('mmcv._ext')

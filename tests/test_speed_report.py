@@ -1,8 +1,12 @@
-"""The model-cost benchmark's pure parts: scale selection, ratio spreads and the Markdown renderers."""
+"""The speed benchmarks' pure parts (``tools/analysis_tools/speed/``, on ``sys.path`` through pyproject.toml):
+the model-cost benchmark's scale selection and ratio spreads, and the Markdown renderers of their JSON
+(``benchmarks.speed_report``)."""
 import re
 
-from benchmarks.bench_model_cost import SCALES, parse_args, scales_of, spread
-from benchmarks.model_cost_report import render_evaluator, render_gpu_check, render_model_cost, render_threads
+from bench_model_cost import SCALES, parse_args, scales_of
+from model_cost_blocks import spread
+
+from benchmarks.speed_report import render_evaluator, render_gpu_check, render_model_cost, render_threads
 
 THREADS = dict(torch_threads=1, torch_interop_threads=1, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', cpu_count=2,
                cpus_usable=2)
@@ -15,7 +19,7 @@ def _result() -> dict:
     ratio = dict(train_step_s=dict(median=1.2, min=1.1, max=1.3, q1=1.15, q3=1.25, n=3), train_peak_mb=1.05,
                  infer_batch_s=dict(median=1.1, min=1.0, max=1.2, q1=1.05, q3=1.15, n=3))
     setting = dict(SCALES['toy'], device='cpu', amp=False, threads=1, cfg_options=[])
-    return dict(command='python benchmarks/bench_model_cost.py', host=dict(python='3.11', torch='2.13'),
+    return dict(command='python tools/analysis_tools/speed/bench_model_cost.py', host=dict(python='3.11', torch='2.13'),
                 scales={'toy': dict(setting=setting, models=models, ratios={'tapps/mask2former': ratio})},
                 ratio=dict(train_step_s=1.2, train_peak_mb=1.05, infer_batch_s=1.1))
 

@@ -1,6 +1,6 @@
 """Side-by-side speed of our PartPQ evaluator vs the official panoptic_parts one, on the same files.
 
-    python benchmarks/bench_evaluator.py --num-images 10 --size 1024x2048 --spec cityscapes
+    python tools/analysis_tools/speed/bench_evaluator.py --num-images 10 --size 1024x2048 --spec cityscapes
 
 Two cases, each on random GT/prediction pairs in the official formats, timed in one process against the
 official single-process loop with every per-class number checked identical (<= 1e-9):

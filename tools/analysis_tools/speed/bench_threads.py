@@ -3,8 +3,8 @@ TAPPS config as one 2-thread run vs two 1-thread runs at once, each on an idle m
 kept busy by another process (a user who keeps working), with OpenMP's default (spinning) wait policy
 and with ``OMP_WAIT_POLICY=PASSIVE``.
 
-    python benchmarks/bench_threads.py --iters 60 --out benchmarks/results/threads.json
-    python benchmarks/bench_threads.py --iters 3 --skip 1 --layouts '2 runs x 1 thread, idle'   # smoke run
+    python tools/analysis_tools/speed/bench_threads.py --iters 60 --out benchmarks/results/threads.json
+    python tools/analysis_tools/speed/bench_threads.py --iters 3 --skip 1 --layouts '2 runs x 1 thread, idle'  # smoke
 
 Each layout trains ``--iters`` iterations of the toy config (no evaluation) through ``tools/train.py``;
 the step time is the median of the ``time`` mmengine logs per iteration after the first ``--skip``;
@@ -26,9 +26,13 @@ import time
 
 import numpy as np
 
-from benchmarks import REPO, machine_info
-from benchmarks.collect import read_json_lines
-from benchmarks.toy import TOY
+# benchmarks/ (the toy benchmark's settings and data, the run logs' reader) is not installed: it and tapps_mm
+# are imported from the checkout this script belongs to (docs/architecture.md, "The results pipeline")
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), osp.pardir, osp.pardir, osp.pardir)))
+
+from benchmarks import REPO, machine_info  # noqa: E402
+from benchmarks.collect import read_json_lines  # noqa: E402
+from benchmarks.toy import TOY  # noqa: E402
 
 #: name -> (runs at once, threads per run, OMP_WAIT_POLICY or None, a busy core beside them)
 LAYOUTS = {
@@ -106,9 +110,9 @@ def main(argv=None) -> dict:
         p.error(f'need --iters >= 2 and 0 <= --skip < --iters (got --iters {args.iters} --skip {args.skip})')
     from benchmarks.launch import make_data
     make_data(False, sys.stdout)  # the toy dataset the runs read, unless it is there already
-    result = dict(command='python benchmarks/bench_threads.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
-                  machine=machine_info()['machine'], config=TOY.configs['tapps'], iters=args.iters, skip=args.skip,
-                  layouts={})
+    command = 'python tools/analysis_tools/speed/bench_threads.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
+    result = dict(command=command, machine=machine_info()['machine'], config=TOY.configs['tapps'], iters=args.iters,
+                  skip=args.skip, layouts={})
     with tempfile.TemporaryDirectory() as root:
         for name in args.layouts:
             result['layouts'][name] = measure(name, args.iters, args.skip, root)
