@@ -37,7 +37,7 @@ install-gpu: $(STAMP)
 test: $(STAMP) slurm
 	$(BIN)/python -m pytest tests -n 2 -q -ra $(PYTEST_ARGS)
 
-# A real single-node Slurm for tests/test_launch.py (started there on localhost; no service is set up).
+# A real single-node Slurm for tests/test_tools/test_launch.py (started there on localhost; no service is set up).
 # Installed only when missing, as root, with apt-get; elsewhere that test is skipped and says why.
 SLURM_PKGS := slurmctld slurmd slurm-client munge
 SLURM_BINS := slurmctld slurmd munged srun sbatch scontrol sinfo

@@ -1,6 +1,7 @@
 """Write the model metadata mim reads, from the configs and the paper's tables:
 ``configs/{tapps,baseline,mask2former}/metafile.yml``, ``model-index.yml`` and the results block of the
-TAPPS and baseline READMEs (between the ``results`` markers). ``tests/test_metafiles.py`` fails when they are stale.
+TAPPS and baseline READMEs (between the ``results`` markers). ``tests/test_benchmarks/test_metafiles.py`` fails
+when they are stale.
 
     python -m benchmarks.metafiles [--check]
 

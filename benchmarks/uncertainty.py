@@ -19,7 +19,7 @@ noise every seed shares (how hard these images are for the method pair). The see
   the variance of the mean, and the claim interval.
 - :func:`claim_interval`: mean +- t * sqrt(seed var / n + shared image var), Satterthwaite degrees of
   freedom: the interval a claim rests on. Its coverage at 5 seeds is checked by simulation with known
-  truth (``tests/test_statistics.py``); the percentile bootstrap is near nominal only at about 20 seeds.
+  truth (``tests/test_benchmarks/test_statistics.py``); the percentile bootstrap is near nominal only at about 20 seeds.
 - :func:`power`: the minimum detectable difference and the seeds a difference needs, for the same test,
   with upper bounds from the seed std's confidence interval and the image floor no number of seeds removes;
   a solve that cannot fail in either direction (an integer search on the non-central t power).

@@ -1,4 +1,5 @@
-"""The official TAPPS training criterion, restated for ``tests/test_official_training_step.py``.
+"""The official TAPPS training criterion, restated for
+``tests/test_models/test_dense_heads/test_official_training_step.py``.
 
 What it restates (public code of tue-mps/tapps, read, not copied):
 

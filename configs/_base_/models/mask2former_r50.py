@@ -1,5 +1,6 @@
 # Mask2Former for part-aware panoptic segmentation, with no part branch: mmdet's Mask2Former R-50 (the model of
-# mmdet's mask2former_r50_8xb2-lsj-50e_coco-panoptic; tests/test_configs.py checks that only the keys it lists
+# mmdet's mask2former_r50_8xb2-lsj-50e_coco-panoptic; tests/test_configs/test_all_configs.py checks that only the
+# keys it lists
 # differ) predicting objects only, written as the official PPS prediction with 'no part' everywhere. The base
 # of TAPPS (./tapps_r50.py adds the JOPS head) and of the baseline; the official hyper-parameters. The heads'
 # spec is the dataset config's (`spec`; the configs that add a dataset pass it on as _base_.spec). The spec

@@ -1,5 +1,6 @@
 # TAPPS (CVPR 2024): the Mask2Former of ./mask2former_r50.py with the JOPS head, the official hyper-parameters
-# (tests/test_configs.py checks that only the keys it lists differ). JOPSHead's defaults are the official part
+# (tests/test_configs/test_all_configs.py checks that only the keys it lists differ). JOPSHead's defaults are the
+# official part
 # branch, 2-layer MLP part-query adaptation (part_query.num_adapt_layers=2) and compatible parts at training
 # (compatible_parts_train=True): only the ablations of Tables 3 and 4 state them, so that the baseline, whose
 # configs inherit the TAPPS ones, does not receive them. The loss weights of Eq. 1 and the part-mask losses

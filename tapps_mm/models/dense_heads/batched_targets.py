@@ -6,7 +6,8 @@ object and part sets) these small calls are a fifth of a CPU training step. This
 algorithm and draws, and changes only how the work is grouped:
 
 - the sampling points: one ``torch.rand((B, num_points, 2))`` per layer, the same numbers on CPU as mmdet's
-  ``B`` draws of ``(1, num_points, 2)`` (``tests/test_batched_targets.py`` checks this through the matches);
+  ``B`` draws of ``(1, num_points, 2)`` (``tests/test_models/test_dense_heads/test_batched_targets.py`` checks this
+  through the matches);
 - the predicted masks of all images are point-sampled in one call (GT masks stay per image: stacking
   full-resolution GT masks would cost memory at the paper's crop);
 - each configured match cost runs once on all queries x all GT objects of the batch; each image's

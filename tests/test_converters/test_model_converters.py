@@ -12,11 +12,12 @@ import re
 import numpy as np
 import pytest
 import torch
+from official_checkpoints import official_state  # noqa: E402  (tests/, on the path)
 
-from tapps_mm.converters import MASK2FORMER_R50, ConversionError, convert_coco_init, convert_tapps
+from tapps_mm.converters import ConversionError, convert_coco_init, convert_tapps
 from tapps_mm.converters.checkpoints import load_detectron2_state
-from tapps_mm.converters.key_rules import MASK2FORMER_HEAD, KeyRules
-from tapps_mm.converters.tapps_d2 import MASK2FORMER_COCO_PANOPTIC, PART_RULES, build_model, class_row_permutation
+from tapps_mm.converters.key_rules import MASK2FORMER_HEAD
+from tapps_mm.converters.tapps_d2 import MASK2FORMER_COCO_PANOPTIC, build_model, class_row_permutation
 from tapps_mm.engine.safe_load import load_checkpoint_file
 from tapps_mm.testing.model_cases import predict_on_noise
 from tapps_mm.testing.repo import REPO, load_module
@@ -25,25 +26,7 @@ CITYSCAPES = 'configs/tapps/tapps_r50_4xb4-90k_cityscapes-pp.py'
 COCOPAN = 'configs/tapps/tapps_r50-cocopan_4xb4-10k_pascal-pp.py'
 BASELINE_COCOPAN = 'configs/baseline/baseline_r50-cocopan_4xb4-10k_pascal-pp.py'
 SWIN_COCOPAN = 'configs/tapps/tapps_swin-b-p4-w12-384-in21k-cocopan_4xb4-10k_pascal-pp.py'
-OFFICIAL_RULES = KeyRules(PART_RULES + MASK2FORMER_R50.pairs)
 R50_PKL = 'checkpoints/maskformer2_R50_bs16_50ep/model_final_94dc52.pkl'  # the official configs' MODEL.WEIGHTS
-
-
-def official_state(model, spec, frozen_bn: bool = False) -> dict:
-    """Our model's tensors under the official names, in the official class order (what the .bin holds);
-    ``frozen_bn``: without BN step counters, as the Pascal-PP models (detectron2's FrozenBN)."""
-    state = {}
-    perm = class_row_permutation(spec)
-    for key, value in model.state_dict().items():
-        if frozen_bn and key.endswith('num_batches_tracked'):
-            continue
-        name = OFFICIAL_RULES.to_detectron2(key)
-        assert name is not None, key
-        if key.startswith('panoptic_head.cls_embed.'):
-            value = value[torch.argsort(torch.tensor(perm))]
-        state[name] = value.clone()
-    state['criterion.empty_weight'] = torch.ones(spec.num_classes + 1)
-    return state
 
 
 @pytest.fixture(scope='module')

@@ -7,13 +7,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_model_converters import CITYSCAPES, official_state
+from official_checkpoints import official_state
 
 from tapps_mm.apis.comparison import choose_images
 from tapps_mm.converters.tapps_d2 import build_model
 from tapps_mm.testing.fake_datasets import write_fake_cityscapes_pp
 from tapps_mm.testing.repo import load_module
 
+CITYSCAPES = 'configs/tapps/tapps_r50_4xb4-90k_cityscapes-pp.py'
 SMALL = ['test_dataloader.dataset.pipeline.1.scale=(128,64)']  # the fake images' own size: a fast CPU test
 
 

@@ -10,8 +10,8 @@ error that names the file, id or key, and no file is written outside the folder 
 10. per-image statistics files with odd arrays, images that declare too many pixels;
 11. ``--per-image-out`` without ``.npz``;
 12. a URL given to tools/test.py.
-(5, 6, 9 and the collector's part of 10: tests/test_collect_bad_runs.py; the make targets:
-tests/test_make_targets.py.)
+(5, 6, 9 and the collector's part of 10: tests/test_benchmarks/test_collect_bad_runs.py; the make targets:
+tests/test_tools/test_make_targets.py.)
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The paper configs keep the official algorithm: their resolved settings are compared with a committed
 snapshot, so that a toy-only change (or any other) cannot move them silently.
 
-After an intended change, rewrite the snapshot with ``python tests/test_paper_settings.py`` and review the
+After an intended change, rewrite the snapshot with ``python tests/test_configs/test_paper_settings.py`` and review the
 diff of ``tests/snapshots/paper_settings.json``.
 """
 import json
@@ -14,8 +14,7 @@ from mmengine.config import Config
 from benchmarks.paper import CONFIG_ROWS
 from tapps_mm.specs import load_spec
 from tapps_mm.testing.model_cases import tiny_model
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from tapps_mm.testing.repo import REPO as ROOT
 
 SNAPSHOT = osp.join(ROOT, 'tests', 'snapshots', 'paper_settings.json')
 HEAD_KEYS = ('type', 'num_queries', 'num_part_queries', 'num_dynamic', 'lambda_obj', 'lambda_pt',
@@ -89,7 +88,7 @@ def test_paper_config_settings_did_not_move(stem):
         expected = json.load(f)[stem]
     assert json.loads(json.dumps(algorithm_settings(stem))) == expected, (
         f'{stem}: the resolved settings differ from {osp.relpath(SNAPSHOT, ROOT)}; if intended, run '
-        'python tests/test_paper_settings.py and review the diff')
+        'python tests/test_configs/test_paper_settings.py and review the diff')
 
 
 def test_the_official_point_sampling_and_loss_weights():

@@ -28,7 +28,7 @@ from tapps_mm.registry import MODELS
 def _official_inference_configs() -> list[str]:
     """Every paper config whose inference is the official TAPPS's: the JOPS head with compatible parts at test
     (the dynamic-parts and no-compatibility ablations have no official counterpart; the baseline is tested
-    against the official merging in tests/test_pps_merging.py)."""
+    against the official merging in tests/test_models/test_utils/test_pps_merging.py)."""
     from benchmarks.paper import CONFIG_ROWS
     out = []
     for stem in sorted(CONFIG_ROWS):

@@ -8,7 +8,8 @@ for everything it imports, which no in-process test sees (``make bench-model`` d
 ``make -n`` (the interpreter, the script path and the Makefile's own flags), changes only sizes and ``--out``
 (into ``tmp_path``: the committed files of ``benchmarks/results/`` are never written), runs it as a subprocess
 of this interpreter and checks what it wrote. ``make rehearsal`` has its own such test
-(``tests/test_rehearsal.py::test_small_rehearsal_through_the_make_target``). The toy dataset the toy configs
+(``tests/test_benchmarks/test_rehearsal.py::test_small_rehearsal_through_the_make_target``). The toy dataset the
+toy configs
 read (``data/synthetic_pp-bench``, git-ignored) is written once if missing, as ``make reproduce`` does.
 """
 from __future__ import annotations
@@ -156,7 +157,7 @@ def test_every_script_target_has_a_smoke_test():
     """A new target that runs a script gets a test here (or says where its test is)."""
     makefile = Path(REPO, 'Makefile').read_text()
     scripts = set(re.findall(r'^\t\$\(BIN\)/python (\S+\.py)', makefile, re.M))
-    assert scripts == set(SMOKE_TESTED) | {'tools/rehearse.py'}  # rehearse.py: tests/test_rehearsal.py
+    assert scripts == set(SMOKE_TESTED) | {'tools/rehearse.py'}  # rehearse.py: tests/test_benchmarks/test_rehearsal.py
 
 
 def test_bench_eval(tmp_path, leaves_committed_results_alone):
@@ -250,7 +251,7 @@ def test_gpu_check_self_check(tmp_path, leaves_committed_results_alone):
 def test_reproduce_quick(tmp_path, toy_data, leaves_committed_results_alone):
     """``make reproduce REPRODUCE_ARGS=--quick`` with one seed, its runs and outputs in ``tmp_path``: the toy
     TAPPS and baseline configs trained on the quick schedule, collected, aggregated with the seed x image
-    statistics, compared, plotted. (tests/test_reproduce_tables.py runs the same functions in-process on
+    statistics, compared, plotted. (tests/test_benchmarks/test_reproduce_tables.py runs the same functions in-process on
     hand-made work dirs, and the script only with --dry-run or --work-dirs; this is the script end to end.)"""
     from benchmarks import uncertainty
     from benchmarks.toy import TOY

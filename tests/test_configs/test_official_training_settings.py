@@ -1,5 +1,6 @@
 """The paper configs resize as the official TAPPS (train and test sizes) and build its optimizer parameter groups;
-the whole training pipelines are run against detectron2 in ``tests/test_training_pipelines.py``.
+the whole training pipelines are run against detectron2 in
+``tests/test_datasets/test_transforms/test_training_pipelines.py``.
 
 Restated from the public code of tue-mps/tapps: ``configs/cityscapes/pps/Base-Cityscapes-PPS.yaml`` and
 ``mask_former_semantic_dataset_mapper.py`` (Cityscapes-PP), ``configs/pascal/pps/Base-Pascal-PPS-LSJ.yaml`` and
