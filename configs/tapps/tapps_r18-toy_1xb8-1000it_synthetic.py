@@ -1,18 +1,9 @@
 # Toy scale: TAPPS on the synthetic benchmark dataset, trainable on 2 CPU cores in minutes (random init); the toy
 # benchmark of tools/reproduce_tables.py trains it and the baseline for seeds 0-4 (benchmarks/toy.py).
 # The toy Mask2Former (model, data, schedule, evaluation: configs/mask2former/) with the JOPS head of
-# ../_base_/models/tapps_r50.py (tests/test_configs/test_all_configs.py checks that both add the same keys).
+# ../_base_/models/jops_head.py, as ../_base_/models/tapps_r50.py (tests/test_configs/test_all_configs.py checks
+# that both add the same keys).
 # Design, history and every tried setting: docs/toy_benchmark.md.
-_base_ = '../mask2former/mask2former_r18-toy_1xb8-1000it_synthetic.py'
+_base_ = ['../mask2former/mask2former_r18-toy_1xb8-1000it_synthetic.py', '../_base_/models/jops_head.py']
 
-model = dict(
-    panoptic_head=dict(
-        type='JOPSHead',
-        lambda_obj=1.0,
-        lambda_pt=1.0,
-        loss_part_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean', loss_weight=5.0),
-        loss_part_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean', naive_dice=True,
-                            eps=1.0, loss_weight=5.0)),
-    panoptic_fusion_head=dict(
-        compatible_parts_test=True,
-        no_part_score=0.1))
+model = _base_.jops_model
