@@ -122,6 +122,27 @@ def test_test_results_keep_integer_metrics():
     assert tags == {'pps/num_images': 7, 'pps/PQ': 0.5, 'x': None} and type(tags['pps/num_images']) is int
 
 
+def test_only_the_main_process_writes_the_test_results(tmp_path, monkeypatch):
+    """Every rank of a distributed test dumped <ts>.json at once in mmengine (two JSON documents in one file,
+    seen with 2 processes); the configs' logger hook writes it from the main process only."""
+    from types import SimpleNamespace
+
+    from mmengine.config import Config
+
+    from tapps_mm.engine.hooks import numpy_scalar_logger_hook
+    from tapps_mm.registry import HOOKS
+    from tapps_mm.testing.repo import REPO
+    hook = HOOKS.build(Config.fromfile(f'{REPO}/configs/_base_/default_runtime.py').default_hooks.logger)
+    hook.json_log_path = 'results.json'
+    processor = SimpleNamespace(get_log_after_epoch=lambda *args, **kwargs: ({'pps/PQ': 0.5}, 'PQ 0.5'))
+    runner = SimpleNamespace(log_processor=processor, test_dataloader=[0], log_dir=str(tmp_path),
+                             logger=SimpleNamespace(info=lambda text: None))
+    for main, written in ((False, False), (True, True)):
+        monkeypatch.setattr(numpy_scalar_logger_hook, 'is_main_process', lambda: main)
+        hook.after_test_epoch(runner)
+        assert (tmp_path / 'results.json').is_file() == written
+
+
 _IMPORT_EVERYTHING = '''
 import importlib, pkgutil
 import mmengine.dist, mmengine.dist.utils, mmengine.runner.checkpoint, mmengine.runner.runner
