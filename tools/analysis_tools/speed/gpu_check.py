@@ -39,7 +39,7 @@ GPU_SCALE = dict(config='configs/tapps/tapps_r50_4xb4-60k_pascal-pp.py',
                  baseline_config='configs/baseline/baseline_r50_4xb4-60k_pascal-pp.py',
                  dataset='pascal', size='1024x1024', batch=2, iters=10, warmup=3, repeats=5,
                  device='cuda', amp=True, threads=0, cfg_options=[])
-SELF_CHECK_SCALE = dict(GPU_SCALE, size='128x128', iters=1, warmup=1, repeats=2, device='cpu', amp=False,
+SELF_CHECK_SCALE = dict(GPU_SCALE, size='128x128', iters=1, warmup=1, repeats=1, device='cpu', amp=False,
                         threads=1)
 
 
