@@ -53,15 +53,16 @@ def parse_args():
     return p.parse_args()
 
 
-def make_case(root: str, spec: PPSSpec, rng, num_images: int, size: str, objects: int, part_noise: float = 0.0):
-    """Write ``num_images`` random GT/prediction pairs; returns (gt_dir, pred_dir, images.json)."""
+def random_pairs(spec: PPSSpec, rng, num_images: int, size: str, objects: int, part_noise: float = 0.0):
+    """``num_images`` random GT maps and predictions that follow them, the prediction's part channel random on
+    ``part_noise`` of its pixels; returns (gts, preds)."""
     h, w = map(int, size.lower().split('x'))
     gts = [random_gt(spec, rng, h, w, num_things=objects) for _ in range(num_images)]
     preds = [prediction_from_gt(spec, g, rng) for g in gts]
     for pred in preds if part_noise else ():
         noisy = rng.random(pred.shape[:2]) < part_noise
         pred[..., 2][noisy] = rng.integers(0, 6, int(noisy.sum()))
-    return write_case_folder(root, gts, preds)
+    return gts, preds
 
 
 def versus_official(spec: PPSSpec, case: tuple[str, str, str]) -> dict:
@@ -177,15 +178,14 @@ def main():
     n = args.num_images
     repeat = max(1, math.ceil(args.images_per_process * args.nproc / n))
     with tempfile.TemporaryDirectory() as root:
-        h, w = map(int, args.size.lower().split('x'))
-        gts = [random_gt(spec, rng, h, w, num_things=args.objects) for _ in range(n)]
-        preds = [prediction_from_gt(spec, g, rng) for g in gts]
+        gts, preds = random_pairs(spec, rng, n, args.size, args.objects)
         smooth = write_case_folder(osp.join(root, 'smooth'), gts, preds)
         many = write_case_folder(osp.join(root, 'many'), gts * repeat, preds * repeat)
         del gts, preds
         res = {'images': n, 'size': args.size, 'spec': args.spec, **versus_official(spec, smooth)}
         if args.part_noise:
-            noisy = make_case(osp.join(root, 'noisy'), spec, rng, n, args.noisy_size, args.objects, args.part_noise)
+            noisy = write_case_folder(osp.join(root, 'noisy'),
+                                      *random_pairs(spec, rng, n, args.noisy_size, args.objects, args.part_noise))
             res['noisy'] = {'images': n, 'size': args.noisy_size, 'part_noise': args.part_noise,
                             **versus_official(spec, noisy)}
         seconds = scaling(spec, many, args.nproc)
