@@ -113,6 +113,28 @@ TRIED = {
 }
 
 
+PROBE_DIR = 'configs/_probes_/toy/'
+H = 'model.panoptic_head.'
+WIDTH256 = {H + 'feat_channels': 256, H + 'out_channels': 256,
+            H + 'pixel_decoder.encoder.layer_cfg.self_attn_cfg.embed_dims': 256,
+            H + 'pixel_decoder.encoder.layer_cfg.ffn_cfg.embed_dims': 256,
+            H + 'pixel_decoder.encoder.layer_cfg.ffn_cfg.feedforward_channels': 512,
+            H + 'pixel_decoder.positional_encoding.num_feats': 128, H + 'positional_encoding.num_feats': 128,
+            H + 'transformer_decoder.layer_cfg.self_attn_cfg.embed_dims': 256,
+            H + 'transformer_decoder.layer_cfg.cross_attn_cfg.embed_dims': 256,
+            H + 'transformer_decoder.layer_cfg.ffn_cfg.embed_dims': 256,
+            H + 'transformer_decoder.layer_cfg.ffn_cfg.feedforward_channels': 1024, 'dims': 256}
+# The pre-registered toy probes (docs/toy_benchmark.md#pre-registered-probes): config -> every key in which it
+# differs from its method's toy config, with its value (None: a TAPPS-only probe, no baseline namesake).
+PROBES = {
+    PROBE_DIR + 'tapps_r18-toy-partlossx05_1xb8-1000it_synthetic.py': ({H + 'lambda_pt': 0.5}, False),
+    PROBE_DIR + 'tapps_r18-toy-partlossx2_1xb8-1000it_synthetic.py': ({H + 'lambda_pt': 2.0}, False),
+    PROBE_DIR + 'tapps_r18-toy-width256_1xb8-1000it_synthetic.py': (WIDTH256, True),
+    PROBE_DIR + 'tapps_r18-toy_1xb8-2000it_synthetic.py': (_iters(2000), True),
+}
+PROBE_CONFIGS = sorted(glob(PROBE_DIR + '*.py'))
+
+
 def _flat(d, prefix=''):
     out = {}
     for k, v in d.items():
@@ -138,6 +160,7 @@ def test_configs_cover_the_expected_set():
     assert len(CONFIGS) == 32, CONFIGS
     assert {v[0] for v in VARIANTS} <= set(CONFIGS)
     assert set(TRIED_CONFIGS) == set(TRIED) | {_baseline(c) for c in TRIED}
+    assert set(PROBE_CONFIGS) == set(PROBES) | {_baseline(c) for c, (_, both) in PROBES.items() if both}
 
 
 @pytest.mark.parametrize('config', CONFIGS)
@@ -186,6 +209,16 @@ def test_tried_toy_setting_differs_only_in_its_keys(config):
         assert changed == TRIED[config], f'{ours} differs from {toy} in {sorted(changed)}'
 
 
+@pytest.mark.parametrize('config', sorted(PROBES), ids=lambda c: osp.basename(c))
+def test_probe_differs_only_in_its_keys(config):
+    keys, both = PROBES[config]
+    pairs = [(config, TOY)] + ([(_baseline(config), _baseline(TOY))] if both else [])
+    for ours, toy in pairs:
+        a, b = _flat(Config.fromfile(ours).to_dict()), _flat(Config.fromfile(toy).to_dict())
+        changed = {k: a.get(k, '<unset>') for k in a.keys() | b.keys() if a.get(k, '<unset>') != b.get(k, '<unset>')}
+        assert changed == keys, f'{ours} differs from {toy} in {sorted(changed)}'
+
+
 @pytest.fixture(scope='module')
 def fake_roots(tmp_path_factory):
     base = tmp_path_factory.mktemp('fake_data')
@@ -195,7 +228,7 @@ def fake_roots(tmp_path_factory):
     return {name: str(base / name) + '/' for name in ('cityscapes', 'pascal', 'synthetic')}
 
 
-@pytest.mark.parametrize('config', CONFIGS + TRIED_CONFIGS)
+@pytest.mark.parametrize('config', CONFIGS + TRIED_CONFIGS + PROBE_CONFIGS)
 def test_config_builds_and_runs(config, fake_roots):
     init_default_scope('tapps_mm')
     cfg = Config.fromfile(config)
