@@ -52,12 +52,19 @@ def elapsed_s(runs: list[Run]) -> float | None:
 
 def write_outputs(runs: list[Run], rows: pd.DataFrame, out_dir: str, meta: dict) -> dict[str, pd.DataFrame]:
     """Everything under ``out_dir``: the CSVs, meta.json, tables (Markdown, LaTeX), plots, summary; from the
-    runs' statistics only (the figures that run models: :mod:`benchmarks.predictions`, the next stage)."""
+    runs' statistics only (the figures that run models: :mod:`benchmarks.predictions`, the next stage).
+    ``size_bands.csv`` only where the runs' per-image statistics hold size bands; ``frames['size_bands_note']``
+    says why not, or which runs it leaves out."""
     os.makedirs(out_dir, exist_ok=True)
     noise = aggregate.ImageNoise(runs)  # one cache of per-image files and resamples for cells and comparisons
     frames = dict(runs=runs_frame(runs), results=aggregate.results(runs, rows, noise),
                   comparisons=aggregate.comparisons(runs, rows, noise))
     frames['per_class'], frames['errors'] = per_class.where_they_differ(runs, frames['comparisons'])
+    bands, bands_note = per_class.size_bands(runs, frames['comparisons'])
+    if bands is not None:
+        frames['size_bands'] = bands
+    elif osp.isfile(osp.join(out_dir, 'size_bands.csv')):  # an earlier collection's must not stay
+        os.remove(osp.join(out_dir, 'size_bands.csv'))
     for name, frame in frames.items():
         frame.to_csv(osp.join(out_dir, f'{name}.csv'), index=False, float_format='%.6g')
     with open(osp.join(out_dir, 'meta.json'), 'w') as f:
@@ -77,6 +84,7 @@ def write_outputs(runs: list[Run], rows: pd.DataFrame, out_dir: str, meta: dict)
     for table in sorted(set(frames['per_class'].get('table', []))):
         plots.plot_per_class(frames['per_class'], table, plot_dir, smoke=bool(meta.get('quick')))
     frames['summary'] = text
+    frames['size_bands_note'] = bands_note  # '' or one line for the console (why size_bands.csv is missing)
     return frames
 
 

@@ -98,6 +98,8 @@ def main(args) -> int:
     frames = write_outputs(runs, selected, out_dir, meta_of(runs, command_line, args.quick))
     predictions.write_prediction_figures(runs, frames['per_class'], osp.join(out_dir, 'plots'))
     stream.write(frames['summary'])
+    if frames['size_bands_note']:
+        stream.write(f'[reproduce] {frames["size_bands_note"]}\n')
     stream.write(f'[reproduce] tables, plots and CSVs in {out_dir}\n')
     if args.publish:
         publish(out_dir)

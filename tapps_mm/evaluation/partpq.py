@@ -20,6 +20,15 @@ docs/evaluation.md, "Exactness"):
   'background'; the prediction's 255 ('unknown') label is dropped from the mean.
 - An unmatched prediction is an FP unless more than half of it lies in void or same-class crowd.
 
+Size bands (``band_*`` statistics, things only): COCO's area bands scaled to the evaluated image, so
+that "does a method lose small objects" has one answer on images of any size. COCO calls an object small
+below 32^2 pixels and large from 96^2 on, for images of long side about 640; here both thresholds are
+multiplied by (image long side / 640)^2 (a 64 x 64 image: small < 10.24 px, medium < 92.16 px, large
+>= 92.16 px). On the PartPQ matching above: a GT thing segment's band is that of its GT area (its TP or FN
+is counted there, and a TP's object IoU summed there); an unmatched predicted thing segment that counts as
+an FP (not one ignored for void / crowd) is counted in the band of its predicted area. Band PQ =
+IoU sum / (TP + FP/2 + FN/2), band recall = TP / (TP + FN) (:func:`band_quality`).
+
 The PQ / SQ / RQ keys are standard panoptic quality (panopticapi's rules, as detectron2 and the paper
 report them), not PartPQ's matching: see :meth:`PartPQEvaluator._standard_pq`.
 
@@ -45,11 +54,44 @@ NO_CLASS = 255  # prediction channel 0/2 value for 'no class' / 'unknown part'
 #: training: such pixels count as object pixels without part label) or 'official' (scored as an extra
 #: part label that no model can predict, as panoptic_parts 2.0rc6 does).
 UNDEFINED_PIDS = ('unlabelled', 'official')
+#: size bands of thing segments (module docstring): COCO's area thresholds at its image scale
+SIZE_BANDS = ('small', 'medium', 'large')
+COCO_BAND_AREAS = (32 ** 2, 96 ** 2)
+COCO_LONG_SIDE = 640
+#: the per-class, per-band statistics ([C, 3]); optional in per-image files written before they existed
+BAND_FIELDS = ('band_tp', 'band_fp', 'band_fn', 'band_iou')
+
+
+def band_thresholds(long_side: int) -> np.ndarray:
+    """The small / medium and medium / large area thresholds (pixels) of an image of this long side: COCO's
+    32^2 and 96^2 scaled by (long side / 640)^2, so a band means the same share of the image at any size."""
+    return np.asarray(COCO_BAND_AREAS, np.float64) * (long_side / COCO_LONG_SIDE) ** 2
+
+
+def size_band(area, long_side: int) -> np.ndarray:
+    """Band index (0 small, 1 medium, 2 large) of segment area(s) in an image of this long side (an area equal
+    to a threshold is in the upper band, as COCO's ``[lo, hi)`` ranges)."""
+    return np.searchsorted(band_thresholds(long_side), np.asarray(area, np.float64), side='right')
+
+
+def band_quality(tp, fp, fn, iou_sum) -> tuple[np.ndarray, np.ndarray]:
+    """(band PQ, band recall) from summed band statistics (any shape): IoU sum / (TP + FP/2 + FN/2) and
+    TP / (TP + FN); NaN where undefined (nothing in the band), not 0, so a mean cannot hide an empty band."""
+    tp, fp, fn, iou_sum = (np.asarray(a, np.float64) for a in (tp, fp, fn, iou_sum))
+    denom, gt = tp + 0.5 * fp + 0.5 * fn, tp + fn
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(denom > 0, iou_sum / denom, np.nan), np.where(gt > 0, tp / gt, np.nan)
 
 
 @dataclass
 class PPSStats:
-    """Additive statistics of one or many images; arrays indexed by label (``spec.classes`` order)."""
+    """Additive statistics of one or many images; arrays indexed by label (``spec.classes`` order).
+
+    The ``band_*`` arrays ([C, 3]: label x (small, medium, large), zero for stuff; module docstring) split the
+    PartPQ TP / FP / FN of thing classes by object size, and sum over bands to ``tp`` / ``fp`` / ``fn`` there;
+    ``band_iou`` sums the TPs' object IoU. They are None for statistics read from per-image files written
+    before they existed (a sum with such statistics has no bands either).
+    """
 
     tp: np.ndarray
     fp: np.ndarray
@@ -66,23 +108,38 @@ class PPSStats:
     part_gt: np.ndarray
     part_pred: np.ndarray
     num_images: int = 0
+    band_tp: np.ndarray | None = None  # [C, 3] int: TPs by GT area
+    band_fp: np.ndarray | None = None  # [C, 3] int: FPs by predicted area
+    band_fn: np.ndarray | None = None  # [C, 3] int: FNs by GT area
+    band_iou: np.ndarray | None = None  # [C, 3] float: sum of the TPs' object IoU, by GT area
 
     @classmethod
     def zeros(cls, num_classes: int, num_parts: int) -> 'PPSStats':
         c = lambda dtype: np.zeros(num_classes, dtype)  # noqa: E731
         p = lambda: np.zeros(num_parts + 1, np.int64)  # noqa: E731
+        b = lambda dtype: np.zeros((num_classes, len(SIZE_BANDS)), dtype)  # noqa: E731
         return cls(c(np.int64), c(np.int64), c(np.int64), c(np.float64),
                    c(np.int64), c(np.int64), c(np.int64), c(np.float64),
-                   c(np.int64), c(np.int64), c(np.int64), p(), p(), p())
+                   c(np.int64), c(np.int64), c(np.int64), p(), p(), p(),
+                   band_tp=b(np.int64), band_fp=b(np.int64), band_fn=b(np.int64), band_iou=b(np.float64))
+
+    @property
+    def has_bands(self) -> bool:
+        """Whether the size-band arrays are there (not for sums of per-image files that predate them)."""
+        return all(getattr(self, name) is not None for name in BAND_FIELDS)
 
     def __iadd__(self, other: 'PPSStats') -> 'PPSStats':
+        bands = self.has_bands and other.has_bands
         for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+            if f.name in BAND_FIELDS:
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name) if bands else None)
+            else:
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         return self
 
     def __add__(self, other: 'PPSStats') -> 'PPSStats':
-        out = PPSStats(**{f.name: np.copy(getattr(self, f.name)) if f.name != 'num_images'
-                          else self.num_images for f in fields(self)})
+        out = PPSStats(**{f.name: getattr(self, f.name) if f.name == 'num_images' or getattr(self, f.name) is None
+                          else np.copy(getattr(self, f.name)) for f in fields(self)})
         out += other
         return out
 
@@ -192,7 +249,7 @@ class PartPQEvaluator:
         sid, iid, pid, sid_iid = (a[inv] for a in self._decode_gt_uids(uniq, gt_name))
         if self.pred_part_void is not None:
             p_pid = np.where(p_pid == self.pred_part_void, NO_CLASS, p_pid)
-        return self._table_stats(sid, iid, pid, sid_iid, p_sid, p_iid, p_pid, n)
+        return self._table_stats(sid, iid, pid, sid_iid, p_sid, p_iid, p_pid, n, max(gt_uids.shape))
 
     def _check_inputs(self, gt, pred, gt_name, pred_name):
         if gt.ndim != 2 or not np.issubdtype(gt.dtype, np.integer):
@@ -203,13 +260,16 @@ class PartPQEvaluator:
         if pred.shape[:2] != gt.shape:
             raise ValueError(f'{pred_name}: size {pred.shape[:2]} differs from {gt_name} {gt.shape}')
 
-    def _table_stats(self, gt_sid, gt_iid, gt_pid, gt_sid_iid, pred_sid, pred_iid, pred_pid, pixels) -> PPSStats:
+    def _table_stats(self, gt_sid, gt_iid, gt_pid, gt_sid_iid, pred_sid, pred_iid, pred_pid, pixels,
+                     long_side: int) -> PPSStats:
         """One image's statistics, from its table of distinct (GT uid, prediction) pairs: per row the decoded
-        GT uid, the prediction's class, instance id and pid, and the pair's pixel count.
+        GT uid, the prediction's class, instance id and pid, and the pair's pixel count; ``long_side``: the
+        image's longer side, which scales the size bands.
 
         What :meth:`summarize` reports is a sum over images of these: the PartPQ counts and IoU sums (the
         official rules of the module docstring), the standard PQ ones (:meth:`_standard_pq`) and the pixel
-        counts of the semantic and part-level mIoU (:meth:`_semantic_stats`).
+        counts of the semantic and part-level mIoU (:meth:`_semantic_stats`). The PartPQ matching also
+        splits the thing classes' counts by size band (module docstring), in the same pass.
         """
         stats = PPSStats.zeros(self.spec.num_classes, self.spec.num_parts)
         stats.num_images = 1
@@ -244,12 +304,31 @@ class PartPQEvaluator:
             stats.tp[label] = len(matches)
             stats.fn[label] = len(gt_ids) - len(matches)
             # not an FP: an unmatched prediction more than half in void or in crowd of its class
-            stats.fp[label] = sum((pred_void[pj] + pred_crowd[pj]) / pred_area[pj] <= 0.5 for pj in unmatched)
+            false_pos = [pj for pj in unmatched if (pred_void[pj] + pred_crowd[pj]) / pred_area[pj] <= 0.5]
+            stats.fp[label] = len(false_pos)
+            if self.label_is_thing[label]:
+                matched = {m[0] for m in matches}
+                self._band_stats(stats, label, matches, [gi for gi in gt_ids if gi not in matched], false_pos,
+                                 gt_area, pred_area, long_side)
 
         self._standard_pq(stats, gt_label, gt_iid, gt_sid_iid, pred_seg, pred_seg_label, pred_label, pixels,
                           pred_area, pred_void)
         self._semantic_stats(stats, gt_label, gt_sid, gt_pid, pred_label, pred_sid, pred_pid, pixels)
         return stats
+
+    @staticmethod
+    def _band_stats(stats, label, matches, missed, false_pos, gt_area, pred_area, long_side) -> None:
+        """Size bands of one thing class's PartPQ outcome (module docstring): TPs (with their object IoU) and FNs
+        by GT area, FPs by predicted area."""
+        n_bands = len(SIZE_BANDS)
+        if matches:
+            band = size_band(gt_area[[m[0] for m in matches]], long_side)
+            stats.band_tp[label] += np.bincount(band, minlength=n_bands)
+            stats.band_iou[label] += np.bincount(band, weights=[m[2] for m in matches], minlength=n_bands)
+        if missed:
+            stats.band_fn[label] += np.bincount(size_band(gt_area[missed], long_side), minlength=n_bands)
+        if false_pos:
+            stats.band_fp[label] += np.bincount(size_band(pred_area[false_pos], long_side), minlength=n_bands)
 
     def _partpq_gt_segments(self, gt_label, gt_sid, gt_iid, gt_pid, gt_sid_iid,
                             pixels) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

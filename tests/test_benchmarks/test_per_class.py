@@ -9,6 +9,7 @@ import os
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -116,6 +117,8 @@ def test_aggregation_runs_no_model_and_the_figure_stage_does(runs, tmp_path, mon
     frames = outputs.write_outputs(toy_runs, aggregate.select_tables(aggregate.table_rows(), ['1-toy']), str(out),
                                    outputs.meta_of(toy_runs, 'test', quick=False))
     assert set(frames['per_class'].table) == {'1-toy'}
+    bands = pd.read_csv(out / 'size_bands.csv')  # the runs' files hold size bands: beside per_class.csv
+    assert list(bands.band) == ['small', 'medium', 'large'] and frames['size_bands_note'] == ''
     assert (out / 'plots' / 'per_class_1-toy.png').is_file() and not (out / 'plots' / 'predictions_1-toy.png').exists()
 
     drawn = []
@@ -130,3 +133,66 @@ def test_aggregation_runs_no_model_and_the_figure_stage_does(runs, tmp_path, mon
     assert predictions.write_prediction_figures(toy_runs, frames['per_class'], str(out / 'plots')) == ['1-toy']
     assert drawn == [(names[A], names[B], len(toy_runs))]
     assert (out / 'plots' / 'predictions_1-toy.png').read_bytes() == b'figure'
+
+
+def test_size_bands_match_an_independent_computation(runs):
+    """Per (config, seed, band): the band counts summed over classes from the run's own file, PQ and recall
+    from them; per band the paired differences and t-intervals over seeds computed here again."""
+    values = per_class.size_band_values(runs, [A, B])
+    assert len(values) == len(runs) * 3 and values.attrs['predate_bands'] == []
+    for run in runs:
+        total = PerImageStats.load(f'{run.work_dir}/per_image.npz').total()
+        mine = values[(values.config == run.config) & (values.seed == run.seed)].set_index('band')
+        for b, band in enumerate(('small', 'medium', 'large')):
+            tp, fp, fn = (int(getattr(total, f'band_{k}')[:, b].sum()) for k in ('tp', 'fp', 'fn'))
+            iou = total.band_iou[:, b].sum()
+            row = mine.loc[band]
+            assert (row.TP, row.FP, row.FN, row.n_gt) == (tp, fp, fn, tp + fn)
+            assert row.PQ == pytest.approx(100 * iou / (tp + fp / 2 + fn / 2) if tp + fp + fn else math.nan,
+                                           nan_ok=True)
+            assert row.recall == pytest.approx(100 * tp / (tp + fn) if tp + fn else math.nan, nan_ok=True)
+        # the bands hold every thing-class count of PartPQ
+        things = PartPQEvaluator(load_spec('cityscapes')).label_is_thing
+        assert [mine[k].sum() for k in ('TP', 'FP', 'FN')] == [getattr(total, k)[things].sum()
+                                                               for k in ('tp', 'fp', 'fn')]
+    assert (values.groupby('band').n_gt.sum()[['medium', 'large']] > 0).all()
+
+    table = per_class.size_band_comparison(values, [(A, B)])
+    assert list(table.band) == ['small', 'medium', 'large'] and table.n_pairs.eq(3).all()
+    assert list(table.columns) == per_class.SIZE_BAND_COLUMNS
+    for row in table.itertuples():
+        for metric in ('PQ', 'recall'):
+            pick = values[values.band == row.band]
+            a = pick[pick.config == A].sort_values('seed')[metric].to_numpy()
+            b = pick[pick.config == B].sort_values('seed')[metric].to_numpy()
+            d = a - b
+            assert getattr(row, f'{metric}_a') == pytest.approx(a.mean(), nan_ok=True)
+            assert getattr(row, f'{metric}_diff') == pytest.approx(d.mean(), nan_ok=True)
+            if np.isfinite(d).all() and d.std(ddof=1) > 0:
+                half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+                assert getattr(row, f'{metric}_low') == pytest.approx(d.mean() - half)
+                assert getattr(row, f'{metric}_high') == pytest.approx(d.mean() + half)
+
+
+def test_size_bands_say_when_the_files_predate_them(runs, tmp_path):
+    """Runs whose per-image files have no band arrays (written before them) are left out and named; with none
+    left, no size_bands.csv and a one-line note instead."""
+    old_runs = []
+    for run in runs:
+        work_dir = tmp_path / os.path.basename(run.work_dir)
+        os.makedirs(work_dir)
+        with np.load(os.path.join(run.work_dir, run.per_image)) as data:
+            np.savez(str(work_dir / run.per_image), **{k: data[k] for k in data.files if not k.startswith('band_')})
+        old_runs.append(dataclasses.replace(run, work_dir=str(work_dir)))
+    comparisons = pd.DataFrame(dict(table=['1-toy'], a_config=[A], b_config=[B]))
+    values = per_class.size_band_values(old_runs, [A, B])
+    assert values.empty and len(values.attrs['predate_bands']) == len(runs)
+    table, note = per_class.size_bands(old_runs, comparisons)
+    assert table is None and 'predate size bands' in note and '\n' not in note
+    # one seed of B re-evaluated: written, from the seeds both configs have, and the older runs named
+    mixed = [r for r in old_runs if not (r.config == B and r.seed == 0)] + [
+        r for r in runs if r.config == B and r.seed == 0]
+    table, note = per_class.size_bands(mixed, comparisons)
+    assert table is None and 'predate' in note  # A has no seed with bands: no pair
+    table, note = per_class.size_bands(runs, comparisons)
+    assert set(table.table) == {'1-toy'} and len(table) == 3 and note == ''
