@@ -39,6 +39,7 @@ from benchmarks.paper import (
     REFERENCE_VARIANT,
     ConfigRows,
     paper_table,
+    reports,
 )
 from benchmarks.toy import TOY
 from tapps_mm.evaluation.per_image import PerImageStats
@@ -257,7 +258,7 @@ def results(runs: list[Run], rows: pd.DataFrame, noise: ImageNoise | None = None
         cell_noise = noise.of(row.config, config_seeds) if config_seeds else None
         for metric in METRICS:
             key = (row.config, metric)
-            stats_ = agg.loc[key] if key in agg.index else None
+            stats_ = agg.loc[key] if key in agg.index and reports(row.method, metric) else None
             n = int(stats_['n']) if stats_ is not None else 0
             mean = float(stats_['mean']) if n else math.nan
             entry = {**{k: row[k] for k in KEYS}, 'config': row.config, 'metric': metric, 'paper': row[metric],
@@ -267,7 +268,7 @@ def results(runs: list[Run], rows: pd.DataFrame, noise: ImageNoise | None = None
                      'max': float(stats_['max']) if n else math.nan,
                      'status': status.get(row.config, 'missing'), 'seeds': seeds.get(key, '')}
             # the image statistics need the metric on every seed (a metric undefined on one run has none)
-            complete = cell_noise is not None and n == len(config_seeds)
+            complete = cell_noise is not None and n == len(config_seeds) and n > 0
             entry.update({c: cell_noise[metric][c] if complete else math.nan for c in NOISE_COLUMNS})
             entry['n_boot'] = cell_noise[metric]['n_boot'] if complete else math.nan
             paper_value = row[metric]

@@ -10,7 +10,7 @@ import os.path as osp
 
 import pandas as pd
 
-from benchmarks import REPO, aggregate, metafiles, render
+from benchmarks import REPO, aggregate, metafiles, probe_report, render
 from benchmarks.outputs import RESULTS_DIR, load_published
 from benchmarks.readme_blocks import Markers, replace_block
 from benchmarks.speed_report import render_evaluator, render_gpu_check, render_model_cost, render_threads
@@ -29,6 +29,10 @@ MODEL_COST = Markers('model-cost', 'make bench-model; python tools/reproduce_tab
 PER_CLASS = Markers('per-class', 'python tools/reproduce_tables.py --update-readme')
 THREAD_LAYOUT = Markers('thread-layout', 'make bench-threads; python tools/reproduce_tables.py --update-readme')
 REHEARSAL = Markers('rehearsal', 'make rehearsal; python tools/reproduce_tables.py --update-readme')
+#: the probes' evidence and answer (docs/toy_benchmark.md) and the README's sentence of it under Table 1-toy
+PROBES = Markers('toy-probes', 'python tools/reproduce_tables.py --tables probes --publish --update-readme')
+PROBES_ANSWER = Markers('toy-probes-answer', 'python tools/reproduce_tables.py --tables probes --publish '
+                                             '--update-readme')
 GPU_CHECK = Markers('gpu-check', 'tools/analysis_tools/speed/gpu_check.sh on a GPU; '
                                'python tools/reproduce_tables.py --update-readme')
 
@@ -73,6 +77,19 @@ def per_class_body(results_dir: str = RESULTS_DIR) -> str:
     return text
 
 
+def probes_bodies(results_dir: str = RESULTS_DIR) -> tuple[str, str]:
+    """(the evidence and answer of the probes, the README's sentence), or that they have not run."""
+    results_dir = osp.join(results_dir, 'probes')
+    family = _csv(results_dir, 'probes.csv')
+    if family is None:
+        text = render.prose('The probes have not run yet: `python tools/reproduce_tables.py --tables probes --publish '
+                            '--update-readme` runs them.')
+        return text, text
+    return (probe_report.probes_block(family, _csv(results_dir, 'inference.csv'), _csv(results_dir, 'size_bands.csv'),
+                                      _json(results_dir, 'meta.json')),
+            probe_report.answer(family, _csv(results_dir, 'inference.csv')))
+
+
 def block_bodies(results_dir: str = RESULTS_DIR) -> dict[Markers, str]:
     """What each generated block of README.md and docs/ holds; a benchmark whose JSON is absent is said to be
     not measured."""
@@ -83,7 +100,10 @@ def block_bodies(results_dir: str = RESULTS_DIR) -> dict[Markers, str]:
     def toy_block(table: str, goal: float | None = None) -> str:
         details = f'{RESULTS_PAGE}#{render.anchor(table)}'
         return render.toy_table_block(results, comparisons, meta, runs, table, details, goal)
+    evidence, answer = probes_bodies(results_dir)
     return {
+        PROBES: evidence,
+        PROBES_ANSWER: answer,
         TOY_RESULTS: render.toy_results_intro(meta) + '\n\n' + toy_block('1-toy', TOY.seed_std_goal),
         **{markers: toy_block(table) for table, markers in TOY_TABLES.items()},
         TOY_DETAILS: render.results_page(results, comparisons, meta, runs, ['1-toy', *TOY_TABLES]),

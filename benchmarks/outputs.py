@@ -118,6 +118,25 @@ def publish(out_dir: str, results_dir: str = RESULTS_DIR) -> None:
             os.remove(dst)
 
 
+PROBES_RESULTS_DIR = osp.join(RESULTS_DIR, 'probes')  # the probes' aggregates (benchmarks/probes.py)
+
+
+def publish_probes(out_dir: str, results_dir: str = PROBES_RESULTS_DIR) -> None:
+    """Copy the probes' aggregates of ``out_dir`` into ``benchmarks/results/probes/`` (work dirs relative)."""
+    from benchmarks.probes import PUBLISHED_PROBES
+    os.makedirs(results_dir, exist_ok=True)
+    for name in PUBLISHED_PROBES:
+        src, dst = osp.join(out_dir, name), osp.join(results_dir, name)
+        if name == 'runs.csv':
+            frame = pd.read_csv(src)
+            frame['work_dir'] = [_relative(p) for p in frame.work_dir]
+            frame.to_csv(dst, index=False, float_format='%.6g')
+        elif osp.isfile(src):
+            shutil.copyfile(src, dst)
+        elif osp.isfile(dst):  # a table this collection could not make must not stay from an older one
+            os.remove(dst)
+
+
 def _relative(path: str) -> str:
     full = osp.abspath(path)
     return osp.relpath(full, REPO) if full.startswith(REPO + os.sep) else osp.basename(full)

@@ -36,6 +36,16 @@ def primary_metric(table_number: str) -> str:
     """The metric a table is read by first ('3' for Table 3 and 3-toy)."""
     return PRIMARY_METRIC.get(table_number, DEFAULT_PRIMARY_METRIC)
 TRAINED_METHODS = ('tapps', 'baseline')  # the rows our configs train (Table 2 also lists other methods)
+#: the metrics a method without parts reports (the plain Mask2Former control of the toy tables): its objects;
+#: PartPQ of the no-parts classes is their PQ. The part metrics of its predictions (every pixel 'no part') are
+#: left out of every cell rather than shown as a score.
+OBJECT_METRICS = ('PartPQ_NoPt', 'PQ_All', 'PQ_Th', 'PQ_St', 'mIoU_Th')
+METHODS_WITHOUT_PARTS = ('mask2former',)
+
+
+def reports(method: str, metric: str) -> bool:
+    """Whether a table row of ``method`` reports ``metric``."""
+    return method not in METHODS_WITHOUT_PARTS or metric in OBJECT_METRICS
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ import time
 
 import pandas as pd
 
-from benchmarks import REPO, aggregate, documents, launch, predictions
+from benchmarks import REPO, aggregate, documents, launch, predictions, probes
 from benchmarks.collect import collect, is_run_dir
-from benchmarks.outputs import RESULTS_DIR, meta_of, publish, write_outputs
+from benchmarks.outputs import PROBES_RESULTS_DIR, RESULTS_DIR, meta_of, publish, publish_probes, write_outputs
 from benchmarks.readme_blocks import report, sync_files
 from benchmarks.toy import TOY
 
@@ -83,6 +83,7 @@ def main(args) -> int:
         selected = aggregate.select_tables(rows, expand_tables(args.tables, rows)) if args.tables else rows
     else:
         TOY.config_files(TOY.expand(args.tables))  # an unknown id fails before any work
+        probes_job(args)
         jobs, codes = launch_runs(args, out_dir, stream)
         if args.dry_run:
             return 0
@@ -95,7 +96,17 @@ def main(args) -> int:
                      f'(e.g. {rehearsals[0]}); a rehearsal is never published\n')
         return 2
     command_line = 'python tools/reproduce_tables.py' + (' ' + shlex.join(args.argv) if args.argv else '')
-    frames = write_outputs(runs, selected, out_dir, meta_of(runs, command_line, args.quick))
+    meta = meta_of(runs, command_line, args.quick)
+    if probes_job(args):  # the probes' own collection: their evidence, published apart from the tables'
+        frames = probes.write_probe_outputs(runs, osp.join(out_dir, 'probes'), meta, stream)
+        stream.write(frames['summary'])
+        if args.publish:
+            publish_probes(osp.join(out_dir, 'probes'))
+            stream.write(f'[reproduce] probe aggregates stored in {osp.relpath(PROBES_RESULTS_DIR, REPO)}\n')
+            if args.update_readme:
+                sync_documents(check=False)
+        return 1 if any(codes.values()) else 0
+    frames = write_outputs(runs, selected, out_dir, meta)
     predictions.write_prediction_figures(runs, frames['per_class'], osp.join(out_dir, 'plots'))
     stream.write(frames['summary'])
     if frames['size_bands_note']:
@@ -107,3 +118,14 @@ def main(args) -> int:
         if args.update_readme:
             sync_documents(check=False)
     return 1 if any(codes.values()) else 0
+
+
+def probes_job(args) -> bool:
+    """Whether this call is the probes' job (``--tables probes``, which takes no other table)."""
+    tables = list(args.tables or ())
+    if 'probes' not in tables:
+        return False
+    if len(tables) > 1 or args.work_dirs:
+        raise SystemExit('--tables probes trains and collects the pre-registered probes with the Table 1-toy runs '
+                         'they pair with, on its own: give no other table id and no --work-dirs')
+    return True

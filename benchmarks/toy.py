@@ -22,6 +22,9 @@ from benchmarks.paper import REFERENCE_VARIANT, VARIANT, ConfigRows
 
 _TAPPS = 'configs/tapps/tapps_r18-toy_1xb8-1000it_synthetic.py'
 _BASELINE = 'configs/baseline/baseline_r18-toy_1xb8-1000it_synthetic.py'
+#: the plain Mask2Former both are built on (objects only): the control that says whether TAPPS, or the baseline,
+#: departs from their shared detector on objects
+_MASK2FORMER = 'configs/mask2former/mask2former_r18-toy_1xb8-1000it_synthetic.py'
 
 
 def _toy(method: str, variants: dict[str, str]) -> ConfigRows:
@@ -54,6 +57,9 @@ class ToySetting:
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
         '+val_dataloader.dataset.indices=10'))  # + : a key the config leaves at the dataset's default
     quick_work_root: str = 'work_dirs/quick'
+    #: the configs of the pre-registered probes (``--tables probes``; benchmarks/probes.py reads them), each paired
+    #: by seed with the Table 1-toy run of its method
+    probe_configs: tuple[str, ...] = ()
 
     @property
     def data_root(self) -> str:
@@ -76,16 +82,20 @@ class ToySetting:
     def expand(self, tables) -> tuple[str, ...]:
         """``--tables`` ids for launching: ``'all'`` is every toy table; ``'1'`` (the default's) is dropped."""
         ids = [t for i in tables or () for t in (sorted(self.table_configs) if i == 'all' else [i])]
+        # 'probes': the probe configs (not a table of the paper: 'all' leaves them out)
         return tuple(dict.fromkeys(i for i in ids if i != '1'))
 
     def config_files(self, tables: tuple[str, ...] = ()) -> list[str]:
-        """The default configs, then those of the requested toy tables (``'3'``, ``'4'``, ``'5'``, ``'7'``)."""
-        unknown = sorted(set(tables) - set(self.table_configs))
+        """The default configs, then those of the requested toy tables (``'3'``, ``'4'``, ``'5'``, ``'7'``) and of
+        the probes (``'probes'``)."""
+        known = {**self.table_configs, 'probes': self.probe_configs}
+        unknown = sorted(set(tables) - set(known))
         if unknown:
-            raise KeyError(f'unknown table id(s) {unknown}: toy tables exist for {sorted(self.table_configs)}')
+            raise KeyError(f'unknown table id(s) {unknown}: toy tables exist for {sorted(self.table_configs)}, '
+                           "the probes' runs for 'probes'")
         files = list(self.configs.values())
         for t in tables:
-            files += [c for c in self.table_configs[t] if c not in files]
+            files += [c for c in known[t] if c not in files]
         return files
 
 
@@ -101,13 +111,19 @@ _T = 'configs/tapps/tapps_r18-toy-{}_1xb8-1000it_synthetic.py'
 #: --tables id -> the ablation switches of that toy table (each a config named by its switch); Table 5
 #: (things only: PQ_Th, mIoU_Th) is read from the Table 1 runs and needs none
 _SWITCHES = {'3': ('nocompat', 'nocompat-train'), '4': ('adapt0', 'adapt1', 'adapt3'), '5': (), '7': ('dynparts',)}
+_P = 'configs/_probes_/toy/{}_1xb8-{}_synthetic.py'
 TOY = ToySetting(
-    configs={'tapps': _TAPPS, 'baseline': _BASELINE},
+    probe_configs=tuple(_P.format(*c) for c in (
+        ('tapps_r18-toy-partlossx05', '1000it'), ('tapps_r18-toy-partlossx2', '1000it'),
+        ('tapps_r18-toy-width256', '1000it'), ('baseline_r18-toy-width256', '1000it'),
+        ('tapps_r18-toy', '2000it'), ('baseline_r18-toy', '2000it'))),
+    configs={'tapps': _TAPPS, 'baseline': _BASELINE, 'mask2former': _MASK2FORMER},
     table_configs={t: tuple(_T.format(s) for s in switches) for t, switches in _SWITCHES.items()},
     rows={
         config_stem(_TAPPS): _toy('tapps', {'1-toy': '', **{f'{t}-toy': v for t, v in REFERENCE_VARIANT.items()},
                                             '5-toy': ''}),
         config_stem(_BASELINE): _toy('baseline', {'1-toy': '', '3-toy': '', '5-toy': ''}),
+        config_stem(_MASK2FORMER): _toy('mask2former', {'1-toy': '', '5-toy': ''}),
         **{config_stem(_T.format(s)): _toy('tapps', {f'{t}-toy': VARIANT[s]})
            for t, switches in _SWITCHES.items() for s in switches},
     },
