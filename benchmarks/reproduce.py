@@ -88,7 +88,8 @@ def main(args) -> int:
         if args.dry_run:
             return 0
         roots = [j.work_dir for j in jobs if is_run_dir(j.work_dir)]
-        selected = aggregate.select_tables(rows, ['1-toy'] + [f'{n}-toy' for n in TOY.expand(args.tables)])
+        tables = ['1-toy'] + [f'{n}-toy' for n in TOY.expand(args.tables) if n != 'probes']
+        selected = aggregate.select_tables(rows, tables)
     runs = collect(roots) if roots else []
     rehearsals = [r.work_dir for r in runs if r.rehearsal]
     if rehearsals and (args.publish or args.update_readme):
