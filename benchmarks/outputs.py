@@ -106,7 +106,7 @@ def publish(out_dir: str, results_dir: str = RESULTS_DIR) -> None:
         src, dst = osp.join(out_dir, name), osp.join(results_dir, name)
         if name == 'runs.csv':
             frame = pd.read_csv(src)
-            frame['work_dir'] = [_relative(p) for p in frame.work_dir]
+            frame['work_dir'] = [repo_relative(p) for p in frame.work_dir]
             frame.to_csv(dst, index=False, float_format='%.6g')
         else:
             shutil.copyfile(src, dst)
@@ -118,26 +118,8 @@ def publish(out_dir: str, results_dir: str = RESULTS_DIR) -> None:
             os.remove(dst)
 
 
-PROBES_RESULTS_DIR = osp.join(RESULTS_DIR, 'probes')  # the probes' aggregates (benchmarks/probes.py)
-
-
-def publish_probes(out_dir: str, results_dir: str = PROBES_RESULTS_DIR) -> None:
-    """Copy the probes' aggregates of ``out_dir`` into ``benchmarks/results/probes/`` (work dirs relative)."""
-    from benchmarks.probes import PUBLISHED_PROBES
-    os.makedirs(results_dir, exist_ok=True)
-    for name in PUBLISHED_PROBES:
-        src, dst = osp.join(out_dir, name), osp.join(results_dir, name)
-        if name == 'runs.csv':
-            frame = pd.read_csv(src)
-            frame['work_dir'] = [_relative(p) for p in frame.work_dir]
-            frame.to_csv(dst, index=False, float_format='%.6g')
-        elif osp.isfile(src):
-            shutil.copyfile(src, dst)
-        elif osp.isfile(dst):  # a table this collection could not make must not stay from an older one
-            os.remove(dst)
-
-
-def _relative(path: str) -> str:
+def repo_relative(path: str) -> str:
+    """A work dir as committed files name it: repository-relative, or its base name (no machine paths)."""
     full = osp.abspath(path)
     return osp.relpath(full, REPO) if full.startswith(REPO + os.sep) else osp.basename(full)
 

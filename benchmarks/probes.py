@@ -16,6 +16,7 @@ import json
 import math
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, replace
@@ -27,6 +28,7 @@ from benchmarks import REPO, config_stem, per_class
 from benchmarks import uncertainty as st
 from benchmarks.aggregate import ImageNoise, chosen_runs, final_values
 from benchmarks.collect import Run, runs_frame
+from benchmarks.outputs import RESULTS_DIR, repo_relative
 from benchmarks.toy import TOY
 
 TAPPS, BASELINE, MASK2FORMER = (config_stem(TOY.configs[k]) for k in ('tapps', 'baseline', 'mask2former'))
@@ -303,11 +305,12 @@ def verdicts(family: pd.DataFrame, inference: pd.DataFrame) -> list[Verdict]:
 
 #: what ``--tables probes --publish`` stores in benchmarks/results/probes/ (the documents are rendered from it)
 PUBLISHED_PROBES = ('runs.csv', 'probes.csv', 'inference.csv', 'size_bands.csv', 'meta.json')
+PROBES_RESULTS_DIR = osp.join(RESULTS_DIR, 'probes')
 
 
 def write_probe_outputs(runs: list[Run], out_dir: str, meta: dict, stream=sys.stderr) -> dict:
     """The probes' job after training: the sweep stage (P4, P5), then under ``out_dir`` the runs, the family
-    with Holm's adjustment (``probes.csv``), the sweep's tables and the answer (``summary.md``)."""
+    with Holm's adjustment (``probes.csv``) and the sweep's tables."""
     os.makedirs(out_dir, exist_ok=True)
     sweeps = sweep_stage(runs, stream)
     frames = dict(runs=runs_frame(runs), probes=family_results(runs, sweeps), inference=inference_table(sweeps),
@@ -319,8 +322,19 @@ def write_probe_outputs(runs: list[Run], out_dir: str, meta: dict, stream=sys.st
             os.remove(osp.join(out_dir, f'{name}.csv'))
     with open(osp.join(out_dir, 'meta.json'), 'w') as f:
         json.dump(meta, f, indent=1)
-    from benchmarks.probe_report import probes_block
-    frames['summary'] = probes_block(frames['probes'], frames['inference'], frames['size_bands']) + '\n'
-    with open(osp.join(out_dir, 'summary.md'), 'w') as f:
-        f.write(frames['summary'])
     return frames
+
+
+def publish_probes(out_dir: str, results_dir: str = PROBES_RESULTS_DIR) -> None:
+    """Copy the probes' aggregates of ``out_dir`` into ``benchmarks/results/probes/`` (work dirs relative)."""
+    os.makedirs(results_dir, exist_ok=True)
+    for name in PUBLISHED_PROBES:
+        src, dst = osp.join(out_dir, name), osp.join(results_dir, name)
+        if name == 'runs.csv':
+            frame = pd.read_csv(src)
+            frame['work_dir'] = [repo_relative(p) for p in frame.work_dir]
+            frame.to_csv(dst, index=False, float_format='%.6g')
+        elif osp.isfile(src):
+            shutil.copyfile(src, dst)
+        elif osp.isfile(dst):  # a table this collection could not make must not stay from an older one
+            os.remove(dst)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from benchmarks import uncertainty
 from benchmarks.aggregate import is_toy, known_tables, row_label, several_settings, table_metrics, table_number
-from benchmarks.paper import METRIC_KEYS, primary_metric
+from benchmarks.paper import METRIC_KEYS, primary_metric, reports
 from benchmarks.uncertainty import level
 
 #: the metrics of the paired comparisons in the summary
@@ -390,6 +390,7 @@ def seed_table(runs: pd.DataFrame, results: pd.DataFrame, table: str, metric: st
     """Per seed, ``metric`` of each row of ``table`` (percent, complete runs): the spread that the means and
     the paired comparisons summarise, shown as it is."""
     part = results[(results.table == table) & (results.metric == metric)].drop_duplicates('config')
+    part = part[[reports(m, metric) for m in part.method]]
     several = several_settings(part)
     chosen = runs[runs.config.isin(part.config) & (runs.status == 'complete')]
     if chosen.empty:
@@ -425,6 +426,7 @@ def seed_std_goal(results: pd.DataFrame, table: str, goal: float) -> str:
     primary metric of at most ``goal`` points), in one sentence from the aggregates."""
     metric = primary_metric(table_number(table))
     part = results[(results.table == table) & (results.metric == metric)].sort_values('method')
+    part = part[[reports(m, metric) for m in part.method]]  # the goal is the compared methods' (not the control's)
     measured = [(row_label(r), r['std']) for _, r in part.iterrows()]
     spreads = ', '.join(f'{name} {_fmt(std, ".1f") or "-"}' for name, std in measured)
     if not measured or any(_nan(std) for _, std in measured):

@@ -14,9 +14,9 @@ import time
 
 import pandas as pd
 
-from benchmarks import REPO, aggregate, documents, launch, predictions, probes
+from benchmarks import REPO, aggregate, documents, launch, predictions, probe_report, probes
 from benchmarks.collect import collect, is_run_dir
-from benchmarks.outputs import PROBES_RESULTS_DIR, RESULTS_DIR, meta_of, publish, publish_probes, write_outputs
+from benchmarks.outputs import RESULTS_DIR, meta_of, publish, write_outputs
 from benchmarks.readme_blocks import report, sync_files
 from benchmarks.toy import TOY
 
@@ -99,11 +99,15 @@ def main(args) -> int:
     command_line = 'python tools/reproduce_tables.py' + (' ' + shlex.join(args.argv) if args.argv else '')
     meta = meta_of(runs, command_line, args.quick)
     if probes_job(args):  # the probes' own collection: their evidence, published apart from the tables'
-        frames = probes.write_probe_outputs(runs, osp.join(out_dir, 'probes'), meta, stream)
-        stream.write(frames['summary'])
+        probe_dir = osp.join(out_dir, 'probes')
+        frames = probes.write_probe_outputs(runs, probe_dir, meta, stream)
+        text = probe_report.probes_block(frames['probes'], frames['inference'], frames['size_bands'], meta) + '\n'
+        with open(osp.join(probe_dir, 'summary.md'), 'w') as f:
+            f.write(text)
+        stream.write(text + f'[reproduce] the probes\' CSVs and summary in {probe_dir}\n')
         if args.publish:
-            publish_probes(osp.join(out_dir, 'probes'))
-            stream.write(f'[reproduce] probe aggregates stored in {osp.relpath(PROBES_RESULTS_DIR, REPO)}\n')
+            probes.publish_probes(probe_dir)
+            stream.write(f'[reproduce] probe aggregates stored in {osp.relpath(probes.PROBES_RESULTS_DIR, REPO)}\n')
             if args.update_readme:
                 sync_documents(check=False)
         return 1 if any(codes.values()) else 0

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import probes
+from benchmarks import probe_report, probes
 from benchmarks.toy import TOY
 
 DOC = 'docs/toy_benchmark.md'
@@ -193,13 +193,31 @@ def test_probe_outputs_from_a_finished_sweep(probe_runs, tmp_path, monkeypatch):
     monkeypatch.setattr(probes.subprocess, 'run', lambda *a, **k: pytest.fail('a finished sweep ran again'))
     frames = probes.write_probe_outputs(runs, str(tmp_path), dict(command='x', commit='c', machine='m', date='d',
                                                                   runs_complete=len(runs), wall_s=60.0))
-    assert {p.name for p in tmp_path.iterdir()} >= {'runs.csv', 'probes.csv', 'inference.csv', 'size_bands.csv',
-                                                    'meta.json', 'summary.md'}
+    assert {p.name for p in tmp_path.iterdir()} == set(probes.PUBLISHED_PROBES)
+    published = tmp_path / 'published'
+    probes.publish_probes(str(tmp_path), str(published))
+    assert {p.name for p in published.iterdir()} == set(probes.PUBLISHED_PROBES)
     inference = frames['inference'].set_index('setting')
     assert list(inference.index) == probes._setting_names()
     for setting in inference.index:
         expected = np.mean([100 * truth[(probes.at(probes.TAPPS, setting), s)]['PQ_th'] for s in range(3)])
         assert inference.at[setting, 'tapps_PQ_Th'] == pytest.approx(expected)
     assert set(frames['size_bands'].band) <= {'small', 'medium', 'large'} and len(frames['size_bands'])
+    text = probe_report.probes_block(frames['probes'], frames['inference'], frames['size_bands'])
     for family in [c.family for c in probes.FAMILY] + ['(a) scale', '(b) a defect', '(c) inference']:
-        assert family in frames['summary']
+        assert family in text
+
+
+@pytest.mark.parametrize('tables,work_dirs,expected', [(None, None, False), (['3'], None, False),
+                                                        (['probes'], None, True), (['probes', '3'], None, 'error'),
+                                                        (['probes'], ['work_dirs'], 'error')])
+def test_the_probes_job_stands_alone(tables, work_dirs, expected):
+    from argparse import Namespace
+
+    from benchmarks.reproduce import probes_job
+    args = Namespace(tables=tables, work_dirs=work_dirs)
+    if expected == 'error':
+        with pytest.raises(SystemExit, match='--tables probes'):
+            probes_job(args)
+    else:
+        assert probes_job(args) is expected
