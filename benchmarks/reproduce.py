@@ -88,7 +88,8 @@ def main(args) -> int:
         if args.dry_run:
             return 0
         roots = [j.work_dir for j in jobs if is_run_dir(j.work_dir)]
-        tables = ['1-toy'] + [f'{n}-toy' for n in TOY.expand(args.tables) if n != 'probes']
+        # Table 5-toy (things only) reads the Table 1-toy runs: always collected with them
+        tables = ['1-toy', '5-toy'] + [f'{n}-toy' for n in TOY.expand(args.tables) if n not in ('5', 'probes')]
         selected = aggregate.select_tables(rows, tables)
     runs = collect(roots) if roots else []
     rehearsals = [r.work_dir for r in runs if r.rehearsal]
