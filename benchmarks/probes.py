@@ -145,7 +145,9 @@ def sweep_runs(runs: list[Run]) -> list[Run]:
 
 
 def _reading(mean: float, claim: str, holm_reject) -> str:
-    """'higher' / 'lower' (the claim interval excludes 0 and Holm rejects), else 'no change'."""
+    """'higher' / 'lower' (the claim interval excludes 0 and Holm rejects), else 'no change'; '' unmeasured."""
+    if not claim:
+        return ''
     if claim == 'separates' and holm_reject is True:
         return 'higher' if mean > 0 else 'lower'
     return 'no change'
