@@ -23,7 +23,7 @@ def _child(name: str, parent: Registry, locations: list[str] | None = None) -> R
 
 RUNNERS = _child('runner', mmdet_registry.RUNNERS, ['tapps_mm.engine'])
 RUNNER_CONSTRUCTORS = _child('runner constructor', mmdet_registry.RUNNER_CONSTRUCTORS)
-LOOPS = _child('loop', mmdet_registry.LOOPS)
+LOOPS = _child('loop', mmdet_registry.LOOPS, ['tapps_mm.engine'])
 HOOKS = _child('hook', mmdet_registry.HOOKS, ['tapps_mm.engine', 'tapps_mm.converters'])
 DATASETS = _child('dataset', mmdet_registry.DATASETS, ['tapps_mm.datasets'])
 DATA_SAMPLERS = _child('data sampler', mmdet_registry.DATA_SAMPLERS)

@@ -18,11 +18,10 @@ import os.path as osp
 
 from mmengine.config import Config, ConfigDict
 
-from tapps_mm.engine.cli import add_common_args, finish_distributed, load_config
+from tapps_mm.engine.cli import add_common_args, check_checkpoint, evaluate_checkpoint, finish_distributed, load_config
 from tapps_mm.evaluation.prediction_folder import claim, new_run_id, release
 from tapps_mm.registry import RUNNERS  # builds the config's runner_type, as mmdet's tools/test.py does
 
-URL_SCHEMES = ('http://', 'https://')
 #: an --out ending so names a file, not the folder --out takes (``--out res.json`` would make a folder of that name)
 FILE_SUFFIXES = ('.json', '.npz', '.csv', '.txt', '.png', '.tif', '.pth', '.pt', '.pickle', '.yaml', '.yml')
 
@@ -58,14 +57,8 @@ def _pps_metric(cfg: Config) -> ConfigDict:
 
 
 def build_config(args) -> Config:
-    if not (args.checkpoint.startswith(URL_SCHEMES) or osp.isfile(args.checkpoint)):
-        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint} (a file, or an http(s):// URL)')
-    cfg = load_config(args)
-    cfg.load_from = args.checkpoint
-    # a checkpoint that does not fit the model would silently score a randomly initialised one
-    hooks = [h for h in cfg.get('custom_hooks', []) if h.get('type') != 'CheckpointMatchHook']
-    cfg.custom_hooks = hooks + [dict(type='CheckpointMatchHook', strict=not args.non_strict,
-                                                   allow_unrelated=args.non_strict)]
+    check_checkpoint(args.checkpoint)
+    cfg = evaluate_checkpoint(load_config(args), args.checkpoint, args.non_strict)
     if args.show or args.show_dir:
         vis = cfg.default_hooks.visualization
         vis.draw = True

@@ -8,6 +8,8 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 
+URL_SCHEMES = ('http://', 'https://')
+
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and results')
@@ -74,6 +76,23 @@ def merge_cfg_options(cfg: Config, options: dict | None) -> Config:
             node = node[part]
         checked[key] = value
     cfg.merge_from_dict(checked)
+    return cfg
+
+
+def check_checkpoint(checkpoint: str) -> None:
+    """A checkpoint that is neither a file nor a URL is named before anything is built."""
+    if not (checkpoint.startswith(URL_SCHEMES) or osp.isfile(checkpoint)):
+        raise FileNotFoundError(f'checkpoint not found: {checkpoint} (a file, or an http(s):// URL)')
+
+
+def evaluate_checkpoint(cfg: Config, checkpoint: str, non_strict: bool = False) -> Config:
+    """``cfg`` set to evaluate ``checkpoint`` as ``tools/test.py`` does: loaded by the runner (``load_from``), so the
+    config's hooks see the load (EMAHook: the checkpoint's ``state_dict`` holds the averaged weights its training
+    run evaluated), and refused unless every tensor fits the model (a checkpoint that does not fit would silently
+    score a randomly initialised one); ``non_strict`` evaluates it anyway and lists what did not load."""
+    cfg.load_from = checkpoint
+    hooks = [h for h in cfg.get('custom_hooks', []) if h.get('type') != 'CheckpointMatchHook']
+    cfg.custom_hooks = hooks + [dict(type='CheckpointMatchHook', strict=not non_strict, allow_unrelated=non_strict)]
     return cfg
 
 

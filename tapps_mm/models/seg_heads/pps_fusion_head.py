@@ -21,6 +21,10 @@ from tapps_mm.structures import PartOutputs, QueryPartOutputs, SemanticPartOutpu
 
 NO_PART = 255  # official 'unknown part' value of the prediction's part channel
 VOID = 255  # official class and instance value of pixels without a segment
+#: ``test_cfg`` values the segments use where the config leaves them out (tools/analysis_tools/inference_sweep.py
+#: reports them as the default setting's)
+OBJECT_MASK_THR = 0.8
+IOU_THR = 0.8
 
 #: part_logits(query indices [n], part indices [n]) -> mask logits [n, h, w] at mask-feature resolution
 PartLogitsFn = Callable[[Tensor, Tensor], Tensor]
@@ -127,7 +131,7 @@ class PPSFusionHead(MaskFormerFusionHead):
         """The official panoptic segments (see the class docstring) of one image's class logits [Q, C + 1]
         and mask logits [Q, H, W] at the output size."""
         scores, labels = F.softmax(mask_cls, dim=-1).max(-1)
-        keep = labels.ne(self.num_classes) & (scores > self.test_cfg.get('object_mask_thr', 0.8))
+        keep = labels.ne(self.num_classes) & (scores > self.test_cfg.get('object_mask_thr', OBJECT_MASK_THR))
         kept = keep.nonzero(as_tuple=True)[0]
         seg_map = torch.full(mask_pred.shape[-2:], -1, dtype=torch.long, device=mask_pred.device)
         queries, seg_labels, thing_ids, seg_scores = [], [], [], []
@@ -135,7 +139,7 @@ class PPSFusionHead(MaskFormerFusionHead):
             probs = mask_pred[kept].sigmoid()
             owner = (scores[kept, None, None] * probs).argmax(0)
             filter_low = self.test_cfg.get('filter_low_score', True)
-            iou_thr = self.test_cfg.get('iou_thr', 0.8)
+            iou_thr = self.test_cfg.get('iou_thr', IOU_THR)
             stuff_segment: dict[int, int] = {}
             for k, q in enumerate(kept.tolist()):
                 label = int(labels[q])
