@@ -80,7 +80,10 @@ def main(args) -> int:
     codes = {}
     if args.work_dirs:
         roots = list(args.work_dirs)
-        selected = aggregate.select_tables(rows, expand_tables(args.tables, rows)) if args.tables else rows
+        if probes_job(args):
+            selected = rows
+        else:
+            selected = aggregate.select_tables(rows, expand_tables(args.tables, rows)) if args.tables else rows
     else:
         TOY.config_files(TOY.expand(args.tables))  # an unknown id fails before any work
         probes_job(args)
@@ -127,11 +130,12 @@ def main(args) -> int:
 
 
 def probes_job(args) -> bool:
-    """Whether this call is the probes' job (``--tables probes``, which takes no other table)."""
+    """Whether this call is the probes' job (``--tables probes``, which takes no other table; with ``--work-dirs``
+    it collects the probe and Table 1-toy runs found there and launches nothing)."""
     tables = list(args.tables or ())
     if 'probes' not in tables:
         return False
-    if len(tables) > 1 or args.work_dirs:
+    if len(tables) > 1:
         raise SystemExit('--tables probes trains and collects the pre-registered probes with the Table 1-toy runs '
-                         'they pair with, on its own: give no other table id and no --work-dirs')
+                         'they pair with, on its own: give no other table id')
     return True

@@ -210,7 +210,7 @@ def test_probe_outputs_from_a_finished_sweep(probe_runs, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize('tables,work_dirs,expected', [(None, None, False), (['3'], None, False),
                                                         (['probes'], None, True), (['probes', '3'], None, 'error'),
-                                                        (['probes'], ['work_dirs'], 'error')])
+                                                        (['probes'], ['work_dirs'], True)])
 def test_the_probes_job_stands_alone(tables, work_dirs, expected):
     from argparse import Namespace
 
