@@ -449,20 +449,24 @@ def test_dry_run_prints_the_commands(tmp_path, capsys):
     args = tool.parse_args(['--dry-run', '--seeds', '2', '--tables', '7', '--work-root', str(tmp_path)])
     assert reproduce.main(args) == 0
     out = capsys.readouterr().out
-    assert out.count('tools/train.py') == 6 and out.count('--resume') == 6  # (TAPPS, baseline, dynparts) x 2
+    # (TAPPS, baseline, the plain Mask2Former control, dynparts) x 2
+    assert out.count('tools/train.py') == 8 and out.count('--resume') == 8
     assert 'randomness.seed=1' in out and str(tmp_path / TAPPS / 'seed1') in out
     with pytest.raises(KeyError, match='unknown table id'):
         reproduce.main(tool.parse_args(['--dry-run', '--tables', '9']))
     # the whole toy paper: Tables 1, 3, 4, 5 (no runs of its own) and 7, five seeds each
     assert reproduce.main(tool.parse_args(['--dry-run', '--tables', 'all', '--work-root', str(tmp_path)])) == 0
-    assert capsys.readouterr().out.count('tools/train.py') == 8 * 5
+    assert capsys.readouterr().out.count('tools/train.py') == 9 * 5
+    # the probes: their 6 configs and the 3 of Table 1-toy they pair with
+    assert reproduce.main(tool.parse_args(['--dry-run', '--tables', 'probes', '--work-root', str(tmp_path)])) == 0
+    assert capsys.readouterr().out.count('tools/train.py') == 9 * 5
     assert reproduce.main(tool.parse_args(['--dry-run', '--seeds', '1', '--launch', 'dist', '--work-root',
                                            str(tmp_path)])) == 0
-    assert capsys.readouterr().out.count('dist_train.sh') == 2
+    assert capsys.readouterr().out.count('dist_train.sh') == 3
     assert reproduce.main(tool.parse_args(['--dry-run', '--seeds', '2', '--launch', 'slurm', '--partition', 'p',
                                            '--work-root', str(tmp_path)])) == 0
     script = capsys.readouterr().out
-    assert '#SBATCH --partition=p' in script and script.count('slurm_train.sh') == 4 and '3) exec' in script
+    assert '#SBATCH --partition=p' in script and script.count('slurm_train.sh') == 6 and '5) exec' in script
 
 
 def test_slurm_job_array_launch(tiny, tmp_path, monkeypatch, slurm_env):

@@ -265,12 +265,12 @@ def test_reproduce_quick(tmp_path, toy_data, leaves_committed_results_alone):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     with open(out / 'runs.csv') as f:
         runs = list(csv.DictReader(f))
-    stems = sorted(osp.splitext(osp.basename(TOY.configs[k]))[0] for k in ('tapps', 'baseline'))
+    stems = sorted(osp.splitext(osp.basename(c))[0] for c in TOY.configs.values())  # TAPPS, baseline, Mask2Former
     assert sorted(r['config'] for r in runs) == stems
     assert all((r['seed'], r['status'], r['iters']) == ('0', 'complete', '10') for r in runs), runs
     assert all(r['work_dir'].startswith(str(work)) for r in runs)
     meta = read_json(out / 'meta.json')
-    assert meta['quick'] is True and meta['runs_complete'] == 2 and meta['seeds'] == [0]
+    assert meta['quick'] is True and meta['runs_complete'] == len(stems) and meta['seeds'] == [0]
     assert meta['bootstrap'] == dict(n_boot=uncertainty.N_BOOT, max_boot=uncertainty.MAX_BOOT,
                                      mc_target=uncertainty.MC_TARGET, generator_seed=uncertainty.BOOT_SEED,
                                      confidence=uncertainty.CONFIDENCE)
