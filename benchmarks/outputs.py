@@ -105,9 +105,7 @@ def publish(out_dir: str, results_dir: str = RESULTS_DIR) -> None:
     for name in PUBLISHED:
         src, dst = osp.join(out_dir, name), osp.join(results_dir, name)
         if name == 'runs.csv':
-            frame = pd.read_csv(src)
-            frame['work_dir'] = [repo_relative(p) for p in frame.work_dir]
-            frame.to_csv(dst, index=False, float_format='%.6g')
+            publish_runs(src, dst)
         else:
             shutil.copyfile(src, dst)
     for name in PUBLISHED_PLOTS:  # a figure this collection could not draw must not stay from an older one
@@ -116,6 +114,13 @@ def publish(out_dir: str, results_dir: str = RESULTS_DIR) -> None:
             shutil.copyfile(src, dst)
         elif osp.isfile(dst):
             os.remove(dst)
+
+
+def publish_runs(src: str, dst: str) -> None:
+    """Copy a collection's ``runs.csv`` with its work dirs made relative (no machine paths in committed files)."""
+    frame = pd.read_csv(src)
+    frame['work_dir'] = [repo_relative(p) for p in frame.work_dir]
+    frame.to_csv(dst, index=False, float_format='%.6g')
 
 
 def repo_relative(path: str) -> str:

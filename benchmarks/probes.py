@@ -28,7 +28,7 @@ from benchmarks import REPO, config_stem, per_class
 from benchmarks import uncertainty as st
 from benchmarks.aggregate import ImageNoise, chosen_runs, final_values
 from benchmarks.collect import Run, runs_frame
-from benchmarks.outputs import RESULTS_DIR, repo_relative
+from benchmarks.outputs import RESULTS_DIR, publish_runs
 from benchmarks.toy import TOY
 
 TAPPS, BASELINE, MASK2FORMER = (config_stem(TOY.configs[k]) for k in ('tapps', 'baseline', 'mask2former'))
@@ -333,9 +333,7 @@ def publish_probes(out_dir: str, results_dir: str = PROBES_RESULTS_DIR) -> None:
     for name in PUBLISHED_PROBES:
         src, dst = osp.join(out_dir, name), osp.join(results_dir, name)
         if name == 'runs.csv':
-            frame = pd.read_csv(src)
-            frame['work_dir'] = [repo_relative(p) for p in frame.work_dir]
-            frame.to_csv(dst, index=False, float_format='%.6g')
+            publish_runs(src, dst)
         elif osp.isfile(src):
             shutil.copyfile(src, dst)
         elif osp.isfile(dst):  # a table this collection could not make must not stay from an older one
