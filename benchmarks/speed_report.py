@@ -52,14 +52,51 @@ def render_scale(name: str, scale: dict) -> str:
     return head + '\n\n' + _table(body, columns)
 
 
+#: the rows of the counts table: (part of the JSON, measurement, label)
+COUNT_ROWS = (('train_step', 'ops', 'training step: top-level ATen ops'),
+              ('train_step', 'syncs', 'training step: synchronisation points'),
+              ('infer_batch', 'ops', 'inference batch: top-level ATen ops'),
+              ('infer_batch', 'syncs', 'inference batch: synchronisation points'))
+
+
+def _added(value: int, reference: int, percent: bool) -> str:
+    """'+1,234 (+9.7 %)' (ops) or '+2' (synchronisations) beside the reference model."""
+    text = f'{value - reference:+,}'
+    return text + (f' ({100.0 * (value - reference) / reference:+.1f} %)' if percent and reference else '')
+
+
+def render_counts(counts: dict) -> str:
+    """The ops and synchronisation points per training step and inference batch of each model (``counts`` of
+    ``bench_model_cost.py --out`` JSON), with the differences to Mask2Former."""
+    s, models = counts['setting'], counts['models']
+    others = [m for m in models if m != 'mask2former'] if 'mask2former' in models else []
+    head = (f'**ops and synchronisations**: `{s["config"]}` vs `{s["baseline_config"] or "-"}`, {s["dataset"]} '
+            f'{s["size"]}, batch {s["batch"]}, {s["device"]}; one training step after {s["warmup"]} warm-up step(s) '
+            'and one inference batch (every query kept) per model, counted by `torch.profiler` (torch '
+            f'{counts["host"]["torch"]}); measured with `{counts["command"]}`.')
+    columns = ['measurement', *(NAMES[m] for m in models), *(f'{SHORT[m]} - M2F' for m in others)]
+    body = [[label, *(f'{models[m][part][key]:,}' for m in models),
+             *(_added(models[m][part][key], models['mask2former'][part][key], key == 'ops') for m in others)]
+            for part, key, label in COUNT_ROWS]
+    kinds = sorted({k for m in models.values() for k in m['train_step']['syncs_by_kind']})
+    by_kind = '; '.join(f'{NAMES[m]} ' + ', '.join(f'{k} {c["train_step"]["syncs_by_kind"].get(k, 0)}' for k in kinds)
+                        for m, c in models.items())
+    return (head + '\n\n' + _table(body, columns) + '\n\nSynchronisation points of the training step by kind: '
+            + by_kind + '.')
+
+
 def render_model_cost(data: dict) -> str:
     """Markdown block for the README from ``bench_model_cost.py --out`` JSON: one table per scale, times as
-    medians over interleaved blocks, ratios as median (min-max) of block-by-block ratios."""
+    medians over interleaved blocks, ratios as median (min-max) of block-by-block ratios; then the op and
+    synchronisation counts, if measured."""
     parts = [render_scale(name, scale) for name, scale in data['scales'].items()]
     host = data['host']
-    parts.append(f'Measured with `{data["command"]}` (Python {host["python"]}, torch {host["torch"]}'
-                 + (f', {host["gpu"]}' if host.get('gpu') and any(
-                     s['setting']['device'].startswith('cuda') for s in data['scales'].values()) else '') + ').')
+    if data['scales']:
+        parts.append(f'Measured with `{data["command"]}` (Python {host["python"]}, torch {host["torch"]}'
+                     + (f', {host["gpu"]}' if host.get('gpu') and any(
+                         s['setting']['device'].startswith('cuda') for s in data['scales'].values()) else '') + ').')
+    if data.get('counts'):
+        parts.append(render_counts(data['counts']))
     return '\n\n'.join(parts)
 
 

@@ -3,7 +3,7 @@ the model-cost benchmark's scale selection and ratio spreads, and the Markdown r
 (``benchmarks.speed_report``)."""
 import re
 
-from bench_model_cost import SCALES, parse_args, scales_of
+from bench_model_cost import COUNTS, SCALES, parse_args, scales_of
 from model_cost_blocks import spread
 
 from benchmarks.speed_report import render_evaluator, render_gpu_check, render_model_cost, render_threads
@@ -33,6 +33,7 @@ def test_scales_and_overrides():
     custom = scales_of(parse_args(['--config', config, '--size', '64x64', '--batch', '2']))
     assert list(custom) == ['custom'] and custom['custom']['baseline_config'] is None
     assert (custom['custom']['size'], custom['custom']['batch'], custom['custom']['data_options']) == ('64x64', 2, {})
+    assert parse_args(['--counts-only']).counts_only and parse_args([]).counts_size == COUNTS['size'] == '256x256'
 
 
 def test_spread():
@@ -50,6 +51,29 @@ def test_render_model_cost():
     assert '| train step | 0.500 s | 0.600 s | 0.550 s | 1.20x (1.10-1.30) |' in text
     assert '| peak train memory | 400 MiB | 420 MiB | 430 MiB | 1.05x |' in text
     assert '1 torch thread(s) per worker' in text and text.count('\n|') == 5  # header, rule, 3 rows
+
+
+def _counts() -> dict:
+    def model(ops, syncs, infer_ops, infer_syncs):
+        step = dict(ops=ops, syncs=syncs, syncs_by_kind=dict(item=syncs - 1, nonzero=1), syncs_by_source={})
+        return dict(train_step=step, infer_batch=dict(ops=infer_ops, syncs=infer_syncs, syncs_by_kind={}))
+    setting = dict(COUNTS, iters=1, repeats=1, device='cpu', amp=False, threads=1, cfg_options=[])
+    return dict(setting=setting, command='python tools/analysis_tools/speed/bench_model_cost.py --counts-only',
+                host=dict(torch='2.13'), models=dict(mask2former=model(10000, 500, 2000, 70),
+                                                     tapps=model(11000, 502, 2100, 80),
+                                                     baseline=model(11500, 501, 2500, 75)))
+
+
+def test_render_counts_beside_the_timings_or_alone():
+    text = _flat(render_model_cost({**_result(), 'counts': _counts()}))
+    assert text.index('| train step |') < text.index('**ops and synchronisations**')  # after the timings
+    assert '| training step: top-level ATen ops | 10,000 | 11,000 | 11,500 | +1,000 (+10.0 %) | +1,500 (+15.0 %) |' \
+        in text
+    assert '| training step: synchronisation points | 500 | 502 | 501 | +2 | +1 |' in text
+    assert '| inference batch: synchronisation points | 70 | 80 | 75 | +10 | +5 |' in text
+    assert 'TAPPS item 501, nonzero 1' in text and '256x256, batch 2' in text
+    alone = render_model_cost(dict(command='-', host={}, scales={}, counts=_counts()))
+    assert alone.startswith('**ops and synchronisations**') and 'Measured with' not in alone
 
 
 def test_render_gpu_check():

@@ -188,7 +188,8 @@ def test_bench_model(tmp_path, leaves_committed_results_alone):
     Cityscapes-PP files; the GPU check's self-check below runs it on fake Pascal-PP files)."""
     from model_cost_blocks import MODELS, RATIOS
     out = tmp_path / 'model_cost.json'
-    cmd = with_options(make_command('bench-model'), out=str(out), scales='toy', repeats='1', iters='1', warmup='1')
+    cmd = with_options(make_command('bench-model'), out=str(out), scales='toy', repeats='1', iters='1', warmup='1',
+                       no_counts=[])  # the counts: test_bench_model_counts_only
     assert cmd[1] == f'{SPEED}/bench_model_cost.py'
     done = run(cmd)
     res = read_json(out)
@@ -204,6 +205,31 @@ def test_bench_model(tmp_path, leaves_committed_results_alone):
     assert all(math.isfinite(v) for v in res['ratio'].values()), res['ratio']
     assert toy['setting']['repeats'] == 1 and toy['setting']['size'] == '64x64'
     assert '**toy**' in done.stdout and render_model_cost(res) in done.stdout
+
+
+def test_bench_model_counts_only(tmp_path, leaves_committed_results_alone):
+    """``--counts-only`` at a small size: the ops and synchronisation points of the three models (the Pascal-PP
+    R-50 configs), written into an existing ``--out`` file whose timings stay."""
+    from model_cost_blocks import MODELS
+    out = tmp_path / 'model_cost.json'
+    timings = {k: v for k, v in read_json(RESULTS / 'model_cost.json').items() if k != 'counts'}
+    out.write_text(json.dumps(timings))
+    done = run(with_options(make_command('bench-model'), out=str(out), counts_only=[], counts_size='48x96'))
+    res = read_json(out)
+    assert {k: v for k, v in res.items() if k != 'counts'} == timings  # the timings are kept
+    counts = res['counts']
+    assert set(counts['models']) == set(MODELS) and counts['setting']['size'] == '48x96'
+    assert '--counts-only' in counts['command'] and counts['host']['torch']
+    for name, m in counts['models'].items():
+        for part in ('train_step', 'infer_batch'):
+            c = m[part]
+            assert c['ops'] > 0 and c['syncs'] == sum(c['syncs_by_kind'].values()) == sum(
+                c['syncs_by_source'].values()), (name, part, c)
+        assert m['train_step']['ops'] > m['infer_batch']['ops'] and m['train_step']['syncs'] > 0, name
+    for name, added in counts['added'].items():
+        ref = counts['models']['mask2former']['train_step']
+        assert added['train_step']['ops'] == counts['models'][name]['train_step']['ops'] - ref['ops']
+    assert 'ops and synchronisations' in done.stdout
 
 
 def test_bench_threads(tmp_path, toy_data, leaves_committed_results_alone):

@@ -30,7 +30,7 @@ WORKER = osp.join(osp.dirname(osp.abspath(__file__)), 'model_cost_worker.py')
 class Client:
     """A worker process, asked one request at a time."""
 
-    def __init__(self, setting: dict, model: str, data_root: str, seed: int) -> None:
+    def __init__(self, setting: dict, model: str, data_root: str, seed: int, wait: bool = True) -> None:
         # the worker imports benchmarks and tapps_mm from the checkout its configs come from, as this process does
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (ROOT, os.environ.get('PYTHONPATH')))))
         if setting['threads']:  # OpenMP / MKL pools sized like torch's
@@ -40,6 +40,11 @@ class Client:
         self.log = tempfile.TemporaryFile('w+')  # the worker's logs; shown only if it dies
         self.proc = subprocess.Popen([sys.executable, WORKER, job], cwd=ROOT, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
+        if wait:  # else: the caller reads the 'ready' line (``ready``), after starting other workers
+            self.ready()
+
+    def ready(self) -> None:
+        """Wait until the worker has built its model and warmed it up."""
         self._read()
 
     def _read(self) -> dict:
@@ -51,9 +56,13 @@ class Client:
         return json.loads(line)
 
     def ask(self, **request) -> dict:
+        self.send(**request)
+        return self._read()
+
+    def send(self, **request) -> None:
+        """A request whose answer ``_read`` reads later (workers asked at once work side by side)."""
         self.proc.stdin.write(json.dumps(request) + '\n')
         self.proc.stdin.flush()
-        return self._read()
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -117,6 +126,39 @@ def measure_scale(setting: dict, models: list[str], seed: int = 0, log=print) ->
                 train_step_s=spread([x / y for x, y in zip(ra['train_step_s_blocks'], rb['train_step_s_blocks'])]),
                 infer_batch_s=spread([x / y for x, y in zip(ra['infer_batch_s_blocks'], rb['infer_batch_s_blocks'])]),
                 train_peak_mb=ra['train_peak_mb'] / rb['train_peak_mb'])
+    return result
+
+
+def measure_counts(setting: dict, models: list[str], seed: int = 0, log=print) -> dict:
+    """Top-level ATen ops and synchronisation points of one training step and one inference batch per model
+    (``model_cost_counts``), each model in a worker of its own, all at once (counts, not times: the workers may
+    share the cores); the differences to Mask2Former."""
+    t0 = time.perf_counter()
+    result = dict(setting=setting, models={})
+    clients: dict[str, Client] = {}
+    with tempfile.TemporaryDirectory() as root:
+        write_data(setting, root, seed)
+        try:
+            for m in models:
+                clients[m] = Client(setting, m, root, seed, wait=False)
+            for m in models:
+                clients[m].ready()
+                clients[m].send(op='counts')
+            for m in models:
+                result['models'][m] = clients[m]._read()
+                step = result['models'][m]['train_step']
+                log(f'  {m}: {step["ops"]} ops, {step["syncs"]} synchronisations per training step')
+        finally:
+            for c in clients.values():
+                c.close()
+    if 'mask2former' in models:
+        ref = result['models']['mask2former']
+        result['added'] = {m: {part: dict(ops=c[part]['ops'] - ref[part]['ops'],
+                                          ops_pct=100.0 * (c[part]['ops'] - ref[part]['ops']) / ref[part]['ops'],
+                                          syncs=c[part]['syncs'] - ref[part]['syncs'])
+                               for part in ('train_step', 'infer_batch')}
+                           for m, c in result['models'].items() if m != 'mask2former'}
+    result['wall_s'] = time.perf_counter() - t0
     return result
 
 

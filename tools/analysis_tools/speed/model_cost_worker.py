@@ -128,6 +128,14 @@ class Worker:
             return dict(times=times)
         if op == 'infer':
             return dict(times=self.infer(request['iters']))
+        if op == 'counts':  # one more training step and inference batch, profiled (model_cost_counts)
+            from model_cost_counts import profile_counts
+            # every query kept (a random model keeps none at the configs' threshold, which would leave the
+            # fusion heads' work out), as tools/analysis_tools/model_fingerprint.py does
+            self.model.panoptic_fusion_head.test_cfg['object_mask_thr'] = 0.0
+            self.infer(1)  # the inference path warmed up as the training path
+            return dict(train_step=profile_counts(lambda: self.train(1)),
+                        infer_batch=profile_counts(lambda: self.infer(1)))
         if op == 'stats':
             modules = third_party_modules()  # before thread_layout: collect_env imports what the model does not
             return dict(train_peak_mb=self.train_peak_mb(), final_loss=self.loss, threads=thread_layout(),
