@@ -59,6 +59,10 @@ COUNT_ROWS = (('train_step', 'ops', 'training step: top-level ATen ops'),
               ('infer_batch', 'syncs', 'inference batch: synchronisation points'))
 
 
+#: the functions with the most synchronisation points the counts block names, per model
+TOP_SYNC_SOURCES = 6
+
+
 def _added(value: int, reference: int, percent: bool) -> str:
     """'+1,234 (+9.7 %)' (ops) or '+2' (synchronisations) beside the reference model."""
     text = f'{value - reference:+,}'
@@ -81,8 +85,11 @@ def render_counts(counts: dict) -> str:
     kinds = sorted({k for m in models.values() for k in m['train_step']['syncs_by_kind']})
     by_kind = '; '.join(f'{NAMES[m]} ' + ', '.join(f'{k} {c["train_step"]["syncs_by_kind"].get(k, 0)}' for k in kinds)
                         for m, c in models.items())
+    by_source = '\n'.join(f'- {NAMES[m]}: ' + ', '.join(f'`{source}` {n}' for source, n in list(
+        c['train_step'].get('syncs_by_source', {}).items())[:TOP_SYNC_SOURCES]) for m, c in models.items())
     return (head + '\n\n' + _table(body, columns) + '\n\nSynchronisation points of the training step by kind: '
-            + by_kind + '.')
+            + by_kind + f'; by the function they come from (the {TOP_SYNC_SOURCES} with the most; `other`: no '
+            'model code, i.e. the backward pass and the optimizer step):\n\n' + by_source)
 
 
 def render_model_cost(data: dict) -> str:

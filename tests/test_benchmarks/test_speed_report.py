@@ -55,7 +55,8 @@ def test_render_model_cost():
 
 def _counts() -> dict:
     def model(ops, syncs, infer_ops, infer_syncs):
-        step = dict(ops=ops, syncs=syncs, syncs_by_kind=dict(item=syncs - 1, nonzero=1), syncs_by_source={})
+        step = dict(ops=ops, syncs=syncs, syncs_by_kind=dict(item=syncs - 1, nonzero=1),
+                    syncs_by_source={'other': syncs - 1, 'mmdet/x.py:f': 1})
         return dict(train_step=step, infer_batch=dict(ops=infer_ops, syncs=infer_syncs, syncs_by_kind={}))
     setting = dict(COUNTS, iters=1, repeats=1, device='cpu', amp=False, threads=1, cfg_options=[])
     return dict(setting=setting, command='python tools/analysis_tools/speed/bench_model_cost.py --counts-only',
@@ -72,6 +73,7 @@ def test_render_counts_beside_the_timings_or_alone():
     assert '| training step: synchronisation points | 500 | 502 | 501 | +2 | +1 |' in text
     assert '| inference batch: synchronisation points | 70 | 80 | 75 | +10 | +5 |' in text
     assert 'TAPPS item 501, nonzero 1' in text and '256x256, batch 2' in text
+    assert '- TAPPS: `other` 501, `mmdet/x.py:f` 1' in text
     alone = render_model_cost(dict(command='-', host={}, scales={}, counts=_counts()))
     assert alone.startswith('**ops and synchronisations**') and 'Measured with' not in alone
 

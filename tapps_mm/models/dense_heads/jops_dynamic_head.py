@@ -94,6 +94,18 @@ class JOPSDynamicPartHead(JOPSHead):
         return torch.logit(score, eps=self.logit_eps)
 
     # ----------------------------------------------------------------------------------- training
+    # the part loss layer by layer, in each layer's turn (JOPSHead's per-layer API; matching per object)
+    def _supervised_parts(self, batch_gt_instances, targets: list) -> None:
+        return None
+
+    def _layer_part_loss(self, queries: Tensor, mask_features: Tensor, batch_gt_instances, targets: list,
+                         matches: list, supervised) -> dict[str, Tensor]:
+        return self._part_loss(queries, mask_features, self._supervised_objects(batch_gt_instances, targets, matches),
+                               targets)
+
+    def _part_losses_of_layers(self, layers: list[dict[str, Tensor]], targets: list) -> list[dict[str, Tensor]]:
+        return layers
+
     def loss_by_feat(self, *args, **kwargs) -> dict[str, Tensor]:
         """JOPSHead's losses, the part classification losses of all layers last (the order they are summed in)."""
         losses = super().loss_by_feat(*args, **kwargs)

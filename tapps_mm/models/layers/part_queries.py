@@ -36,6 +36,11 @@ class PartQueryGenerator(BaseModule):
         self.adapt = adaptation_layers(embed_dims, num_adapt_layers, type(self).__name__)
         self.part_fc = nn.Linear(embed_dims, self.out_dims * num_parts)
 
+    def all_parts(self, queries: Tensor) -> Tensor:
+        """Every part query [M, num_parts, out_dims] of the queries [M, C], in one product (for the objects the
+        training supervises: no grouping by part class, nothing asked of the device)."""
+        return self.part_fc(self.adapt(queries)).view(len(queries), self.num_parts, self.out_dims)
+
     def forward(self, queries: Tensor, part_idx: Tensor) -> Tensor:
         """Part queries [M, out_dims] for the pairs (``queries[m]`` [M, C], ``part_idx[m]`` [M])."""
         adapted = self.adapt(queries)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmdet.evaluation.functional import INSTANCE_OFFSET
@@ -14,7 +15,9 @@ from mmdet.models.seg_heads.panoptic_fusion_heads import MaskFormerFusionHead
 from mmengine.structures import PixelData
 from torch import Tensor
 
-from tapps_mm.models.utils import merge_objects_and_parts, spec_class_counts
+from tapps_mm.models.dense_heads.point_losses import upload
+from tapps_mm.models.utils import spec_class_counts
+from tapps_mm.models.utils.pps_merging import MAX_SEGMENTS_PER_CLASS, VOID_PID, pid_table
 from tapps_mm.registry import MODELS
 from tapps_mm.specs import load_spec
 from tapps_mm.structures import PartOutputs, QueryPartOutputs, SemanticPartOutputs
@@ -38,6 +41,13 @@ class PanopticSegments:
     labels: Tensor    # long [S]
     thing_ids: Tensor  # long [S]: instance id of a thing segment (1, 2, ... in creation order), 0 for stuff
     scores: Tensor    # [S]: class score of the segment's best query
+    host: tuple[list[int], list[int], list[int]] | None = None  # (queries, labels, thing_ids) on the host
+
+    def on_host(self) -> tuple[list[int], list[int], list[int]]:
+        """(queries, labels, thing ids) as lists: the host copy when the segments were made with one."""
+        if self.host is None:
+            self.host = (self.queries.tolist(), self.labels.tolist(), self.thing_ids.tolist())
+        return self.host
 
     @property
     def instance_ids(self) -> Tensor:
@@ -129,7 +139,11 @@ class PPSFusionHead(MaskFormerFusionHead):
 
     def panoptic_segments(self, mask_cls: Tensor, mask_pred: Tensor) -> PanopticSegments:
         """The official panoptic segments (see the class docstring) of one image's class logits [Q, C + 1]
-        and mask logits [Q, H, W] at the output size."""
+        and mask logits [Q, H, W] at the output size.
+
+        Every kept query's areas are counted on the device (the pixels it wins, those of its own mask, those it
+        keeps) and read in one copy; which queries make segments is decided on the host in the official order,
+        and the segment map is one lookup of each pixel's winning query."""
         scores, labels = F.softmax(mask_cls, dim=-1).max(-1)
         keep = labels.ne(self.num_classes) & (scores > self.test_cfg.get('object_mask_thr', OBJECT_MASK_THR))
         kept = keep.nonzero(as_tuple=True)[0]
@@ -140,30 +154,38 @@ class PPSFusionHead(MaskFormerFusionHead):
             owner = (scores[kept, None, None] * probs).argmax(0)
             filter_low = self.test_cfg.get('filter_low_score', True)
             iou_thr = self.test_cfg.get('iou_thr', IOU_THR)
+            high = probs >= 0.5
+            owner_high = high.gather(0, owner[None])[0]  # the winner's own probability >= 0.5 there
+            ones = torch.ones_like(owner.view(-1))
+            won = ones.new_zeros(len(kept)).scatter_add(0, owner.view(-1), ones)
+            kept_area = (won.new_zeros(len(kept)).scatter_add(0, owner.view(-1), owner_high.view(-1).long())
+                         if filter_low else won)
+            stats = torch.stack([kept.double(), labels[kept].double(), won.double(), high.flatten(1).sum(1).double(),
+                                 kept_area.double(), scores[kept].double()]).tolist()
+            segment_of = [-1] * len(kept)
             stuff_segment: dict[int, int] = {}
-            for k, q in enumerate(kept.tolist()):
-                label = int(labels[q])
-                won = owner == k
-                mask = won & (probs[k] >= 0.5) if filter_low else won
-                area, original = int(won.sum()), int((probs[k] >= 0.5).sum())
-                if not (area and original and bool(mask.any())) or area / original < iou_thr:
+            for k, (q, label, area, original, kept_pixels, score) in enumerate(zip(*stats)):
+                q, label = int(q), int(label)
+                if not (area and original and kept_pixels) or area / original < iou_thr:
                     continue
                 if label >= self.num_things_classes and label in stuff_segment:  # one segment per stuff class
-                    s = stuff_segment[label]
-                    seg_scores[s] = max(seg_scores[s], float(scores[q]))
-                    seg_map[mask] = s
+                    segment_of[k] = s = stuff_segment[label]
+                    seg_scores[s] = max(seg_scores[s], score)
                     continue
-                s = len(queries)
+                segment_of[k] = s = len(queries)
                 if label >= self.num_things_classes:
                     stuff_segment[label] = s
-                seg_map[mask] = s
                 queries.append(q)
                 seg_labels.append(label)
                 thing_ids.append(0 if label >= self.num_things_classes else 1 + sum(t > 0 for t in thing_ids))
-                seg_scores.append(float(scores[q]))
-        as_long = partial(torch.tensor, dtype=torch.long, device=mask_pred.device)
+                seg_scores.append(score)
+            seg_map = upload(segment_of, mask_pred.device)[owner]
+            if filter_low:
+                seg_map = torch.where(owner_high, seg_map, -1)
+        as_long = partial(upload, device=mask_pred.device)
         return PanopticSegments(seg_map, as_long(queries), as_long(seg_labels), as_long(thing_ids),
-                                torch.tensor(seg_scores, device=mask_pred.device))
+                                upload(seg_scores, mask_pred.device, torch.float32),
+                                host=(queries, seg_labels, thing_ids))
 
     def sample_pps(self, b: int, segments: PanopticSegments, parts: QueryPartOutputs | None, meta: dict,
                    rescale: bool) -> tuple[Tensor, Tensor]:
@@ -213,7 +235,8 @@ class PPSFusionHead(MaskFormerFusionHead):
         conflicts = []
         if part_logits is None:
             return out, torch.zeros(0, dtype=torch.bool)
-        for s, (q, label) in enumerate(zip(segments.queries.tolist(), segments.labels.tolist())):
+        seg_queries, seg_labels, _ = segments.on_host()
+        for s, (q, label) in enumerate(zip(seg_queries, seg_labels)):
             if not self.label_has_part_masks[label]:
                 continue
             parts = (self.part_pid[label] != NO_PART).nonzero(as_tuple=True)[0] if self.compatible_parts_test \
@@ -241,14 +264,47 @@ class PartMergeFusionHead(PPSFusionHead):
     ``no_part_score=0`` gives plain Mask2Former semantic inference (every object pixel gets its best part).
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        table, _ = pid_table(self.spec)  # [class row (= label), flat part id] -> the official part channel
+        self.register_buffer('merge_pids', torch.from_numpy(table.astype(np.int64)), persistent=False)
+
     def sample_pps(self, b: int, segments: PanopticSegments, parts: SemanticPartOutputs, meta: dict,
                    rescale: bool) -> tuple[Tensor, Tensor]:
         """Sample ``b``'s objects merged with its part segmentation."""
-        objects, _ = self.pps_postprocess(segments, None, meta, rescale)
         part_seg = self.part_semantic(parts.cls_logits[b], self._to_output_size(parts.mask_logits[b], meta, rescale))
-        pps, conflicts = merge_objects_and_parts(objects[:2].permute(1, 2, 0).cpu().numpy(), part_seg.cpu().numpy(),
-                                                 self.spec)
-        return torch.from_numpy(pps).permute(2, 0, 1).contiguous(), torch.from_numpy(conflicts)
+        return self.merge(segments, part_seg)
+
+    def merge(self, segments: PanopticSegments, part_seg: Tensor) -> tuple[Tensor, Tensor]:
+        """``merge_objects_and_parts`` (the official ``merge_to_pps`` rules; tested equal) of the segments and a
+        flat part segmentation [H, W], on the device: the uint8 [3, H, W] prediction and the conflict flags of
+        the objects of parts classes in (sid, instance id) order. The segments' order, official instance ids (rank
+        within the class) and classes are known on the host; each pixel is one lookup of its segment."""
+        _, labels, thing_ids = segments.on_host()
+        sids = [self.spec.classes[label] for label in labels]
+        iids = [t if t > 0 else 1 for t in thing_ids]  # the instance channel the objects carry (stuff: 1)
+        order = sorted(range(len(sids)), key=lambda s: (sids[s], iids[s]))
+        rank = [0] * len(sids)
+        for i, s in enumerate(order):
+            rank[s] = 1 if i == 0 or sids[order[i - 1]] != sids[s] else rank[order[i - 1]] + 1
+        if rank and max(rank) > MAX_SEGMENTS_PER_CLASS:
+            raise ValueError(f'more than {MAX_SEGMENTS_PER_CLASS} segments of one class cannot be stored '
+                             '(as officially)')
+        has_parts = [int(sid in self.spec.parts_sids) for sid in sids]
+        void = self.spec.ignore_label
+        num = len(sids)
+        lut = upload([*sids, void, *rank, 0, *labels, 0, *has_parts, 0, *(s for s in order if has_parts[s])],
+                     part_seg.device)
+        sid_of, rank_of, row_of, parts_of, flagged_order = lut.split([num + 1] * 4 + [sum(has_parts)])
+        seg = torch.where(segments.seg_map >= 0, segments.seg_map, num)
+        in_range = (part_seg >= 1) & (part_seg <= self.spec.num_parts)
+        pid = self.merge_pids[row_of[seg], torch.where(in_range, part_seg, 0)]
+        pid = torch.where(segments.seg_map >= 0, pid, VOID_PID)
+        pps = torch.stack([sid_of[seg], rank_of[seg], pid]).to(torch.uint8)
+        flagged = (parts_of[seg] > 0) & (pid == void) & in_range
+        count = torch.zeros(num + 1, dtype=torch.long, device=seg.device).scatter_add(0, seg.view(-1),
+                                                                                     flagged.view(-1).long())
+        return pps, count[flagged_order] > 0
 
     def conflict_keys(self, segments: PanopticSegments, pps: Tensor) -> list[int]:
         """``eval sid * 1000 + instance id`` of each object of a parts class in ``pps``, in (sid, instance id)

@@ -50,7 +50,7 @@ def _split_panoptic(panoptic) -> tuple[np.ndarray, np.ndarray]:
     return sem.astype(np.int64), inst.astype(np.int64)
 
 
-def _pid_table(spec: PPSSpec) -> tuple[np.ndarray, np.ndarray]:
+def pid_table(spec: PPSSpec) -> tuple[np.ndarray, np.ndarray]:
     """[row of class, flat part id] -> official part channel, and the row of every eval sid (-1: unknown)."""
     classes = np.asarray(spec.classes, dtype=np.int64)
     sid2row = np.full(int(classes.max()) + 1, -1, dtype=np.int64)
@@ -112,7 +112,7 @@ def merge_objects_and_parts(panoptic, part_seg: np.ndarray, spec: PPSSpec, *, co
     if len(rank) and rank.max() > MAX_SEGMENTS_PER_CLASS:
         raise ValueError(f'more than {MAX_SEGMENTS_PER_CLASS} segments of one class cannot be stored (as officially)')
 
-    table, sid2row = _pid_table(spec)
+    table, sid2row = pid_table(spec)
     seg_row = sid2row[seg_sid]
     row = seg_row[seg_of_pixel]
     flat = part[valid].astype(np.int64)
@@ -136,4 +136,4 @@ def merge_objects_and_parts(panoptic, part_seg: np.ndarray, spec: PPSSpec, *, co
     return pps, conflicts
 
 
-__all__ = ['merge_objects_and_parts', 'MAX_SEGMENTS_PER_CLASS', 'NO_PARTS_DUMMY_PID', 'VOID_PID']
+__all__ = ['merge_objects_and_parts', 'pid_table', 'MAX_SEGMENTS_PER_CLASS', 'NO_PARTS_DUMMY_PID', 'VOID_PID']

@@ -72,16 +72,16 @@ def test_part_pairs_of_mixed_classes(supervise_unlabelled, monkeypatch):
     labels -> its 4 (empty) part masks (official), or none with ``supervise_unlabelled_objects=False``."""
     model = _tiny_model(supervise_unlabelled_objects=supervise_unlabelled)
     seen = []
-    gen = model.panoptic_head.part_queries
-    orig = gen.forward
-    monkeypatch.setattr(gen, 'forward', lambda q, p: seen.append(p.clone()) or orig(q, p))
+    head = model.panoptic_head
+    orig = head._layer_part_loss  # each decoder prediction's supervised (image, query, object, part) rows
+    monkeypatch.setattr(head, '_layer_part_loss', lambda *a: seen.append(orig(*a)) or seen[-1])
     batch = [_sample([(ROBOT, 2, 30, 2, 20, 0), (CART, 34, 60, 2, 60, 5)]),
              _sample([(BALL, 2, 30, 2, 30, None), (ROBOT, 34, 60, 34, 60, None)])]  # unannotated robot
     _loss(model, batch)
-    assert len(seen) == 3  # one call per decoder prediction (2 layers + learnable queries)
+    assert len(seen) == 3  # one per decoder prediction (2 layers + learnable queries)
     unlabelled_robot = [0, 1, 2, 3] if supervise_unlabelled else []
-    for parts in seen:
-        assert sorted(parts.tolist()) == sorted([0, 1, 2, 3, 4, 5, 6] + unlabelled_robot)
+    for layer in seen:
+        assert sorted(part for *_, part in layer.rows) == sorted([0, 1, 2, 3, 4, 5, 6] + unlabelled_robot)
 
 
 def test_loss_is_finite_without_objects():
