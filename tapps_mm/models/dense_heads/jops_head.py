@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmcv.ops import point_sample
 from mmdet.models.utils import get_uncertain_point_coords_with_randomness
 from torch import Tensor
@@ -115,15 +114,9 @@ class JOPSHead(Mask2FormerPPSHead):
 
     # ----------------------------------------------------------------------------------- forward
     def _forward_head(self, decoder_out: Tensor, mask_feature: Tensor, attn_mask_target_size) -> tuple:
-        """mmdet's ``Mask2FormerHead._forward_head``, which also records the normalised queries its predictions
-        are made from (for the part branch)."""
-        queries = self.transformer_decoder.post_norm(decoder_out)
-        self.record((queries, mask_feature))
-        cls_pred = self.cls_embed(queries)
-        mask_pred = torch.einsum('bqc,bchw->bqhw', self.mask_embed(queries), mask_feature)
-        attn_mask = F.interpolate(mask_pred, attn_mask_target_size, mode='bilinear', align_corners=False)
-        attn_mask = attn_mask.flatten(2).unsqueeze(1).repeat((1, self.num_heads, 1, 1)).flatten(0, 1)
-        return cls_pred, mask_pred, (attn_mask.sigmoid() < 0.5).detach()
+        # the queries this layer's object predictions are made from
+        self.record((self.transformer_decoder.post_norm(decoder_out), mask_feature))
+        return super()._forward_head(decoder_out, mask_feature, attn_mask_target_size)
 
     def part_mask_logits(self, queries: Tensor, part_idx: Tensor, mask_features: Tensor) -> Tensor:
         """Mask logits [M, h, w] of parts ``part_idx`` [M] of the queries [M, C], one image's features."""
@@ -158,11 +151,6 @@ class JOPSHead(Mask2FormerPPSHead):
                            f'{prefix}loss_dice': self._weighted(self.lambda_obj, loss_dice)})
             losses.update({prefix + name: self._weighted(self.lambda_pt, value) for name, value in part.items()})
         return losses
-
-    @staticmethod
-    def _weighted(weight: float, loss: Tensor) -> Tensor:
-        """``weight * loss``; no operation for the weight 1 (the same value)."""
-        return loss if weight == 1.0 else weight * loss
 
     def _part_targets(self, gt_instances, part_map: Tensor | None) -> PartTargets | None:
         """One image's packed (object, part) map and which GT objects carry part labels."""

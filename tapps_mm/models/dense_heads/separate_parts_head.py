@@ -260,11 +260,6 @@ class SeparatePartQueriesHead(Mask2FormerPPSHead):
                        for k, v in part_losses.items()})
         return losses
 
-    @staticmethod
-    def _weighted(weight: float, loss: Tensor) -> Tensor:
-        """``weight * loss``; no operation for the weight 1 (the same value)."""
-        return loss if weight == 1.0 else weight * loss
-
     # ----------------------------------------------------------------------------------- inference
     def part_outputs(self, layers: list, size: tuple[int, int]) -> SemanticPartOutputs:
         """The last layer's part classes and part masks (at the batch input size, as the object masks)."""
