@@ -13,10 +13,13 @@ import pandas as pd
 
 from benchmarks.render import markdown
 
-NAMES = {'mask2former': 'Mask2Former (mmdet)', 'tapps': 'TAPPS', 'baseline': 'baseline'}
+NAMES = {'mask2former': 'Mask2Former (mmdet)', 'mask2former_pps': 'Mask2Former (ours)', 'tapps': 'TAPPS',
+         'baseline': 'baseline'}
 ROWS = (('train_step_s', 'train step', 's'), ('train_peak_mb', 'peak train memory', 'MiB'),
         ('infer_batch_s', 'inference / batch', 's'))
-SHORT = {'mask2former': 'M2F', 'tapps': 'TAPPS', 'baseline': 'baseline'}
+SHORT = {'mask2former': 'M2F', 'mask2former_pps': 'M2F (ours)', 'tapps': 'TAPPS', 'baseline': 'baseline'}
+#: the model the part branches are added to (our object head), when the counts measured it
+OURS = 'mask2former_pps'
 RATIO_COLUMNS = ('tapps/mask2former', 'baseline/mask2former', 'baseline/tapps')
 
 
@@ -72,8 +75,9 @@ def _added(value: int, reference: int, percent: bool) -> str:
 def render_counts(counts: dict) -> str:
     """The ops and synchronisation points per training step and inference batch of each model (``counts`` of
     ``bench_model_cost.py --out`` JSON), with the differences to Mask2Former."""
-    s, models = counts['setting'], counts['models']
-    others = [m for m in models if m != 'mask2former'] if 'mask2former' in models else []
+    s = counts['setting']
+    models = {m: counts['models'][m] for m in NAMES if m in counts['models']}  # our Mask2Former beside mmdet's
+    others = [m for m in models if m not in ('mask2former', OURS)] if 'mask2former' in models else []
     head = (f'**ops and synchronisations**: `{s["config"]}` vs `{s["baseline_config"] or "-"}`, {s["dataset"]} '
             f'{s["size"]}, batch {s["batch"]}, {s["device"]}; one training step after {s["warmup"]} warm-up step(s) '
             'and one inference batch (every query kept) per model, counted by `torch.profiler` (torch '
@@ -87,9 +91,25 @@ def render_counts(counts: dict) -> str:
                         for m, c in models.items())
     by_source = '\n'.join(f'- {NAMES[m]}: ' + ', '.join(f'`{source}` {n}' for source, n in list(
         c['train_step'].get('syncs_by_source', {}).items())[:TOP_SYNC_SOURCES]) for m, c in models.items())
-    return (head + '\n\n' + _table(body, columns) + '\n\nSynchronisation points of the training step by kind: '
+    return (head + '\n\n' + _table(body, columns) + _part_branch(models) + '\n\nSynchronisation points of the training step by kind: '
             + by_kind + f'; by the function they come from (the {TOP_SYNC_SOURCES} with the most; `other`: no '
             'model code, i.e. the backward pass and the optimizer step):\n\n' + by_source)
+
+
+def _part_branch(models: dict) -> str:
+    """What the part branches alone add: TAPPS's and the baseline's counts beside our own Mask2Former's (the same
+    object head; mmdet's differs in its target assignment), when it was measured."""
+    if OURS not in models:
+        return ''
+    ref = models[OURS]
+    added = '; '.join(
+        f'{NAMES[m]} {_added(models[m]["train_step"]["ops"], ref["train_step"]["ops"], True)} ops and '
+        f'{_added(models[m]["train_step"]["syncs"], ref["train_step"]["syncs"], False)} synchronisation points per '
+        f'training step, {_added(models[m]["infer_batch"]["ops"], ref["infer_batch"]["ops"], True)} ops and '
+        f'{_added(models[m]["infer_batch"]["syncs"], ref["infer_batch"]["syncs"], False)} per inference batch'
+        for m in models if m in ('tapps', 'baseline'))
+    return (f'\n\nThe part branches alone, beside {NAMES[OURS]} (the same object head as TAPPS and the baseline; '
+            f'mmdet\'s assigns its targets image by image): {added}.')
 
 
 def render_model_cost(data: dict) -> str:

@@ -76,6 +76,20 @@ def test_render_counts_beside_the_timings_or_alone():
     assert '- TAPPS: `other` 501, `mmdet/x.py:f` 1' in text
     alone = render_model_cost(dict(command='-', host={}, scales={}, counts=_counts()))
     assert alone.startswith('**ops and synchronisations**') and 'Measured with' not in alone
+    assert 'The part branches alone' not in text  # our Mask2Former not measured
+
+
+def test_render_counts_of_the_part_branches_beside_our_mask2former():
+    counts = _counts()
+    counts['models'] = dict(counts['models'], mask2former_pps=dict(
+        train_step=dict(ops=9000, syncs=450, syncs_by_kind=dict(item=450)),
+        infer_batch=dict(ops=2000, syncs=70, syncs_by_kind={})))
+    text = _flat(render_model_cost(dict(command='-', host={}, scales={}, counts=counts)))
+    # ours beside mmdet's, the differences still to mmdet's (the goals); then the part branches alone
+    assert '| training step: top-level ATen ops | 10,000 | 9,000 | 11,000 | 11,500 | +1,000 (+10.0 %) | +1,500 ' \
+        '(+15.0 %) |' in text
+    assert ('TAPPS +2,000 (+22.2 %) ops and +52 synchronisation points per training step, +100 (+5.0 %) ops and +10 '
+            'per inference batch; baseline +2,500 (+27.8 %) ops and +51') in text
 
 
 def test_render_gpu_check():

@@ -208,8 +208,8 @@ def test_bench_model(tmp_path, leaves_committed_results_alone):
 
 
 def test_bench_model_counts_only(tmp_path, leaves_committed_results_alone):
-    """``--counts-only`` at a small size: the ops and synchronisation points of the three models (the Pascal-PP
-    R-50 configs), written into an existing ``--out`` file whose timings stay."""
+    """``--counts-only`` at a small size: the ops and synchronisation points of the three models and of our own
+    Mask2Former (the Pascal-PP R-50 configs), written into an existing ``--out`` file whose timings stay."""
     from model_cost_blocks import MODELS
     out = tmp_path / 'model_cost.json'
     timings = {k: v for k, v in read_json(RESULTS / 'model_cost.json').items() if k != 'counts'}
@@ -218,7 +218,7 @@ def test_bench_model_counts_only(tmp_path, leaves_committed_results_alone):
     res = read_json(out)
     assert {k: v for k, v in res.items() if k != 'counts'} == timings  # the timings are kept
     counts = res['counts']
-    assert set(counts['models']) == set(MODELS) and counts['setting']['size'] == '48x96'
+    assert set(counts['models']) == {*MODELS, 'mask2former_pps'} and counts['setting']['size'] == '48x96'
     assert '--counts-only' in counts['command'] and counts['host']['torch']
     for name, m in counts['models'].items():
         for part in ('train_step', 'infer_batch'):

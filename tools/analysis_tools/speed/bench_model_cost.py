@@ -17,8 +17,9 @@ oversubscribe the cores and small kernels slow down by up to 10x); the JSON reco
 
 Then the counts (``model_cost_counts``, without timing: they hold on a loaded machine and say what a GPU
 would be given): the top-level ATen ops and host-device synchronisation points of one training step (after
-one warm-up step) and one inference batch per model (every query kept by the fusion heads: a random model
-keeps none at the configs' threshold), from ``torch.profiler`` on CPU, at :data:`COUNTS` (the Pascal-PP R-50
+one warm-up step) and one inference batch per model, and of our own Mask2Former (``mask2former_pps``: what the
+part branches add to our object head; every query kept by the fusion heads: a random model keeps none at the
+configs' threshold), from ``torch.profiler`` on CPU, at :data:`COUNTS` (the Pascal-PP R-50
 configs, 256x256, batch 2). ``--counts-only`` measures only them (a few minutes) and, with
 ``--out``, replaces the ``counts`` part of that file and keeps its timings; ``--no-counts`` skips them.
 
@@ -59,7 +60,8 @@ OVERRIDES = ('dataset', 'size', 'batch', 'iters', 'warmup', 'repeats')  # flags 
 # what the op and synchronisation counts measure: the GPU check's configs and data (Pascal-PP R-50) at a size
 # a CPU runs in minutes; the counts do not depend on the image size as long as every kind of target occurs
 COUNTS = dict(config='configs/tapps/tapps_r50_4xb4-60k_pascal-pp.py',
-              baseline_config='configs/baseline/baseline_r50_4xb4-60k_pascal-pp.py', dataset='pascal',
+              baseline_config='configs/baseline/baseline_r50_4xb4-60k_pascal-pp.py',
+              mask2former_config='configs/mask2former/mask2former_r50_4xb4-60k_pascal-pp.py', dataset='pascal',
               size='256x256', batch=2, warmup=1)
 
 
@@ -136,7 +138,8 @@ def main(argv=None) -> dict:
         setting = counts_setting(args)
         print(f'counts: {setting["config"]}, {setting["dataset"]} {setting["size"]}, batch {setting["batch"]}, one '
               f'training step after {setting["warmup"]} warm-up step(s) and one inference batch per model')
-        out['counts'] = dict(measure_counts(setting, models, args.seed), command=command, host=host_info())
+        counted = models + ['mask2former_pps'] * ('mask2former' in models)  # our object head beside mmdet's
+        out['counts'] = dict(measure_counts(setting, counted, args.seed), command=command, host=host_info())
     print(render_model_cost(out))
     if args.out:
         from tapps_mm.fileio import write_json_atomic

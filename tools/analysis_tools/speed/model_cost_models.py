@@ -1,5 +1,7 @@
-"""The three models the model-cost benchmark compares, built from a scale's configs: mmdet's plain
-Mask2Former, TAPPS and the separate-part-queries baseline.
+"""The models the model-cost benchmark compares, built from a scale's configs: mmdet's plain Mask2Former,
+TAPPS and the separate-part-queries baseline; the op counts add our own Mask2Former (``mask2former_pps``: the
+part-free counterpart of the TAPPS config, our object head), so that the part branch's own cost can be told
+from what our object head saves against mmdet's.
 
 The plain model is the TAPPS config with mmdet's ``Mask2Former`` / ``Mask2FormerHead`` /
 ``MaskFormerFusionHead`` / ``DetDataPreprocessor`` (same backbone, pixel decoder, decoder, queries and
@@ -66,12 +68,16 @@ def match_in_fp32(head) -> None:
 
 
 def model_config(setting: dict, model: str):
-    """The model config of ``model`` ('mask2former', 'tapps' or 'baseline') at a scale's ``setting``, with its
-    ``--cfg-options``; random weights (no download: they cost the same)."""
+    """The model config of ``model`` ('mask2former', 'tapps', 'baseline' or 'mask2former_pps', whose config is
+    the setting's ``mask2former_config``) at a scale's ``setting``, with its ``--cfg-options``; random weights (no
+    download: they cost the same)."""
     from mmengine.config import Config, DictAction
 
     from tapps_mm.engine.cli import merge_cfg_options
-    path = setting['baseline_config'] if model == 'baseline' else setting['config']
+    path = {'baseline': setting['baseline_config'], 'mask2former_pps': setting.get('mask2former_config')}.get(
+        model, setting['config'])
+    if path is None:
+        raise ValueError(f'bench_model_cost: the setting names no config of {model!r}')
     cfg = Config.fromfile(osp.join(ROOT, path))
     if setting['cfg_options']:  # parsed and checked as tools/train.py's --cfg-options
         merge_cfg_options(cfg, {k: DictAction._parse_iterable(v) for k, v in
