@@ -91,8 +91,9 @@ def render_counts(counts: dict) -> str:
                         for m, c in models.items())
     by_source = '\n'.join(f'- {NAMES[m]}: ' + ', '.join(f'`{source}` {n}' for source, n in list(
         c['train_step'].get('syncs_by_source', {}).items())[:TOP_SYNC_SOURCES]) for m, c in models.items())
-    return (head + '\n\n' + _table(body, columns) + _part_branch(models) + '\n\nSynchronisation points of the training step by kind: '
-            + by_kind + f'; by the function they come from (the {TOP_SYNC_SOURCES} with the most; `other`: no '
+    return (head + '\n\n' + _table(body, columns) + _part_branch(models)
+            + '\n\nSynchronisation points of the training step by kind: ' + by_kind
+            + f'; by the function they come from (the {TOP_SYNC_SOURCES} with the most; `other`: no '
             'model code, i.e. the backward pass and the optimizer step):\n\n' + by_source)
 
 
