@@ -37,10 +37,13 @@ class KillAtIterHook(Hook):
 
 
 def write_tiny_toy_config(path: str, data_root: str, iters: int, checkpoint_interval: int,
-                          kill_at: int | None = None) -> str:
+                          kill_at: int | None = None, ema: bool = False) -> str:
     """A config inheriting the toy one: 2 decoder layers, 8 queries, 64x64 images, batch 2, no workers,
-    ``iters`` iterations with evaluation at the end; optionally killed after iteration ``kill_at``."""
+    ``iters`` iterations with evaluation at the end; optionally killed after iteration ``kill_at``; ``ema``: with
+    the toy's EMAHook (evaluation of averaged weights, which checkpoints carry beside the training ones)."""
     hooks = ("[dict(type='RNGStateHook'), dict(type='CheckpointMatchHook'), dict(type='PerImageStatsHook')"
+             + (", dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.01, update_buffers=True, "
+                "priority=49)" if ema else '')
              + (f", dict(type='KillAtIterHook', iter={kill_at})]" if kill_at else ']'))
     loader = "dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(data_root='{}'{}))"
     text = f"""_base_ = '{TOY}'

@@ -95,9 +95,13 @@ def test_dist_train_and_dist_test_on_cpu(data_root, tmp_path):
         assert len(drawings) == 1 and len(os.listdir(tmp_path / run / drawings[0] / 'vis')) == 2, run
 
 
-def test_killed_run_resumes_to_the_same_weights_and_metrics(data_root, tmp_path):
-    full = write_tiny_toy_config(str(tmp_path / 'full.py'), data_root, iters=8, checkpoint_interval=2)
-    killed = write_tiny_toy_config(str(tmp_path / 'killed.py'), data_root, iters=8, checkpoint_interval=2, kill_at=5)
+@pytest.mark.parametrize('ema', [False, True], ids=['plain', 'ema'])
+def test_killed_run_resumes_to_the_same_weights_and_metrics(data_root, tmp_path, ema):
+    """Also with the toy configs' EMAHook, whose resume swaps the checkpoint's averaged weights for the training
+    ones before the model loads them (the loaded weights are checked after that swap)."""
+    full = write_tiny_toy_config(str(tmp_path / 'full.py'), data_root, iters=8, checkpoint_interval=2, ema=ema)
+    killed = write_tiny_toy_config(str(tmp_path / 'killed.py'), data_root, iters=8, checkpoint_interval=2, kill_at=5,
+                                   ema=ema)
     train = [sys.executable, osp.join(TOOLS, 'train.py')]
     _run([*train, full, '--work-dir', 'uninterrupted'], tmp_path, _env())
 

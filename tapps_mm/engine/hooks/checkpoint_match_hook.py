@@ -102,7 +102,9 @@ class CheckpointMatchHook(Hook):
         if not_dense:
             raise RuntimeError(f'{source}: {len(not_dense)} values are not dense tensors and cannot be copied into '
                                f'the model: {", ".join(not_dense[:10])}' + (' ...' if len(not_dense) > 10 else ''))
-        self._to_verify = (source, {name: _value(state, name) for name in match.loaded})
+        # the dict, not its values: a later hook may replace them before the model loads it (EMAHook, resuming,
+        # swaps the averaged weights for the training ones), and the model must hold what it finally loads
+        self._to_verify = (source, state, match.loaded)
         if self.strict and not match.exact:
             raise RuntimeError(f'{source} does not match the model of this config: {match.summary()}\n'
                                f'{match.details()}\n(pass --non-strict to tools/test.py to evaluate it anyway)')
@@ -118,12 +120,12 @@ class CheckpointMatchHook(Hook):
         pending, self._to_verify = getattr(self, '_to_verify', None), None
         if pending is None:
             return
-        source, expected = pending
+        source, checkpoint_state, names = pending
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         state = model.state_dict()
-        differ = [name for name, value in expected.items() if not _same(state[name], value)]
+        differ = [name for name in names if not _same(state[name], _value(checkpoint_state, name))]
         if differ:
-            raise RuntimeError(f'{source}: {len(differ)}/{len(expected)} tensors did not reach the model (see the '
+            raise RuntimeError(f'{source}: {len(differ)}/{len(names)} tensors did not reach the model (see the '
                                f'"While copying" messages above): {", ".join(differ[:10])}'
                                + (' ...' if len(differ) > 10 else ''))
 
