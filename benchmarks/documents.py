@@ -10,7 +10,7 @@ import os.path as osp
 
 import pandas as pd
 
-from benchmarks import REPO, aggregate, metafiles, probe_report, render
+from benchmarks import REPO, aggregate, config_stem, metafiles, probe_report, render
 from benchmarks.outputs import RESULTS_DIR, load_published
 from benchmarks.readme_blocks import Markers, replace_block
 from benchmarks.speed_report import render_evaluator, render_gpu_check, render_model_cost, render_threads
@@ -87,7 +87,27 @@ def probes_bodies(results_dir: str = RESULTS_DIR) -> tuple[str, str]:
         return text, text
     return (probe_report.probes_block(family, _csv(results_dir, 'inference.csv'), _csv(results_dir, 'size_bands.csv'),
                                       _json(results_dir, 'meta.json')),
-            probe_report.answer(family, _csv(results_dir, 'inference.csv')))
+            probe_report.answer(family, _csv(results_dir, 'inference.csv'), probes_setting(osp.dirname(results_dir))))
+
+
+def probes_setting(results_dir: str = RESULTS_DIR) -> str | None:
+    """The earlier toy setting (``tried/<setting>/``) whose Table 1-toy runs the published probes paired with, or
+    None when they are the default's: the probes are not re-run when the default changes, so the README says
+    which runs they measured. Told by the runs' numbers (config, seed, PartPQ), not by a name written down."""
+    probe_runs = _csv(osp.join(results_dir, 'probes'), 'runs.csv')
+    if probe_runs is None:
+        return None
+    stems = {config_stem(c) for c in TOY.configs.values()}
+
+    def runs_of(frame: pd.DataFrame) -> set:
+        frame = frame[frame.config.isin(stems) & (frame.status == 'complete')]
+        return set(zip(frame.config, frame.seed, frame.PartPQ.round(6)))
+    paired = runs_of(probe_runs)
+    default = osp.join(results_dir, 'runs.csv')
+    if not paired or (osp.isfile(default) and paired <= runs_of(pd.read_csv(default))):
+        return None
+    return next((name for name, path in tried_sources(results_dir).items()
+                 if path != default and paired <= runs_of(pd.read_csv(path))), None)
 
 
 def block_bodies(results_dir: str = RESULTS_DIR) -> dict[Markers, str]:

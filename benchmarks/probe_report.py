@@ -66,25 +66,27 @@ def verdict_lines(verdicts: list[probes.Verdict]) -> str:
     return '\n'.join(f'- **{EXPLANATIONS[v.explanation]}: {v.status}.** {v.why}.' for v in verdicts)
 
 
-def answer_sentence(verdicts: list[probes.Verdict], family: pd.DataFrame) -> str:
-    """The README's one sentence under Table 1-toy."""
+def answer_sentence(verdicts: list[probes.Verdict], family: pd.DataFrame, setting: str | None = None) -> str:
+    """The README's one sentence under Table 1-toy; ``setting``: the earlier toy setting whose Table 1-toy runs
+    the probes were measured with, when it is not the default's."""
     f = family.set_index('family')
     control = ''
     if 'F1' in f.index and f.at['F1', 'n_pairs'] > 1:
         f1, f2 = (_interval(f.at[k, 'mean_diff'], f.at[k, 'claim_low'], f.at[k, 'claim_high']) for k in ('F1', 'F2'))
         control = f' (PQ_Th, TAPPS - plain Mask2Former {f1}, baseline - Mask2Former {f2})'
     said = '; '.join(f'{EXPLANATIONS[v.explanation]} {v.status}' for v in verdicts)
-    return prose(f'Why the toy does not show the paper\'s lead, by the probes written down before they ran{control}: '
-                 f'{said} ([the evidence](docs/toy_benchmark.md#why-the-toy-disagrees-with-the-paper)).')
+    on = f', on the Table 1-toy runs of the earlier setting {setting}' if setting else ''
+    return prose(f'Why the toy does not show the paper\'s lead, by the probes written down before they ran{on}'
+                 f'{control}: {said} ([the evidence](docs/toy_benchmark.md#why-the-toy-disagrees-with-the-paper)).')
 
 
 def _frame(frame: pd.DataFrame | None) -> pd.DataFrame:
     return frame if frame is not None else pd.DataFrame(columns=['setting'])
 
 
-def answer(family: pd.DataFrame, inference: pd.DataFrame | None) -> str:
+def answer(family: pd.DataFrame, inference: pd.DataFrame | None, setting: str | None = None) -> str:
     """The README's sentence: the rules applied to the committed numbers."""
-    return answer_sentence(probes.verdicts(family, _frame(inference)), family)
+    return answer_sentence(probes.verdicts(family, _frame(inference)), family, setting)
 
 
 def probes_block(family: pd.DataFrame, inference: pd.DataFrame | None, bands: pd.DataFrame | None,

@@ -221,3 +221,28 @@ def test_the_probes_job_stands_alone(tables, work_dirs, expected):
             probes_job(args)
     else:
         assert probes_job(args) is expected
+
+
+def test_the_readme_sentence_names_the_earlier_setting_the_probes_measured(tmp_path):
+    """When the default's Table 1-toy runs are re-measured (a new setting), the published probes still pair with
+    the old ones: the README's sentence names that setting, found by the runs' numbers; none while they are the
+    default's own runs."""
+    from benchmarks import config_stem
+    from benchmarks.documents import probes_setting
+    stems = [config_stem(c) for c in TOY.configs.values()]
+
+    def runs(path, pq: float, extra=()) -> None:
+        rows = [dict(config=s, seed=k, status='complete', PartPQ=pq + k / 100) for s in stems for k in range(5)]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows + list(extra)).to_csv(path, index=False)
+    probe_row = [dict(config='tapps_r18-toy-width256_1xb8-1000it_synthetic', seed=0, status='complete', PartPQ=0.7)]
+    runs(tmp_path / 'probes' / 'runs.csv', 0.6, probe_row)
+    runs(tmp_path / 'runs.csv', 0.6)
+    runs(tmp_path / 'tried' / 'v8' / 'runs.csv', 0.5)
+    assert probes_setting(str(tmp_path)) is None  # the default's own runs
+    runs(tmp_path / 'runs.csv', 0.62)  # the default re-measured
+    runs(tmp_path / 'tried' / 'v9' / 'runs.csv', 0.6)
+    assert probes_setting(str(tmp_path)) == 'v9'
+    family = pd.DataFrame([dict(family='F13', n_pairs=3, mean_diff=1.0, claim_low=-1.0, claim_high=3.0)])
+    sentence = ' '.join(probe_report.answer_sentence([], family, 'v9').split())
+    assert ', on the Table 1-toy runs of the earlier setting v9:' in sentence
