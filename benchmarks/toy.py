@@ -47,7 +47,7 @@ class ToySetting:
     #: metric at most this many points; the README says from the aggregates whether the default meets it
     seed_std_goal: float = 1.0
     #: the default's name in the "settings tried" block of docs/toy_benchmark.md (which lists the versions)
-    name: str = 'v9-official-init-resize'
+    name: str = 'v10-batched-part-losses'
     #: --quick: the same path end to end in minutes (numbers labelled smoke), in its own work dirs
     quick_seeds: int = 2
     quick_options: tuple[str, ...] = field(default=(
