@@ -62,6 +62,16 @@ class HostMatches:
         return self.num_pos
 
 
+def hungarian(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """scipy's ``linear_sum_assignment`` (the step mmdet's ``HungarianAssigner`` runs) of one image's [Q, G] cost
+    on the host: the matched queries ascending and their GT objects, int64 (none without GT objects)."""
+    if not cost.shape[1]:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rows, cols = linear_sum_assignment(cost)
+    order = np.argsort(rows, kind='stable')
+    return rows[order].astype(np.int64), cols[order].astype(np.int64)
+
+
 def host_matches(match) -> tuple[np.ndarray, np.ndarray]:
     """(matched queries ascending, their GT objects) of a sampling result on the host: read from a
     :class:`HostMatches`, copied from the device (a wait) for another sampler's result."""
@@ -86,7 +96,7 @@ class BatchedTargetsMixin:
         coords = torch.rand((len(cls_scores_list), self.num_points, 2), device=cls_scores.device)
         costs = self._batch_costs(cls_scores, torch.stack(mask_preds_list).detach(), coords, batch_gt_instances,
                                   batch_img_metas)
-        matches = [linear_sum_assignment(cost) if cost.shape[1] else (np.zeros(0, np.int64),) * 2 for cost in costs]
+        matches = [hungarian(cost) for cost in costs]
         assigned = self._assign_results(matches, batch_gt_instances, cls_scores.device)
         results = [self._targets_from_assignment(cls_score, mask_pred, gt_instances, assign_result)
                    for cls_score, mask_pred, gt_instances, assign_result
@@ -127,12 +137,11 @@ class BatchedTargetsMixin:
     def _assign_results(self, matches: list[tuple[np.ndarray, np.ndarray]], batch_gt_instances: list[InstanceData],
                         device: torch.device) -> list[AssignResult]:
         """mmdet's ``AssignResult`` of each image (``gt_inds``: 0 unmatched, GT index + 1 matched; no labels, which
-        nothing reads) from the host matches, with its :class:`HostMatches` as ``host_matches``: one upload."""
+        nothing reads) from the host matches of :func:`hungarian`, with its :class:`HostMatches` as
+        ``host_matches``: one upload."""
         num_queries = self.num_queries
         parts, sizes, hosts = [], [], []
-        for rows, cols in matches:
-            order = np.argsort(rows, kind='stable')
-            pos, gt = rows[order].astype(np.int64), cols[order].astype(np.int64)
+        for pos, gt in matches:
             gt_inds = np.zeros(num_queries, np.int64)
             gt_inds[pos] = gt + 1
             neg = np.flatnonzero(gt_inds == 0)

@@ -44,7 +44,7 @@ from tapps_mm.models.dense_heads.point_losses import (
     upload,
 )
 from tapps_mm.registry import MODELS
-from tapps_mm.structures import PART_BITS, PartTargets, QueryPartOutputs, SupervisedObjects, pack_part_code
+from tapps_mm.structures import PartTargets, QueryPartOutputs, SupervisedObjects, pack_part_code
 
 
 @dataclass
@@ -219,7 +219,7 @@ class JOPSHead(Mask2FormerPPSHead):
                 row_img.append(b)
                 row_slot.append(per_image[b])
                 per_image[b] += 1
-                row_code.append((g + 1) * PART_BITS + p + 1)  # pack_part_code of the GT object and part
+                row_code.append(pack_part_code(g + 1, p + 1))  # the GT object's part in the code map
                 row_layer.append(i)
         num_rows = len(row_obj)
         device = first.queries.device

@@ -18,10 +18,9 @@ import torch.nn.functional as F
 from mmcv.ops import point_sample
 from mmdet.utils import reduce_mean
 from mmengine.structures import InstanceData
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
-from tapps_mm.models.dense_heads.batched_targets import BatchedTargetsMixin
+from tapps_mm.models.dense_heads.batched_targets import BatchedTargetsMixin, hungarian
 from tapps_mm.models.dense_heads.mask2former_pps_head import Mask2FormerPPSHead
 from tapps_mm.models.dense_heads.point_losses import (
     check_mean_losses,
@@ -157,16 +156,8 @@ class QuerySetLoss(BatchedTargetsMixin, nn.Module):
                 num_layers, len(gt_labels), -1)
             costs = torch.stack([self._match_cost(cls.detach(), points, labels, gts, batch_img_metas[0])
                                  for cls, points, gts in zip(all_cls_scores, pred_points, gt_points)])
-        costs = costs.cpu().numpy()
-        out = []
-        for cost in costs:
-            layer = []
-            for block in self._image_blocks(cost, num_queries, num_gts):
-                rows, cols = linear_sum_assignment(block) if block.shape[1] else (np.zeros(0, np.int64),) * 2
-                order = np.argsort(rows, kind='stable')
-                layer.append((rows[order].astype(np.int64), cols[order].astype(np.int64)))
-            out.append(layer)
-        return out
+        return [[hungarian(block) for block in self._image_blocks(cost, num_queries, num_gts)]
+                for cost in costs.cpu().numpy()]
 
 
 @MODELS.register_module()
